@@ -1,0 +1,18 @@
+//! snapsmith builds immutable, Ubuntu Core-style OS images and proves they boot and roll back.
+//!
+//! The pipeline flows one way: **load → resolve → plan → execute → verify → boot**.
+//! - [`assertion`]: signed model assertions, keys, trust chain (load).
+//! - [`gadget`]: gadget.yaml schema, validation and layout, no I/O (load).
+//! - [`snap`]: reading and packing `.snap` files (load).
+//! - [`seed`]: which snap fills which model entry, and the seed tree (resolve).
+//! - [`plan`]: the [`plan::ImagePlan`], pure data with absolute offsets (plan).
+//! - [`disk`], [`fs`]: partition tables and filesystems written in place (execute).
+//! - [`boot`]: grubenv, grub.cfg and the try/commit state machine.
+//! - [`qemu`], [`runtime`]: booting images and what runs inside them (boot).
+//! - [`exec`]: the only place that spawns processes.
+
+pub mod cli;
+pub mod exec;
+pub mod plan;
+pub mod repro;
+pub mod units;

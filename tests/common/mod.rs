@@ -1,0 +1,58 @@
+//! Shared helpers for integration tests: the CLI under test, the corpus, and prerequisites.
+//!
+//! Heavy or tool-dependent tests call [`prerequisites`]: outside CI a missing prerequisite skips
+//! the test with a message; under CI (`CI=true`) or with `SNAPSMITH_REQUIRE_ALL=1` it fails the
+//! test loudly, so CI can never pass by skipping.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// True when missing prerequisites must fail tests instead of skipping them.
+pub fn strict() -> bool {
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| v == "true" || v == "1");
+    set("CI") || set("SNAPSMITH_REQUIRE_ALL")
+}
+
+/// Skips (returns false) or panics when something a test needs is missing.
+pub fn skip_or_fail(test: &str, why: &str) -> bool {
+    if strict() {
+        panic!("{test}: prerequisite missing under CI: {why}");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    false
+}
+
+/// True when every tool is on PATH (or /usr/sbin, /sbin); see [`skip_or_fail`] otherwise.
+pub fn have_tools(test: &str, tools: &[&str]) -> bool {
+    for tool in tools {
+        if snapsmith::exec::which(tool).is_none() {
+            return skip_or_fail(test, &format!("tool `{tool}` not installed (run scripts/setup)"));
+        }
+    }
+    true
+}
+
+/// The real-world corpus (`SNAPSMITH_CORPUS`), or `None` when the test should be skipped.
+pub fn corpus(test: &str) -> Option<PathBuf> {
+    match std::env::var_os("SNAPSMITH_CORPUS") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            assert!(dir.is_dir(), "SNAPSMITH_CORPUS={} is not a directory", dir.display());
+            Some(dir)
+        }
+        None => {
+            skip_or_fail(test, "SNAPSMITH_CORPUS is not set");
+            None
+        }
+    }
+}
+
+/// The `snapsmith` binary built for this test run.
+pub fn snapsmith() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("snapsmith").expect("snapsmith binary")
+}
+
+/// The repository root (for models/, gadgets/, qemu/).
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
