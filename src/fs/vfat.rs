@@ -242,7 +242,10 @@ pub fn write(
         bail!("fatfs produced {made:?} where {geo:?} was planned");
     }
     add_files(&fs, plan, opts)?;
-    fs.unmount().context("closing the FAT filesystem")
+    // Counting the free clusters fills FAT32's FSInfo sector, which fsck.fat wants set.
+    fs.stats().context("counting free clusters")?;
+    fs.unmount().context("closing the FAT filesystem")?;
+    super::fat_dots::repair(file, offset)
 }
 
 fn add_files(fs: &FileSystem<Window>, plan: &FilesystemPlan, opts: &WriteOptions) -> Result<()> {
