@@ -174,3 +174,81 @@ fn mbr_512_agrees_with_sfdisk() {
     check_blob_and_offset_write(&image, &volume, &inputs);
     check_contents(&image, &volume, &inputs);
 }
+
+/// `fdisk -b 4096 -l` rows: (device, start, end, sectors, type text).
+fn fdisk_4096(image: &Path) -> (String, Vec<Vec<String>>) {
+    let text = run("fdisk", &["-b", "4096", "-l", image.to_str().unwrap()]);
+    let name = image.to_str().unwrap();
+    let rows = text
+        .lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with(&format!("{name}:")))
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect();
+    (text, rows)
+}
+
+fn check_4096(schema: Schema) {
+    let inputs = Inputs::new();
+    let out = tempfile::tempdir().unwrap();
+    let volume = pc_volume(&inputs, schema, 4096);
+    let image = write(&volume, out.path()).unwrap();
+    let (text, rows) = fdisk_4096(&image);
+    assert!(
+        text.contains("Sector size (logical/physical): 4096 bytes"),
+        "{text}"
+    );
+    let planned: Vec<_> = volume
+        .structures
+        .iter()
+        .filter(|s| s.partition.is_some())
+        .collect();
+    assert_eq!(rows.len(), planned.len(), "{text}");
+    for (row, s) in rows.iter().zip(&planned) {
+        // MBR rows carry a boot column ("*" or nothing) before Start.
+        let cols: Vec<&String> = row.iter().filter(|c| *c != "*").collect();
+        let start = s.offset / 4096;
+        let sectors = s.size / 4096;
+        assert_eq!(cols[1], &start.to_string(), "{text}");
+        assert_eq!(cols[2], &(start + sectors - 1).to_string(), "{text}");
+        assert_eq!(cols[3], &sectors.to_string(), "{text}");
+    }
+    match schema {
+        Schema::Gpt => {
+            assert!(text.contains("Disklabel type: gpt"), "{text}");
+            let DiskId::Gpt(disk) = volume.disk_id else {
+                unreachable!()
+            };
+            assert!(text.contains(&uuid_upper(&disk)), "{text}");
+            assert!(
+                text.contains("EFI System") && text.contains("BIOS boot"),
+                "{text}"
+            );
+            assert!(
+                !text.contains("corrupt") && !text.contains("mismatch"),
+                "{text}"
+            );
+        }
+        Schema::Mbr => {
+            assert!(text.contains("Disklabel type: dos"), "{text}");
+            assert!(text.contains("Disk identifier: 0x1234abcd"), "{text}");
+            let boot: Vec<_> = rows.iter().map(|r| r[1] == "*").collect();
+            assert_eq!(boot, [false, false, true, false], "{text}");
+        }
+    }
+    check_blob_and_offset_write(&image, &volume, &inputs);
+    check_contents(&image, &volume, &inputs);
+}
+
+#[test]
+fn gpt_4096_agrees_with_fdisk() {
+    if common::have_tools("gpt_4096_agrees_with_fdisk", TOOLS) {
+        check_4096(Schema::Gpt);
+    }
+}
+
+#[test]
+fn mbr_4096_agrees_with_fdisk() {
+    if common::have_tools("mbr_4096_agrees_with_fdisk", TOOLS) {
+        check_4096(Schema::Mbr);
+    }
+}

@@ -6,8 +6,9 @@
 //! Reproducibility: e2fsprogs 1.47.0 has no SOURCE_DATE_EPOCH, so the build time goes in
 //! through `E2FSPROGS_FAKE_TIME` and onto every staged file; the UUID (`-U`) and directory hash
 //! seed (`-E hash_seed=`) come from the plan; the feature set comes from snapsmith's own
-//! mke2fs.conf, not the host's. `-d` copies owners from the staged files, so when not running as
-//! root the owners are reset to 0:0 afterwards with debugfs (`-E root_owner=` only covers `/`).
+//! mke2fs.conf, not the host's. `-d` also copies owners and change times from the staged
+//! files, which cannot be chosen there, so debugfs resets them afterwards to 0:0 and the build
+//! time (`-E root_owner=` only covers `/`).
 
 use crate::disk::WriteOptions;
 use crate::exec::Cmd;
@@ -91,11 +92,7 @@ pub fn write(
         .arg(blocks.to_string())
         .run()
         .context("creating ext4 with mke2fs")?;
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        reset_owners(image, offset, plan, opts)?;
-    }
-    Ok(())
+    normalise_inodes(image, offset, plan, opts)
 }
 
 /// Writes the plan's tree under `tree` with modes and times that do not depend on the host.
@@ -162,27 +159,42 @@ fn set_times(path: &Path, epoch: i64) -> Result<()> {
     Ok(())
 }
 
-/// Makes every inode of the tree owned by 0:0 (needed when the staged files were not).
-fn reset_owners(
+/// Sets what `mke2fs -d` copied from the staged files but cannot be chosen there: the change
+/// time (the kernel stamps it with the wall clock) and the owner (the user running snapsmith).
+fn normalise_inodes(
     image: &Path,
     offset: u64,
     plan: &FilesystemPlan,
     opts: &WriteOptions,
 ) -> Result<()> {
     let mut script = String::new();
+    let time = opts.build_time;
     for entry in &plan.files {
         let path = format!("/{}", entry.path);
         if path.contains(['"', '\n']) {
             bail!("path {path:?} cannot be passed to debugfs");
         }
-        script.push_str(&format!("sif \"{path}\" uid 0\nsif \"{path}\" gid 0\n"));
+        for (field, value) in [
+            ("uid", "0".to_string()),
+            ("gid", "0".to_string()),
+            ("ctime", format!("@{time}")),
+            ("ctime_extra", "0".to_string()),
+        ] {
+            script.push_str(&format!("sif \"{path}\" {field} {value}\n"));
+        }
     }
     let device: PathBuf = format!("{}?offset={offset}", image.display()).into();
-    Cmd::new("debugfs")
+    let out = Cmd::new("debugfs")
         .env("E2FSPROGS_FAKE_TIME", opts.build_time.to_string())
         .args(["-w", "-f", "-"])
         .arg(&device)
         .stdin_bytes(script)
-        .run()
-        .context("setting file owners to root with debugfs")
+        .output()
+        .context("normalising owners and change times with debugfs")?;
+    // debugfs exits 0 even when a command fails; anything but its banner on stderr is an error.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if let Some(problem) = stderr.lines().find(|l| !l.starts_with("debugfs ")) {
+        bail!("normalising owners and change times with debugfs: {problem}");
+    }
+    Ok(())
 }
