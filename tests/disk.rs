@@ -8,7 +8,16 @@ use serde_json::Value;
 use snapsmith::plan::*;
 use std::path::Path;
 
-const TOOLS: &[&str] = &["sfdisk", "fdisk", "fsck.vfat", "e2fsck", "mcopy", "debugfs"];
+const TOOLS: &[&str] = &[
+    "sfdisk",
+    "fdisk",
+    "fsck.vfat",
+    "e2fsck",
+    "mcopy",
+    "mdir",
+    "debugfs",
+    "mke2fs",
+];
 
 fn sfdisk(image: &Path) -> Value {
     let text = run("sfdisk", &["--json", image.to_str().unwrap()]);
