@@ -15,6 +15,7 @@ pub mod cli;
 pub mod disk;
 pub mod exec;
 pub mod fs;
+pub mod inspect;
 pub mod plan;
 pub mod repro;
 pub mod units;
