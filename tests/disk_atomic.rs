@@ -178,3 +178,74 @@ fn missing_raw_source_is_reported() {
     images[0].source = inputs.dir.path().join("missing.img");
     refused(v, "missing.img");
 }
+
+/// Set in the child process of [`interrupted_write_leaves_nothing`].
+const CHILD: &str = "SNAPSMITH_TEST_INTERRUPT_DIR";
+
+#[test]
+fn interrupted_write_leaves_nothing() {
+    if let Some(dir) = std::env::var_os(CHILD) {
+        // Child: write an image with 4 GiB of raw content (a sparse source, so it is read but
+        // not stored) until the parent interrupts it.
+        let source = Path::new(&dir).join("source.bin");
+        let dir = Path::new(&dir).join("out");
+        let big = 4u64 << 30;
+        std::fs::File::create(&source)
+            .unwrap()
+            .set_len(big)
+            .unwrap();
+        let volume = VolumePlan {
+            name: "pc".into(),
+            schema: Schema::Gpt,
+            sector_size: 512,
+            size: big + 2 * MIB,
+            disk_id: DiskId::Gpt(uuid::Uuid::nil()),
+            structures: vec![StructurePlan {
+                index: 0,
+                name: "big".into(),
+                role: None,
+                offset: MIB,
+                size: big,
+                partition: Some(PartitionEntry {
+                    number: 1,
+                    kind: gpt_kind(LINUX, "big", 1),
+                }),
+                content: StructureContent::Raw(vec![RawImage {
+                    source,
+                    offset: 0,
+                    size: big,
+                }]),
+            }],
+            offset_writes: vec![],
+        };
+        let err = write(&volume, &dir).unwrap_err();
+        assert!(format!("{err:#}").contains("interrupted"), "{err:#}");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "interrupted_write_leaves_nothing", "--nocapture"])
+        .env(CHILD, work.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the temporary image to appear, then interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while entries(&out).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the write never started"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the child ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: sends SIGINT to our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "child: {status}");
+    assert!(entries(&out).is_empty(), "{:?}", entries(&out));
+}

@@ -144,6 +144,12 @@ fn vfat_stays_inside_its_partition_with_label_in_both_places() {
         };
         assert!(ids.contains(version), "{kind:?}: {ids}");
 
+        // The boot sector records where the partition starts, in sectors.
+        let boot = read_at(&path, OFFSET, 512);
+        assert_eq!(
+            u32::from_le_bytes(boot[0x1C..0x20].try_into().unwrap()),
+            6144
+        );
         let window = snapsmith::disk::image::Window::new(&file, OFFSET, SIZE);
         let fat = fatfs::FileSystem::new(window, fatfs::FsOptions::new()).unwrap();
         assert_eq!(fat.volume_label(), "ubuntu-seed");

@@ -79,7 +79,18 @@ pub fn write_image(plan: &ImagePlan, out_dir: &Path, opts: &WriteOptions) -> Res
     let mut written = Vec::new();
     for volume in &plan.volumes {
         let target = out_dir.join(format!("{}.img", volume.name));
-        written.push(write_volume(volume, &target, opts)?);
+        match write_volume(volume, &target, opts) {
+            Ok(path) => written.push(path),
+            Err(err) => {
+                // A build is all its volumes: do not leave the first ones looking complete.
+                if !opts.keep_failed {
+                    for path in &written {
+                        let _ = std::fs::remove_file(path);
+                    }
+                }
+                return Err(err);
+            }
+        }
     }
     Ok(written)
 }

@@ -18,6 +18,7 @@ use anyhow::{Context, Result, bail};
 use fatfs::{FatType, FileSystem, FormatVolumeOptions, FsOptions};
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
 
 const FAT16_MIN_CLUSTERS: u64 = 4085;
 const FAT32_MIN_CLUSTERS: u64 = 65525;
@@ -245,7 +246,22 @@ pub fn write(
     // Counting the free clusters fills FAT32's FSInfo sector, which fsck.fat wants set.
     fs.stats().context("counting free clusters")?;
     fs.unmount().context("closing the FAT filesystem")?;
-    super::fat_dots::repair(file, offset)
+    super::fat_dots::repair(file, offset)?;
+    set_hidden_sectors(file, offset, sector_size, geo.fat32)
+}
+
+/// Records the partition's start sector in the boot sector (and FAT32's backup copy at sector
+/// 6), as mkfs.fat does for partitions; fatfs formats as if the volume started at sector 0.
+fn set_hidden_sectors(file: &File, offset: u64, sector_size: u64, fat32: bool) -> Result<()> {
+    let hidden = u32::try_from(offset / sector_size)
+        .unwrap_or(0)
+        .to_le_bytes();
+    let copies: &[u64] = if fat32 { &[0, 6] } else { &[0] };
+    for sector in copies {
+        file.write_all_at(&hidden, offset + sector * sector_size + 0x1C)
+            .context("writing the hidden sectors field")?;
+    }
+    Ok(())
 }
 
 fn add_files(fs: &FileSystem<Window>, plan: &FilesystemPlan, opts: &WriteOptions) -> Result<()> {
