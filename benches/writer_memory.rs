@@ -6,9 +6,10 @@
 //!
 //! Run: `cargo bench --bench writer_memory` (optionally `-- SMALL_MIB LARGE_MIB`).
 
-use snapsmith::disk::{NoProgress, WriteOptions, write_image};
+use snapsmith::disk::{Progress, WriteOptions, write_image};
 use snapsmith::plan::*;
 use snapsmith::repro::derive_uuid;
+use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -42,12 +43,13 @@ fn main() {
     );
     let mut peaks = Vec::new();
     for mib in [small, large] {
-        let (rss, children, secs) = measure(work.path(), mib);
+        let (rss, children, secs, steps) = measure(work.path(), mib);
         let rate = f64::from(u32::try_from(3 * mib).unwrap_or(u32::MAX)) / secs;
         println!(
             "{:>8} MiB {:>10} KiB {:>14} KiB {secs:>10.2} {rate:>12.1}",
             mib, rss, children
         );
+        print!("{steps}");
         peaks.push(rss);
     }
     let as_f64 = |n: u64| f64::from(u32::try_from(n).unwrap_or(u32::MAX));
@@ -62,7 +64,7 @@ fn main() {
 }
 
 /// Writes a content file of `mib` MiB, runs a child writing the image, returns its figures.
-fn measure(work: &Path, mib: u64) -> (u64, u64, f64) {
+fn measure(work: &Path, mib: u64) -> (u64, u64, f64, String) {
     let dir = work.join(format!("{mib}"));
     std::fs::create_dir_all(&dir).expect("work directory");
     let content = dir.join("content.bin");
@@ -85,11 +87,8 @@ fn measure(work: &Path, mib: u64) -> (u64, u64, f64) {
         .env(CHILD, format!("{mib}:{}", dir.display()))
         .output()
         .expect("child");
-    assert!(
-        output.status.success(),
-        "child failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let steps = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "child failed: {steps}");
     let text = String::from_utf8_lossy(&output.stdout);
     let field = |name: &str| -> &str {
         text.split_whitespace()
@@ -100,6 +99,7 @@ fn measure(work: &Path, mib: u64) -> (u64, u64, f64) {
         field("rss_kib=").parse().expect("rss"),
         field("children_kib=").parse().expect("children rss"),
         field("seconds=").parse().expect("seconds"),
+        steps,
     );
     std::fs::remove_dir_all(&dir).expect("cleanup");
     figures
@@ -111,10 +111,11 @@ fn child(spec: &str) {
     let dir = PathBuf::from(dir);
     let content = dir.join("content.bin");
     let volume = volume(mib, &content);
+    let steps = StepTimes::default();
     let opts = WriteOptions {
         keep_failed: false,
         build_time: 1_700_000_000,
-        progress: &NoProgress,
+        progress: &steps,
     };
     let start = Instant::now();
     write_image(
@@ -138,7 +139,29 @@ fn child(spec: &str) {
         libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
         usage.ru_maxrss
     };
+    steps.step("end");
     println!("rss_kib={rss} children_kib={children} seconds={seconds}");
+    for (what, secs) in steps.done.borrow().iter() {
+        eprintln!("  {what}: {secs:.2} s");
+    }
+}
+
+/// Records how long each writer step took.
+#[derive(Default)]
+struct StepTimes {
+    current: RefCell<Option<(String, Instant)>>,
+    done: RefCell<Vec<(String, f64)>>,
+}
+
+impl Progress for StepTimes {
+    fn step(&self, what: &str) {
+        let now = Instant::now();
+        if let Some((name, since)) = self.current.replace(Some((what.to_string(), now))) {
+            self.done
+                .borrow_mut()
+                .push((name, now.duration_since(since).as_secs_f64()));
+        }
+    }
 }
 
 /// Raw image, FAT32 file and ext4 file, each `mib` MiB, in one GPT volume.
