@@ -245,6 +245,13 @@ pub fn check_volume(volume: &VolumePlan) -> Result<()> {
             crate::fs::check(s, fs, ss).with_context(|| format!("volume {name}"))?;
         }
     }
+    check_offset_writes(volume, usable_start, usable_end)
+}
+
+/// Offset-writes may land anywhere but on the partition table.
+fn check_offset_writes(volume: &VolumePlan, usable_start: u64, usable_end: u64) -> Result<()> {
+    let name = &volume.name;
+    let ss = volume.sector_size;
     for w in &volume.offset_writes {
         let (at, end) = (w.at, w.at + 4);
         let in_table = |(start, stop): (u64, u64)| at < stop && end > start;

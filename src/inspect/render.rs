@@ -1,6 +1,6 @@
 //! The human-readable form of an [`ImageReport`] (the JSON form is its serde serialisation).
 
-use super::{ImageReport, TableKind};
+use super::{ImageReport, PartitionReport, TableKind};
 use crate::units::human;
 use std::fmt::Write;
 
@@ -28,35 +28,7 @@ pub fn render(report: &ImageReport) -> String {
         "#", "name", "type", "offset", "size"
     );
     for p in &report.partitions {
-        let name = p
-            .name
-            .as_deref()
-            .unwrap_or(if p.bootable { "(boot)" } else { "-" });
-        let fs = match &p.filesystem {
-            None => "-".to_string(),
-            Some(fs) => {
-                let mut text = fs.kind.clone();
-                if let Some(v) = &fs.variant {
-                    let _ = write!(text, " ({v})");
-                }
-                if let Some(l) = &fs.label {
-                    let _ = write!(text, " label {l:?}");
-                }
-                if let Some(u) = &fs.uuid {
-                    let _ = write!(text, " id {u}");
-                }
-                text
-            }
-        };
-        let _ = writeln!(
-            out,
-            "{:>3}  {:<16} {:<36} {:>12} {:>10}  {fs}",
-            p.number,
-            name,
-            p.type_id,
-            p.offset,
-            human(p.size)
-        );
+        let _ = writeln!(out, "{}", partition_line(p));
     }
     for p in &report.partitions {
         let Some(files) = p.filesystem.as_ref().and_then(|f| f.files.as_ref()) else {
@@ -72,4 +44,36 @@ pub fn render(report: &ImageReport) -> String {
         }
     }
     out
+}
+
+/// One row of the partition table.
+fn partition_line(p: &PartitionReport) -> String {
+    let name = p
+        .name
+        .as_deref()
+        .unwrap_or(if p.bootable { "(boot)" } else { "-" });
+    let fs = match &p.filesystem {
+        None => "-".to_string(),
+        Some(fs) => {
+            let mut text = fs.kind.clone();
+            if let Some(v) = &fs.variant {
+                let _ = write!(text, " ({v})");
+            }
+            if let Some(l) = &fs.label {
+                let _ = write!(text, " label {l:?}");
+            }
+            if let Some(u) = &fs.uuid {
+                let _ = write!(text, " id {u}");
+            }
+            text
+        }
+    };
+    format!(
+        "{:>3}  {:<16} {:<36} {:>12} {:>10}  {fs}",
+        p.number,
+        name,
+        p.type_id,
+        p.offset,
+        human(p.size)
+    )
 }
