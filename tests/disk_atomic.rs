@@ -82,22 +82,20 @@ fn failure_mid_write_leaves_nothing() {
     }
     let inputs = Inputs::new();
     let mut volume = pc_volume(&inputs, Schema::Gpt, 512);
-    // The ext4 partition comes last; give it more content than it can hold so mke2fs fails
-    // after the vfat filesystems have been written.
-    let big = inputs.dir.path().join("big");
-    std::fs::write(&big, pattern(40 << 20, 9)).unwrap();
+    // The ext4 partition comes last; give it a "file" that cannot be read (a directory) so
+    // the write fails after the table and the vfat filesystems have been written.
     let StructureContent::Filesystem(fs) = &mut volume.structures[4].content else {
         panic!("structure 4 is ubuntu-data");
     };
     fs.files.push(FileEntry {
-        path: "big".into(),
-        source: FileSource::File(big),
+        path: "unreadable".into(),
+        source: FileSource::File(inputs.dir.path().to_owned()),
     });
     let out = tempfile::tempdir().unwrap();
     let err = write(&volume, out.path()).unwrap_err();
     let msg = format!("{err:#}");
     assert!(
-        msg.contains("ubuntu-data") && msg.contains("mke2fs"),
+        msg.contains("ubuntu-data") && msg.contains("staging unreadable"),
         "{msg}"
     );
     assert!(entries(out.path()).is_empty(), "{:?}", entries(out.path()));
@@ -174,6 +172,35 @@ fn unfit_filesystems_are_refused_before_writing() {
     };
     fs.label = Some("much-too-long".into());
     refused(v, "longer than 11 bytes");
+
+    let big = inputs.dir.path().join("big");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(40 * MIB)
+        .unwrap();
+    let add_big = |v: &mut VolumePlan, index: usize| {
+        let StructureContent::Filesystem(fs) = &mut v.structures[index].content else {
+            panic!("structure {index} has a filesystem");
+        };
+        fs.files.push(FileEntry {
+            path: "big".into(),
+            source: FileSource::File(big.clone()),
+        });
+    };
+    let mut v = pc_volume(&inputs, Schema::Gpt, 512);
+    add_big(&mut v, 3);
+    refused(
+        v,
+        "structure ubuntu-boot: vfat-16: the files need 43.5 MiB (22294 clusters of 2048 bytes), \
+         11.6 MiB more than the 31.9 MiB the filesystem holds",
+    );
+    let mut v = pc_volume(&inputs, Schema::Gpt, 512);
+    add_big(&mut v, 4);
+    refused(
+        v,
+        "structure ubuntu-data: ext4: the files need 42.8 MiB plus a 4 MiB journal, 14.8 MiB \
+         more than the 32 MiB partition",
+    );
 }
 
 #[test]

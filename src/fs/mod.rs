@@ -28,7 +28,8 @@ pub fn check(s: &StructurePlan, fs: &FilesystemPlan, sector_size: u64) -> Result
     match fs.kind {
         FsKind::Ext4 => ext4::check(s.size, fs).with_context(what),
         _ => vfat::geometry(fs.kind, s.size, sector_size)
-            .and_then(|_| vfat::label_bytes(fs.label.as_deref()))
+            .and_then(|geo| vfat::check_fits(&geo, sector_size, fs))
+            .and_then(|()| vfat::label_bytes(fs.label.as_deref()))
             .map(|_| ())
             .with_context(what),
     }

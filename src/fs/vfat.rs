@@ -16,6 +16,7 @@ use crate::plan::{FileSource, FilesystemPlan, FsKind};
 use crate::units::MIB;
 use anyhow::{Context, Result, bail};
 use fatfs::{FatType, FileSystem, FormatVolumeOptions, FsOptions};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
@@ -142,6 +143,54 @@ pub fn fat16_min_size(sector_size: u64) -> u64 {
     let root = (FAT16_ROOT_ENTRIES * 32).div_ceil(sector_size);
     let bytes = (1 + root + 2 * fat) * sector_size + FAT16_MIN_CLUSTERS * sector_size;
     bytes.div_ceil(MIB) * MIB
+}
+
+/// Checks that the plan's files fit: each file takes whole clusters, each directory whole
+/// clusters for its entries (fatfs gives every name a long-name entry, 13 characters per slot,
+/// and leaves two slots beside `.` and `..`).
+pub fn check_fits(geo: &Geometry, sector_size: u64, plan: &FilesystemPlan) -> Result<()> {
+    let cluster = u64::from(geo.bytes_per_cluster);
+    let available = clusters(geo.total_sectors.into(), sector_size, cluster, geo.fat32);
+    let mut slots: BTreeMap<&str, u64> = BTreeMap::from([("", 1)]);
+    let mut needed = 0u64;
+    for entry in &plan.files {
+        let (parent, name) = entry.path.rsplit_once('/').unwrap_or(("", &entry.path));
+        let units = u64::try_from(name.encode_utf16().count())?;
+        *slots.entry(parent).or_default() += 1 + units.div_ceil(13);
+        let bytes = match &entry.source {
+            FileSource::Directory => {
+                slots.entry(&entry.path).or_default();
+                0
+            }
+            FileSource::File(path) => std::fs::metadata(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .len(),
+            FileSource::Bytes(bytes) => u64::try_from(bytes.len())?,
+            FileSource::Symlink(_) => bail!("{}: vfat cannot hold symbolic links", entry.path),
+        };
+        needed += bytes.div_ceil(cluster);
+    }
+    for (dir, n) in &slots {
+        if dir.is_empty() && !geo.fat32 {
+            if *n > FAT16_ROOT_ENTRIES {
+                bail!("the root directory needs {n} entries; FAT16 holds {FAT16_ROOT_ENTRIES}");
+            }
+            continue;
+        }
+        let dots = if dir.is_empty() { 0 } else { 4 };
+        needed += ((n + dots) * 32).div_ceil(cluster).max(1);
+    }
+    if needed > available {
+        let human = |clusters: u64| crate::units::human(clusters * cluster);
+        bail!(
+            "the files need {} ({needed} clusters of {cluster} bytes), {} more than the {} the \
+             filesystem holds",
+            human(needed),
+            human(needed - available),
+            human(available)
+        );
+    }
+    Ok(())
 }
 
 /// The 11-byte label field, space padded, case kept; `None` without a label.
