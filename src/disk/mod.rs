@@ -11,7 +11,7 @@ pub mod image;
 pub mod interrupt;
 pub mod mbr;
 
-use crate::plan::{ImagePlan, Schema, StructureContent, StructurePlan, VolumePlan};
+use crate::plan::{ImagePlan, RawImage, Schema, StructureContent, StructurePlan, VolumePlan};
 use anyhow::{Context, Result, bail};
 use image::PendingImage;
 use std::path::{Path, PathBuf};
@@ -241,11 +241,36 @@ pub fn check_volume(volume: &VolumePlan) -> Result<()> {
                 },
             );
         }
-        if let StructureContent::Filesystem(fs) = &s.content {
-            crate::fs::check(s, fs, ss).with_context(|| format!("volume {name}"))?;
+        match &s.content {
+            StructureContent::Filesystem(fs) => {
+                crate::fs::check(s, fs, ss).with_context(|| format!("volume {name}"))?;
+            }
+            StructureContent::Raw(images) => {
+                for raw in images {
+                    check_raw(raw)
+                        .with_context(|| format!("volume {name}: structure {}", s.name))?;
+                }
+            }
+            StructureContent::Empty => {}
         }
     }
     check_offset_writes(volume, usable_start, usable_end)
+}
+
+/// A raw image exists and is no larger than the room the plan gives it.
+fn check_raw(raw: &RawImage) -> Result<()> {
+    let have = std::fs::metadata(&raw.source)
+        .with_context(|| format!("reading {}", raw.source.display()))?
+        .len();
+    if have > raw.size {
+        bail!(
+            "image {} is {have} bytes, {} more than the {} bytes planned",
+            raw.source.display(),
+            have - raw.size,
+            raw.size
+        );
+    }
+    Ok(())
 }
 
 /// Offset-writes may land anywhere but on the partition table.
