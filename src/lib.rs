@@ -15,4 +15,5 @@ pub mod cli;
 pub mod exec;
 pub mod plan;
 pub mod repro;
+pub mod snap;
 pub mod units;
