@@ -12,7 +12,9 @@
 //! - [`exec`]: the only place that spawns processes.
 
 pub mod cli;
+pub mod disk;
 pub mod exec;
+pub mod fs;
 pub mod plan;
 pub mod repro;
 pub mod snap;
