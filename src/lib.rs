@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod exec;
+pub mod gadget;
 pub mod plan;
 pub mod repro;
 pub mod units;
