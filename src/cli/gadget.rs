@@ -45,7 +45,7 @@ pub fn run(cmd: GadgetCommand) -> Result<()> {
 
 fn layout(args: LayoutArgs) -> Result<()> {
     let loaded = gadget::load(&args.path, Ruleset::Unknown)?;
-    let shown = args.path.display();
+    let shown = &loaded.shown;
     match &loaded.source {
         GadgetSource::Dir(dir) => gadget::check_content(
             &loaded.gadget,
@@ -54,7 +54,7 @@ fn layout(args: LayoutArgs) -> Result<()> {
                 kernel: None,
             },
         )
-        .with_context(|| format!("checking the content of {shown}"))?,
+        .with_context(|| format!("checking the content of {}", args.path.display()))?,
         GadgetSource::Snap(snap) => {
             let tree = load::extract_snap(snap)?;
             gadget::check_content(
@@ -64,12 +64,11 @@ fn layout(args: LayoutArgs) -> Result<()> {
                     kernel: None,
                 },
             )
-            .with_context(|| format!("checking the content of {shown}"))?;
+            .with_context(|| format!("checking the content of {}", args.path.display()))?;
         }
         GadgetSource::Yaml(_) => {}
     }
-    let layout = gadget::layout(&loaded.gadget, args.sector_size)
-        .with_context(|| format!("laying out {shown}"))?;
+    let layout = gadget::layout(&loaded.gadget, args.sector_size).with_context(|| shown.clone())?;
     let report = LayoutReport::new(&layout);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -46,6 +46,10 @@ impl Default for PlanOptions {
 
 /// Builds the image plan of every volume of `loaded`, reading content from `trees`.
 pub fn image_plan(loaded: &LoadedGadget, trees: Trees, opts: &PlanOptions) -> Result<ImagePlan> {
+    plan_volumes(loaded, trees, opts).with_context(|| format!("planning {}", loaded.shown))
+}
+
+fn plan_volumes(loaded: &LoadedGadget, trees: Trees, opts: &PlanOptions) -> Result<ImagePlan> {
     let mut gadget: Gadget = loaded.gadget.clone();
     validate::apply_implicit(&mut gadget, opts.ruleset);
     validate::gadget(&gadget, opts.ruleset)?;

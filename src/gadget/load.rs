@@ -24,6 +24,8 @@ pub struct LoadedGadget {
     /// The gadget.yaml bytes: identifiers in the plan are derived from them.
     pub yaml: Vec<u8>,
     pub source: GadgetSource,
+    /// How messages name the gadget.yaml (`dir/meta/gadget.yaml`, `pc.snap:meta/gadget.yaml`).
+    pub shown: String,
 }
 
 impl LoadedGadget {
@@ -45,6 +47,7 @@ pub fn load(path: &Path, ruleset: Ruleset) -> Result<LoadedGadget> {
         gadget,
         yaml,
         source,
+        shown,
     })
 }
 
