@@ -181,9 +181,9 @@ fn structure_plan(
             check_fit(&at, &fs, s.size)?;
             StructureContent::Filesystem(fs)
         }
-        (Content::Images(images), None) if !images.is_empty() => {
-            StructureContent::Raw(content::resolve_images(&at, images, trees.gadget, s.size)?)
-        }
+        (Content::Images(images), None) if !images.is_empty() => StructureContent::Raw(
+            super::images::resolve_images(&at, images, trees.gadget, s.size)?,
+        ),
         _ => StructureContent::Empty,
     };
     Ok(StructurePlan {
@@ -335,7 +335,7 @@ pub fn check_content(gadget: &Gadget, trees: Trees) -> Result<()> {
                     check_fit(&at, &fs, s.size)?;
                 }
                 (Content::Images(images), _) => {
-                    content::resolve_images(&at, images, trees.gadget, s.size)?;
+                    super::images::resolve_images(&at, images, trees.gadget, s.size)?;
                 }
                 _ => {}
             }

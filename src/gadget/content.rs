@@ -8,8 +8,9 @@
 //! `..` and symlinks leading out are refused. `$kernel:<asset>/<path>` sources resolve in the
 //! kernel snap's tree through its `meta/kernel.yaml` assets.
 
-use super::schema::{At, FileContent, GadgetError, ImageContent};
-use crate::plan::{FileEntry, FileSource, FsKind, RawImage};
+use super::schema::{At, FileContent, GadgetError};
+pub use super::tree::Tree;
+use crate::plan::{FileEntry, FileSource, FsKind};
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
@@ -23,64 +24,6 @@ pub struct Trees<'a> {
 
 /// Nesting limit for directory walks (guards against symlink loops on vfat).
 const MAX_DEPTH: usize = 64;
-
-/// A filesystem tree being assembled: path -> what is there. BTreeMap order lists parents
-/// before children, because a path sorts before every path it prefixes.
-#[derive(Debug, Default)]
-pub struct Tree {
-    entries: BTreeMap<String, FileSource>,
-}
-
-impl Tree {
-    pub fn from_entries(files: &[FileEntry]) -> Tree {
-        let entries = files
-            .iter()
-            .map(|f| (f.path.clone(), f.source.clone()))
-            .collect();
-        Tree { entries }
-    }
-
-    pub fn into_entries(self) -> Vec<FileEntry> {
-        self.entries
-            .into_iter()
-            .map(|(path, source)| FileEntry { path, source })
-            .collect()
-    }
-
-    /// Creates `path` and its parents as directories.
-    pub fn mkdir_all(&mut self, path: &str) -> Result<(), String> {
-        let mut current = String::new();
-        for part in path.split('/').filter(|p| !p.is_empty()) {
-            if !current.is_empty() {
-                current.push('/');
-            }
-            current.push_str(part);
-            match self.entries.get(&current) {
-                None => {
-                    self.entries.insert(current.clone(), FileSource::Directory);
-                }
-                Some(FileSource::Directory) => {}
-                Some(_) => return Err(format!("{current} is a file, not a directory")),
-            }
-        }
-        Ok(())
-    }
-
-    /// Puts a file or symlink at `path` (parents created); a later entry replaces an earlier one.
-    pub fn put(&mut self, path: &str, source: FileSource) -> Result<(), String> {
-        if path.is_empty() {
-            return Err("cannot replace the filesystem root with a file".into());
-        }
-        if let Some((parent, _)) = path.rsplit_once('/') {
-            self.mkdir_all(parent)?;
-        }
-        if self.entries.get(path) == Some(&FileSource::Directory) {
-            return Err(format!("{path} is a directory, not a file"));
-        }
-        self.entries.insert(path.to_string(), source);
-        Ok(())
-    }
-}
 
 /// Joins a gadget-relative path to its tree, refusing anything that leaves the tree.
 pub fn safe_join(at: &At, field: &str, root: &Path, rel: &str) -> Result<PathBuf, GadgetError> {
@@ -118,7 +61,7 @@ pub fn safe_join(at: &At, field: &str, root: &Path, rel: &str) -> Result<PathBuf
     Ok(host)
 }
 
-fn canonical(at: &At, field: &str, path: &Path) -> Result<PathBuf, GadgetError> {
+pub(crate) fn canonical(at: &At, field: &str, path: &Path) -> Result<PathBuf, GadgetError> {
     path.canonicalize()
         .map_err(|e| at.err(field, format!("resolving {}: {e}", path.display())))
 }
@@ -426,7 +369,7 @@ fn stays_inside(dir: &Path, target: &Path) -> bool {
 /// vfat names are case-insensitive: two entries differing only in case would collide.
 fn vfat_case_clashes(at: &At, tree: &Tree) -> Result<(), GadgetError> {
     let mut seen: BTreeMap<String, &str> = BTreeMap::new();
-    for path in tree.entries.keys() {
+    for path in tree.paths() {
         if let Some(first) = seen.insert(path.to_ascii_lowercase(), path) {
             return Err(at.err(
                 "content",
@@ -435,75 +378,6 @@ fn vfat_case_clashes(at: &At, tree: &Tree) -> Result<(), GadgetError> {
         }
     }
     Ok(())
-}
-
-/// Resolves the `{image, offset?, size?}` entries of a raw structure of `size` bytes: images go
-/// back to back unless given an offset, a given size must hold the file, all must fit.
-pub fn resolve_images(
-    at: &At,
-    images: &[ImageContent],
-    root: &Path,
-    size: u64,
-) -> Result<Vec<RawImage>, GadgetError> {
-    let mut out: Vec<(RawImage, u64)> = Vec::new();
-    let mut cursor = 0u64;
-    for (i, image) in images.iter().enumerate() {
-        let field = format!("content[{i}].image");
-        let host = safe_join(at, &field, root, &image.image)?;
-        let real = canonical(at, &field, &host)?;
-        if !real.starts_with(canonical(at, &field, root)?) {
-            return Err(at.err(
-                &field,
-                format!("{:?} points outside the gadget tree", image.image),
-            ));
-        }
-        let meta = std::fs::metadata(&real)
-            .map_err(|e| at.err(&field, format!("reading {}: {e}", host.display())))?;
-        if !meta.is_file() {
-            return Err(at.err(&field, format!("{:?} is not a regular file", image.image)));
-        }
-        let len = meta.len();
-        let declared = image.size.unwrap_or(len);
-        if declared < len {
-            return Err(at.err(
-                &format!("content[{i}].size"),
-                format!("{declared} is smaller than {:?} ({len} bytes)", image.image),
-            ));
-        }
-        let offset = image.offset.unwrap_or(cursor);
-        let end = offset.saturating_add(declared);
-        if end > size {
-            return Err(at.err(
-                &field,
-                format!(
-                    "{:?} ({declared} bytes at offset {offset}) does not fit in the structure's {size} bytes ({} bytes too many)",
-                    image.image,
-                    end - size
-                ),
-            ));
-        }
-        if let Some((prev, prev_end)) = out.iter().find(|(p, e)| offset < *e && end > p.offset) {
-            return Err(at.err(
-                &field,
-                format!(
-                    "{:?} overlaps {} ({}..{prev_end})",
-                    image.image,
-                    prev.source.display(),
-                    prev.offset
-                ),
-            ));
-        }
-        out.push((
-            RawImage {
-                source: host,
-                offset,
-                size: len,
-            },
-            end,
-        ));
-        cursor = end;
-    }
-    Ok(out.into_iter().map(|(image, _)| image).collect())
 }
 
 #[cfg(test)]

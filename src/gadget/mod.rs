@@ -16,11 +16,15 @@
 
 pub mod bridge;
 pub mod content;
+pub mod convert;
+pub mod extras;
+pub mod images;
 pub mod layout;
 pub mod load;
 pub mod raw;
 pub mod report;
 pub mod schema;
+pub mod tree;
 pub mod validate;
 
 pub use bridge::{PlanOptions, add_file, check_content, filesystem_for_role, image_plan};
@@ -111,8 +115,8 @@ impl Gadget {
         let mut gadget = Gadget {
             volumes,
             defaults: raw.defaults.0.clone(),
-            connections: validate::connections(&raw.connections)?,
-            kernel_cmdline: validate::cmdline(raw.kernel_cmdline.as_ref())?,
+            connections: extras::connections(&raw.connections)?,
+            kernel_cmdline: extras::cmdline(raw.kernel_cmdline.as_ref())?,
         };
         validate::apply_implicit(&mut gadget, ruleset);
         validate::gadget(&gadget, ruleset)?;
