@@ -15,6 +15,7 @@ pub mod cli;
 pub mod disk;
 pub mod exec;
 pub mod fs;
+pub mod gadget;
 pub mod plan;
 pub mod repro;
 pub mod snap;
