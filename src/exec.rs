@@ -31,6 +31,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("mcopy", "mtools"),
     ("mdir", "mtools"),
     ("gpg", "gpg"),
+    ("openssl", "openssl"),
     ("apt-get", "apt"),
     ("dpkg-deb", "dpkg"),
 ];

@@ -11,11 +11,14 @@
 //! - [`qemu`], [`runtime`]: booting images and what runs inside them (boot).
 //! - [`exec`]: the only place that spawns processes.
 
+pub mod boot;
 pub mod cli;
 pub mod disk;
 pub mod exec;
 pub mod fs;
+pub mod gadget;
 pub mod inspect;
 pub mod plan;
 pub mod repro;
+pub mod snap;
 pub mod units;
