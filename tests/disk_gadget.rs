@@ -150,3 +150,132 @@ fn corpus_gadgets_become_images() {
     }
     assert!(written >= 6, "only {written} images written");
 }
+
+const CONTENT_YAML: &str = r#"volumes:
+  pc:
+    bootloader: grub
+    structure:
+      - name: mbr
+        type: mbr
+        size: 440
+        content:
+          - image: mbr.img
+      - name: BIOS Boot
+        type: DA,21686148-6449-6E6F-744E-656564454649
+        offset: 1M
+        offset-write: mbr+92
+        size: 1M
+        content:
+          - image: core.img
+      - name: ubuntu-seed
+        role: system-seed
+        type: EF,C12A7328-F81F-11D2-BA4B-00A0C93EC93B
+        filesystem: vfat
+        size: 40M
+        content:
+          - source: grubx64.efi
+            target: EFI/boot/bootx64.efi
+          - source: assets/
+            target: /
+      - name: ubuntu-boot
+        role: system-boot
+        type: 83,0FC63DAF-8483-4772-8E79-3D69D8477DE4
+        filesystem: ext4
+        size: 8M
+        content:
+          - source: assets
+            target: copy/
+      - name: ubuntu-data
+        role: system-data
+        type: 83,0FC63DAF-8483-4772-8E79-3D69D8477DE4
+        filesystem: ext4
+        size: 8M
+"#;
+
+/// A gadget with content (raw images, copy rules, symlinks) for both schemas' worth of
+/// sector sizes: the files land where the copy rules say, byte-identical.
+#[test]
+fn gadget_content_lands_in_the_image() {
+    if !common::have_tools(
+        "gadget_content_lands_in_the_image",
+        &["fsck.vfat", "e2fsck", "mcopy", "debugfs", "mke2fs"],
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let put = |rel: &str, bytes: &[u8]| {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    };
+    put("meta/gadget.yaml", CONTENT_YAML.as_bytes());
+    put("mbr.img", &pattern(440, 5));
+    put("core.img", &pattern(30_000, 6));
+    put("grubx64.efi", &pattern(200_000, 7));
+    put("assets/grub.cfg", b"set timeout=0\n");
+    put("assets/sub/deep.txt", b"deep");
+    std::os::unix::fs::symlink("grub.cfg", root.join("assets/alias.cfg")).unwrap();
+    for sector_size in [512, 4096] {
+        let loaded = gadget::load(root, Ruleset::Uc20).unwrap();
+        let opts = PlanOptions {
+            sector_size,
+            ruleset: Ruleset::Uc20,
+            ..PlanOptions::default()
+        };
+        let trees = Trees {
+            gadget: root,
+            kernel: None,
+        };
+        let plan = gadget::image_plan(&loaded, trees, &opts).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let images = write_plan(&plan, out.path());
+        check_against_plan(&plan, &images);
+        let image = &images[0];
+        assert_eq!(read_at(image, 0, 92), pattern(440, 5)[..92]);
+        let lba = u32::try_from((1 << 20) / sector_size).unwrap();
+        assert_eq!(read_at(image, 92, 4), lba.to_le_bytes());
+        assert_eq!(read_at(image, 1 << 20, 30_000), pattern(30_000, 6));
+        let by_name = |name: &str| {
+            plan.volumes[0]
+                .structures
+                .iter()
+                .find(|s| s.name == name)
+                .unwrap()
+        };
+        let seed = by_name("ubuntu-seed");
+        fsck_vfat(image, seed.offset, seed.size);
+        let at = format!("{}@@{}", image.display(), seed.offset);
+        let copy = out.path().join("efi");
+        run(
+            "mcopy",
+            &[
+                "-n",
+                "-i",
+                &at,
+                "::/EFI/boot/bootx64.efi",
+                copy.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(std::fs::read(&copy).unwrap(), pattern(200_000, 7));
+        run(
+            "mcopy",
+            &[
+                "-n",
+                "-o",
+                "-i",
+                &at,
+                "::/sub/deep.txt",
+                copy.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(std::fs::read(&copy).unwrap(), b"deep");
+        let boot = by_name("ubuntu-boot");
+        e2fsck(image, boot.offset, boot.size);
+        let device = format!("{}?offset={}", image.display(), boot.offset);
+        let link = run("debugfs", &["-R", "stat /copy/assets/alias.cfg", &device]);
+        assert!(link.contains("Fast link dest: \"grub.cfg\""), "{link}");
+        let cat = run("debugfs", &["-R", "cat /copy/assets/sub/deep.txt", &device]);
+        assert_eq!(cat, "deep");
+    }
+}
