@@ -261,3 +261,59 @@ fn mbr_4096_agrees_with_fdisk() {
         check_4096(Schema::Mbr);
     }
 }
+
+/// Progress hears of the volume, each step, and every content byte copied.
+#[derive(Default)]
+struct Recorder {
+    volumes: std::cell::RefCell<Vec<(String, u64)>>,
+    steps: std::cell::RefCell<Vec<String>>,
+    bytes: std::cell::Cell<u64>,
+}
+
+impl snapsmith::disk::Progress for Recorder {
+    fn volume(&self, name: &str, bytes: u64) {
+        self.volumes.borrow_mut().push((name.into(), bytes));
+    }
+    fn step(&self, what: &str) {
+        self.steps.borrow_mut().push(what.into());
+    }
+    fn advance(&self, bytes: u64) {
+        self.bytes.set(self.bytes.get() + bytes);
+    }
+}
+
+#[test]
+fn progress_reports_steps_and_bytes() {
+    if !common::have_tools("progress_reports_steps_and_bytes", &["mke2fs", "debugfs"]) {
+        return;
+    }
+    let inputs = Inputs::new();
+    let volume = pc_volume(&inputs, Schema::Gpt, 512);
+    let recorder = Recorder::default();
+    let opts = snapsmith::disk::WriteOptions {
+        keep_failed: false,
+        build_time: 0,
+        progress: &recorder,
+    };
+    let out = tempfile::tempdir().unwrap();
+    let plan = ImagePlan {
+        volumes: vec![volume],
+    };
+    snapsmith::disk::write_image(&plan, out.path(), &opts).unwrap();
+    // 440 (mbr) + 100000 (BIOS boot) + twice the ESP files + the ext4 files.
+    let esp = 700_001 + 1024 + 14 + 3_000_000;
+    let total = 440 + 100_000 + 2 * esp + 3_000_000 + 9;
+    assert_eq!(*recorder.volumes.borrow(), [("pc".to_string(), total)]);
+    assert_eq!(recorder.bytes.get(), total);
+    assert_eq!(
+        *recorder.steps.borrow(),
+        [
+            "partition table",
+            "mbr (raw)",
+            "BIOS Boot (raw)",
+            "ubuntu-seed (vfat)",
+            "ubuntu-boot (vfat-16)",
+            "ubuntu-data (ext4)"
+        ]
+    );
+}

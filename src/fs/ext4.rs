@@ -157,6 +157,7 @@ fn stage(tree: &Path, plan: &FilesystemPlan, opts: &WriteOptions) -> Result<()> 
             FileSource::Bytes(bytes) => {
                 fs::write(&target, bytes).with_context(context)?;
                 fs::set_permissions(&target, fs::Permissions::from_mode(0o644))?;
+                opts.progress.advance(u64::try_from(bytes.len())?);
             }
             FileSource::Symlink(to) => {
                 std::os::unix::fs::symlink(to, &target).with_context(context)?;

@@ -328,7 +328,11 @@ fn add_files(fs: &FileSystem<Window>, plan: &FilesystemPlan, opts: &WriteOptions
                     f.write_all(bytes)?;
                     f.flush()
                 })
-                .map_err(Into::into),
+                .map_err(Into::into)
+                .map(|()| {
+                    opts.progress
+                        .advance(u64::try_from(bytes.len()).unwrap_or(0))
+                }),
             FileSource::File(source) => {
                 let mut input =
                     File::open(source).with_context(|| format!("opening {}", source.display()))?;
