@@ -98,6 +98,7 @@ pub fn write_image(plan: &ImagePlan, out_dir: &Path, opts: &WriteOptions) -> Res
 /// Writes one volume to `target` atomically.
 pub fn write_volume(volume: &VolumePlan, target: &Path, opts: &WriteOptions) -> Result<PathBuf> {
     check_volume(volume)?;
+    let _guard = interrupt::InterruptGuard::install();
     let pending = PendingImage::create(target, volume.size)?;
     match fill_volume(volume, &pending, opts) {
         Ok(()) => pending.commit(),

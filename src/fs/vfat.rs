@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
+use std::sync::Mutex;
 
 const FAT16_MIN_CLUSTERS: u64 = 4085;
 const FAT32_MIN_CLUSTERS: u64 = 65525;
@@ -227,6 +228,19 @@ impl fatfs::TimeProvider for FixedTime {
     }
 }
 
+/// fatfs wants a time provider that lives for 'static: one per distinct build time, kept for
+/// the life of the process (a handful of bytes, not one per filesystem written).
+fn clock_for(epoch: i64) -> Result<&'static FixedTime> {
+    static CLOCKS: Mutex<BTreeMap<i64, &'static FixedTime>> = Mutex::new(BTreeMap::new());
+    let mut clocks = CLOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(clock) = clocks.get(&epoch) {
+        return Ok(clock);
+    }
+    let clock: &'static FixedTime = Box::leak(Box::new(FixedTime(dos_time(epoch)?)));
+    clocks.insert(epoch, clock);
+    Ok(clock)
+}
+
 fn dos_time(epoch: i64) -> Result<fatfs::DateTime> {
     let t = time::OffsetDateTime::from_unix_timestamp(epoch)
         .with_context(|| format!("build time {epoch} is out of range"))?;
@@ -280,8 +294,7 @@ pub fn write(
         format = format.volume_label(label);
     }
     fatfs::format_volume(Window::new(file, offset, size), format).context("formatting FAT")?;
-    // fatfs wants a provider that lives for 'static; one small value per filesystem written.
-    let clock: &'static FixedTime = Box::leak(Box::new(FixedTime(dos_time(opts.build_time)?)));
+    let clock = clock_for(opts.build_time)?;
     let fs = FileSystem::new(
         Window::new(file, offset, size),
         FsOptions::new().time_provider(clock),
