@@ -204,3 +204,63 @@ fn vfat_with_4096_byte_sectors() {
         std::fs::read(&inputs.efi).unwrap()
     );
 }
+
+/// Set in the child process of [`ext4_written_without_root_is_root_owned`].
+const UNPRIVILEGED: &str = "SNAPSMITH_TEST_UNPRIVILEGED_DIR";
+
+/// Written by an unprivileged user, the ext4 files still belong to root and fsck is clean. As
+/// root, the test re-runs itself as `nobody` through setpriv.
+#[test]
+fn ext4_written_without_root_is_root_owned() {
+    let name = "ext4_written_without_root_is_root_owned";
+    if !common::have_tools(name, &["mke2fs", "debugfs", "e2fsck", "setpriv"]) {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let dir = match std::env::var_os(UNPRIVILEGED) {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None if root => {
+            use std::os::unix::fs::PermissionsExt;
+            let work = tempfile::tempdir().unwrap();
+            std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+            let status = std::process::Command::new(snapsmith::exec::require("setpriv").unwrap())
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                .arg(std::env::current_exe().unwrap())
+                .args(["--exact", name, "--nocapture"])
+                .env(UNPRIVILEGED, work.path())
+                .status()
+                .unwrap();
+            assert!(status.success(), "unprivileged run: {status}");
+            return;
+        }
+        None => tempfile::tempdir().unwrap().keep(),
+    };
+    assert_ne!(
+        unsafe { libc::geteuid() },
+        0,
+        "this part must run unprivileged"
+    );
+    let inputs = Inputs::new();
+    let path = dir.join("disk.img");
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(IMAGE)
+        .unwrap();
+    let fs = plan(FsKind::Ext4, "ubuntu-data", data_files(&inputs));
+    snapsmith::fs::ext4::write(&path, OFFSET, SIZE, &fs, &opts()).unwrap();
+    e2fsck(&path, OFFSET, SIZE);
+    let device = format!("{}?offset={OFFSET}", path.display());
+    for file in [
+        "/system-data",
+        "/system-data/var/kernel",
+        "/system-data/current",
+        "/",
+    ] {
+        let stat = run("debugfs", &["-R", &format!("stat {file}"), &device]);
+        assert!(
+            stat.contains("User:     0   Group:     0"),
+            "{file}: {stat}"
+        );
+    }
+}
