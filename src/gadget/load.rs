@@ -41,6 +41,17 @@ impl LoadedGadget {
 /// Reads and validates the gadget at `path` (file, directory or `.snap`).
 pub fn load(path: &Path, ruleset: Ruleset) -> Result<LoadedGadget> {
     let (yaml, source, shown) = read_yaml(path)?;
+    from_bytes(yaml, source, shown, ruleset)
+}
+
+/// Parses gadget.yaml bytes already read (for example out of a gadget snap); `shown` names
+/// them in messages.
+pub fn from_bytes(
+    yaml: Vec<u8>,
+    source: GadgetSource,
+    shown: String,
+    ruleset: Ruleset,
+) -> Result<LoadedGadget> {
     let text = std::str::from_utf8(&yaml).with_context(|| format!("{shown}: not UTF-8 text"))?;
     let gadget = Gadget::parse(text, ruleset).with_context(|| shown.clone())?;
     Ok(LoadedGadget {
