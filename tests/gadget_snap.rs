@@ -1,0 +1,123 @@
+//! `gadget layout` on the example gadget, as a source directory and packed as a `.snap`: the
+//! three inputs (yaml, directory, snap) give the same layout, and a snap's content is checked.
+
+mod common;
+
+use std::path::Path;
+
+const MIB: u64 = 1 << 20;
+
+fn layout_json(path: &Path) -> serde_json::Value {
+    let out = common::snapsmith()
+        .args(["gadget", "layout", "--json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn mksquashfs(dir: &Path, out: &Path) {
+    snapsmith::exec::Cmd::new("mksquashfs")
+        .arg(dir)
+        .arg(out)
+        .args([
+            "-noappend",
+            "-no-progress",
+            "-quiet",
+            "-all-root",
+            "-comp",
+            "gzip",
+        ])
+        .run()
+        .unwrap();
+}
+
+#[test]
+fn example_gadget_layout() {
+    let json = layout_json(&common::repo().join("gadgets/pc"));
+    let v = &json["volumes"][0];
+    assert_eq!(v["name"], "pc");
+    assert_eq!(v["schema"], "gpt");
+    assert_eq!(v["bootloader"], "grub");
+    let places: Vec<_> = v["structures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["offset"].as_u64().unwrap() / MIB,
+                s["size"].as_u64().unwrap() / MIB,
+            )
+        })
+        .collect();
+    let expected = [
+        ("ubuntu-seed", 1, 256),
+        ("ubuntu-boot", 257, 64),
+        ("ubuntu-save", 321, 16),
+        ("ubuntu-data", 337, 384),
+    ];
+    let expected: Vec<_> = expected
+        .iter()
+        .map(|(n, o, s)| (n.to_string(), *o, *s))
+        .collect();
+    assert_eq!(places, expected);
+    assert_eq!(v["size"].as_u64().unwrap(), 721 * MIB);
+    assert_eq!(
+        v["structures"][0]["type"],
+        "EF,C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+    );
+}
+
+#[test]
+fn snap_directory_and_yaml_agree() {
+    if !common::have_tools(
+        "snap_directory_and_yaml_agree",
+        &["mksquashfs", "unsquashfs"],
+    ) {
+        return;
+    }
+    let dir = common::repo().join("gadgets/pc");
+    let tmp = tempfile::tempdir().unwrap();
+    let snap = tmp.path().join("pc.snap");
+    mksquashfs(&dir, &snap);
+    let from_dir = layout_json(&dir);
+    assert_eq!(layout_json(&snap), from_dir);
+    assert_eq!(layout_json(&dir.join("meta/gadget.yaml")), from_dir);
+}
+
+#[test]
+fn snap_content_is_checked() {
+    if !common::have_tools("snap_content_is_checked", &["mksquashfs", "unsquashfs"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(src.join("meta")).unwrap();
+    let yaml = "volumes:\n  pc:\n    bootloader: grub\n    structure:\n      - name: seed\n        type: C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n        filesystem: vfat\n        size: 8M\n        content:\n          - source: grubx64.efi\n            target: EFI/boot/bootx64.efi\n";
+    std::fs::write(src.join("meta/gadget.yaml"), yaml).unwrap();
+    let snap = tmp.path().join("bad.snap");
+    mksquashfs(&src, &snap);
+    let out = common::snapsmith()
+        .args(["gadget", "layout"])
+        .arg(&snap)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "volume pc: structure seed: content[0].source: \"grubx64.efi\" does not exist"
+        ),
+        "{stderr}"
+    );
+    std::fs::write(src.join("grubx64.efi"), b"grub").unwrap();
+    let good = tmp.path().join("good.snap");
+    mksquashfs(&src, &good);
+    layout_json(&good);
+}
