@@ -207,6 +207,16 @@ fn names_labels_and_roles_are_unique() {
         Ruleset::Unknown,
         "system-seed and system-seed-null cannot both be used",
     );
+    let id = "        id: 2E59D969-52AB-430B-88AC-F83873519F6F\n";
+    let other = SAVE.replace(
+        "name: ubuntu-save\n        role: system-save",
+        "name: other",
+    );
+    refused(
+        &pc(&format!("{DATA}{id}{other}{id}")),
+        Ruleset::Unknown,
+        "structure other: id: duplicate id 2e59d969-52ab-430b-88ac-f83873519f6f (also structure #0)",
+    );
     refused(
         &pc(&vfat("a", "ubuntu-seed")),
         Ruleset::Unknown,

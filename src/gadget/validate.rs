@@ -100,6 +100,7 @@ pub fn volume_id(at: &At, schema: Schema, id: &str) -> Result<(), GadgetError> {
 
 fn structures_rules(volume: &Volume) -> Result<(), GadgetError> {
     let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut ids = BTreeMap::new();
     for s in &volume.structures {
         let shown = s.display_name();
         let at = At {
@@ -116,6 +117,11 @@ fn structures_rules(volume: &Volume) -> Result<(), GadgetError> {
             if volume.schema == Schema::Gpt && name.encode_utf16().count() > 36 {
                 return Err(at.err("name", "longer than the 36 characters of a GPT name"));
             }
+        }
+        if let Some(id) = s.id
+            && let Some(first) = ids.insert(id, s.index)
+        {
+            return Err(at.err("id", format!("duplicate id {id} (also structure #{first})")));
         }
         structure_rules(&at, s)?;
     }
