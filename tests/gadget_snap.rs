@@ -21,20 +21,9 @@ fn layout_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn mksquashfs(dir: &Path, out: &Path) {
-    snapsmith::exec::Cmd::new("mksquashfs")
-        .arg(dir)
-        .arg(out)
-        .args([
-            "-noappend",
-            "-no-progress",
-            "-quiet",
-            "-all-root",
-            "-comp",
-            "gzip",
-        ])
-        .run()
-        .unwrap();
+fn pack(dir: &Path, out: &Path) {
+    let opts = snapsmith::snap::PackOptions::reproducible().unwrap();
+    snapsmith::snap::pack_dir(dir, out, &opts).unwrap();
 }
 
 #[test]
@@ -85,7 +74,7 @@ fn snap_directory_and_yaml_agree() {
     let dir = common::repo().join("gadgets/pc");
     let tmp = tempfile::tempdir().unwrap();
     let snap = tmp.path().join("pc.snap");
-    mksquashfs(&dir, &snap);
+    pack(&dir, &snap);
     let from_dir = layout_json(&dir);
     assert_eq!(layout_json(&snap), from_dir);
     assert_eq!(layout_json(&dir.join("meta/gadget.yaml")), from_dir);
@@ -93,16 +82,18 @@ fn snap_directory_and_yaml_agree() {
 
 #[test]
 fn snap_content_is_checked() {
-    if !common::have_tools("snap_content_is_checked", &["mksquashfs", "unsquashfs"]) {
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     std::fs::create_dir_all(src.join("meta")).unwrap();
+    std::fs::write(
+        src.join("meta/snap.yaml"),
+        "name: bad\nversion: '1'\ntype: gadget\n",
+    )
+    .unwrap();
     let yaml = "volumes:\n  pc:\n    bootloader: grub\n    structure:\n      - name: seed\n        type: C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n        filesystem: vfat\n        size: 8M\n        content:\n          - source: grubx64.efi\n            target: EFI/boot/bootx64.efi\n";
     std::fs::write(src.join("meta/gadget.yaml"), yaml).unwrap();
     let snap = tmp.path().join("bad.snap");
-    mksquashfs(&src, &snap);
+    pack(&src, &snap);
     let out = common::snapsmith()
         .args(["gadget", "layout"])
         .arg(&snap)
@@ -118,6 +109,21 @@ fn snap_content_is_checked() {
     );
     std::fs::write(src.join("grubx64.efi"), b"grub").unwrap();
     let good = tmp.path().join("good.snap");
-    mksquashfs(&src, &good);
+    pack(&src, &good);
     layout_json(&good);
+    // A snap of another type is not a gadget.
+    std::fs::write(src.join("meta/snap.yaml"), "name: hello\nversion: '1'\n").unwrap();
+    let app = tmp.path().join("hello.snap");
+    pack(&src, &app);
+    let out = common::snapsmith()
+        .args(["gadget", "layout"])
+        .arg(&app)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("snap hello is not a gadget snap"),
+        "{stderr}"
+    );
 }
