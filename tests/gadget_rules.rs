@@ -65,6 +65,8 @@ fn volume_level_rules() {
         Ruleset::Unknown,
         "volumes: no volumes defined",
     );
+    let twice = format!("{}{}", pc(DATA), pc(DATA).replace("volumes:\n", ""));
+    refused(&twice, Ruleset::Unknown, "volume pc: defined twice");
     accepted(
         &volume(
             "pc",

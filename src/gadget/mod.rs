@@ -110,6 +110,14 @@ impl Gadget {
         })?;
         let mut volumes = Vec::new();
         for (name, raw_volume) in &raw.volumes.0 {
+            if volumes.iter().any(|v: &Volume| &v.name == name) {
+                return Err(GadgetError {
+                    volume: Some(name.clone()),
+                    structure: None,
+                    field: String::new(),
+                    message: "defined twice".into(),
+                });
+            }
             volumes.push(validate::volume(name, raw_volume)?);
         }
         let mut gadget = Gadget {
