@@ -276,3 +276,41 @@ fn a_bare_gadget_yaml_file_is_named_in_errors() {
         ],
     );
 }
+
+#[test]
+fn raw_images_that_do_not_fit() {
+    let raw = |entries: &str| {
+        pc(&format!(
+            "      - name: blobs\n        type: 0FC63DAF-8483-4772-8E79-3D69D8477DE4\n        size: 1M\n        content:\n{entries}"
+        ))
+    };
+    let a = "          - image: a.bin\n";
+    let setup = |yaml: &str| {
+        let dir = gadget_dir(yaml);
+        std::fs::write(dir.path().join("a.bin"), vec![1u8; 5000]).unwrap();
+        dir
+    };
+    let dir = setup(&raw(&format!("{a}            size: 4096\n")));
+    refused(
+        dir.path(),
+        &[],
+        &["structure blobs: content[0].size: 4096 is smaller than \"a.bin\" (5000 bytes)"],
+    );
+    let dir = setup(&raw(&format!("{a}{a}            offset: 4096\n")));
+    refused(
+        dir.path(),
+        &[],
+        &[
+            "structure blobs: content[1].image: \"a.bin\" overlaps",
+            "(0..5000)",
+        ],
+    );
+    let dir = setup(&raw(&format!("{a}            offset: 1045000\n")));
+    refused(
+        dir.path(),
+        &[],
+        &[
+            "content[0].image: \"a.bin\" (5000 bytes at offset 1045000) does not fit in the structure's 1048576 bytes (1424 bytes too many)",
+        ],
+    );
+}
