@@ -117,6 +117,17 @@ fn volume_plan(
         structures.push(structure_plan(volume, placed, trees, ids)?);
     }
     let size = image_size(volume, laid, opts.image_size)?;
+    if volume.schema == Schema::Gpt {
+        // The backup GPT takes the image's last sectors; nothing may reach into them.
+        let backup = size.saturating_sub(super::layout::gpt_backup_size(laid.sector_size));
+        if let Some(s) = structures
+            .iter()
+            .find(|s| s.offset.saturating_add(s.size) > backup)
+        {
+            let message = format!("ends in the backup GPT area, which starts at {backup}");
+            return Err(at.err("size", message).into());
+        }
+    }
     Ok(VolumePlan {
         name: volume.name.clone(),
         schema: volume.schema,
