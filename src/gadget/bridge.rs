@@ -124,6 +124,10 @@ fn volume_plan(
             .iter()
             .find(|s| s.offset.saturating_add(s.size) > backup)
         {
+            let at = At {
+                volume: &volume.name,
+                structure: Some(&s.name),
+            };
             let message = format!("ends in the backup GPT area, which starts at {backup}");
             return Err(at.err("size", message).into());
         }
