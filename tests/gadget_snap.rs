@@ -127,3 +127,35 @@ fn snap_content_is_checked() {
         "{stderr}"
     );
 }
+
+#[test]
+fn example_gadget_text_table() {
+    let out = common::snapsmith()
+        .args(["gadget", "layout", "--sector-size", "4096"])
+        .arg(common::repo().join("gadgets/pc"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("volume pc (gpt, bootloader grub, 4096-byte sectors, size 756023296 = 721 MiB)")
+    );
+    assert!(lines.next().unwrap().contains("INDEX"));
+    let seed: Vec<_> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        seed,
+        [
+            "0",
+            "ubuntu-seed",
+            "system-seed",
+            "EF,C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
+            "vfat",
+            "-",
+            "1048576",
+            "268435456"
+        ]
+    );
+    assert_eq!(lines.count(), 3);
+}
