@@ -406,3 +406,16 @@ fn mbr_types_bootable_flag_and_kernel_assets() {
         .collect();
     assert_eq!(seed, ["bcm2711-rpi-4-b.dtb", "config.txt"]);
 }
+
+#[test]
+fn the_whole_tree_can_be_a_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = "volumes:\n  pc:\n    bootloader: grub\n    structure:\n      - name: boot\n        type: 0FC63DAF-8483-4772-8E79-3D69D8477DE4\n        filesystem: ext4\n        size: 8M\n        content:\n          - source: ./\n            target: /copy/\n";
+    write(dir.path(), "meta/gadget.yaml", yaml.as_bytes());
+    let plan = plan(dir.path(), &PlanOptions::default()).unwrap();
+    let paths: Vec<_> = files(&plan.volumes[0].structures[0])
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(paths, ["copy", "copy/meta", "copy/meta/gadget.yaml"]);
+}
