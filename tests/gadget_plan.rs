@@ -293,6 +293,15 @@ fn later_stages_add_files_to_a_role() {
         ["systems", "systems/20260101", "systems/20260101/model"]
     );
     assert!(gadget::add_file(fs, "../x", FileSource::Directory).is_err());
+    gadget::check_plan_fit(&plan).unwrap();
+    // 9 MiB of generated files do not fit the 8 MiB seed.
+    let fs = gadget::filesystem_for_role(&mut plan, Role::SystemSeed).unwrap();
+    gadget::add_file(fs, "big", FileSource::Bytes(vec![0; 9 << 20])).unwrap();
+    let err = gadget::check_plan_fit(&plan).unwrap_err().to_string();
+    assert!(
+        err.starts_with("volume pc: structure ubuntu-seed: content: needs about 9"),
+        "{err}"
+    );
     assert!(gadget::filesystem_for_role(&mut plan, Role::SystemBootState).is_none());
 }
 

@@ -304,6 +304,22 @@ pub fn estimated_capacity(kind: FsKind, size: u64) -> u64 {
     size.saturating_sub(overhead)
 }
 
+/// Re-checks that every filesystem's files fit (after later stages added theirs).
+pub fn check_plan_fit(plan: &ImagePlan) -> Result<()> {
+    for v in &plan.volumes {
+        for s in &v.structures {
+            if let StructureContent::Filesystem(fs) = &s.content {
+                let at = At {
+                    volume: &v.name,
+                    structure: Some(&s.name),
+                };
+                check_fit(&at, fs, s.size)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Refuses files that cannot fit in a filesystem of `size` bytes, saying by how much.
 pub fn check_fit(at: &At, fs: &FilesystemPlan, size: u64) -> Result<()> {
     let need = estimated_usage(&fs.files)?;

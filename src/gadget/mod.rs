@@ -27,7 +27,9 @@ pub mod schema;
 pub mod tree;
 pub mod validate;
 
-pub use bridge::{PlanOptions, add_file, check_content, filesystem_for_role, image_plan};
+pub use bridge::{
+    PlanOptions, add_file, check_content, check_plan_fit, filesystem_for_role, image_plan,
+};
 pub use layout::{Layout, PlacedStructure, VolumeLayout, layout};
 pub use load::{GadgetSource, LoadedGadget, load};
 pub use schema::{Bootloader, Content, GadgetError, Role, Structure, StructureType};
