@@ -314,3 +314,22 @@ fn raw_images_that_do_not_fit() {
         ],
     );
 }
+
+#[test]
+fn writing_needs_the_gadget_tree() {
+    let dir = gadget_dir(&pc(DATA));
+    let out = tempfile::tempdir().unwrap();
+    let result = common::snapsmith()
+        .args(["gadget", "write", "-O"])
+        .arg(out.path())
+        .arg(dir.path().join("meta/gadget.yaml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("writing images needs the gadget's tree"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+}
