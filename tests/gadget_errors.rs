@@ -333,3 +333,29 @@ fn writing_needs_the_gadget_tree() {
     );
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn kernel_command_line_files() {
+    let dir = gadget_dir(&pc(DATA));
+    std::fs::write(dir.path().join("cmdline.extra"), "# quiet boot\nquiet\n").unwrap();
+    std::fs::write(dir.path().join("cmdline.full"), "console=ttyS0\n").unwrap();
+    refused(
+        dir.path(),
+        &[],
+        &["ships both cmdline.extra and cmdline.full"],
+    );
+    std::fs::remove_file(dir.path().join("cmdline.full")).unwrap();
+    let files = snapsmith::gadget::extras::cmdline_file(dir.path()).unwrap();
+    assert_eq!(
+        files,
+        Some(snapsmith::gadget::extras::CmdlineFile::Extra(vec![
+            "quiet".into()
+        ]))
+    );
+    std::fs::write(dir.path().join("cmdline.extra"), "quiet init=/bin/sh\n").unwrap();
+    refused(
+        dir.path(),
+        &[],
+        &["cmdline.extra: \"init\" may not be set by a gadget"],
+    );
+}

@@ -381,3 +381,42 @@ fn gadget_wide_sections() {
         "\"snapd_recovery_mode\" may not be set",
     );
 }
+
+#[test]
+fn boot_state_role() {
+    let state = "      - name: state\n        role: system-boot-state\n        type: 3DE21764-95BD-54BD-A5C3-4ABE786F38A8\n        offset: 10M\n        size: 1M\n";
+    accepted(&pc(&format!("{DATA}{state}")), Ruleset::Unknown);
+    let wrong_type = state.replace(
+        "3DE21764-95BD-54BD-A5C3-4ABE786F38A8",
+        "0FC63DAF-8483-4772-8E79-3D69D8477DE4",
+    );
+    refused(
+        &pc(&format!("{DATA}{wrong_type}")),
+        Ruleset::Unknown,
+        "structure state: type: system-boot-state needs type 3DE21764",
+    );
+    refused(
+        &pc(&format!(
+            "{DATA}{}",
+            state.replace("        offset: 10M\n", "")
+        )),
+        Ruleset::Unknown,
+        "structure state: offset: system-boot-state needs an explicit offset",
+    );
+    refused(
+        &pc(&format!(
+            "{DATA}{}",
+            state.replace("size: 1M", "size: 512K")
+        )),
+        Ruleset::Unknown,
+        "size: invalid size",
+    );
+    refused(
+        &pc(&format!(
+            "{DATA}{}",
+            state.replace("size: 1M", "size: 4096")
+        )),
+        Ruleset::Unknown,
+        "structure state: size: system-boot-state needs at least 1M",
+    );
+}

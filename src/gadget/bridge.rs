@@ -372,8 +372,6 @@ pub fn check_content(gadget: &Gadget, trees: Trees) -> Result<()> {
             }
         }
     }
-    if trees.gadget.join("cmdline.extra").exists() && trees.gadget.join("cmdline.full").exists() {
-        bail!("the gadget ships both cmdline.extra and cmdline.full; only one is allowed");
-    }
+    super::extras::cmdline_file(trees.gadget)?;
     Ok(())
 }

@@ -179,6 +179,19 @@ fn structure_rules(at: &At, s: &schema::Structure) -> Result<(), GadgetError> {
         if s.size < MIB {
             return Err(at.err("size", "system-boot-state needs at least 1M"));
         }
+        if !matches!(s.type_, StructureType::Guid(g) | StructureType::Hybrid(_, g) if g == schema::BOOT_STATE_GUID)
+        {
+            return Err(at.err(
+                "type",
+                format!(
+                    "system-boot-state needs type {}",
+                    schema::BOOT_STATE_GUID
+                        .hyphenated()
+                        .to_string()
+                        .to_uppercase()
+                ),
+            ));
+        }
     }
     Ok(())
 }
