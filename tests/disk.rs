@@ -317,3 +317,45 @@ fn progress_reports_steps_and_bytes() {
         ]
     );
 }
+
+/// A 446-byte mbr blob fills the boot code area up to the table and the table survives it;
+/// several raw images land at their offsets inside a structure.
+#[test]
+fn full_size_mbr_blob_and_several_raw_images() {
+    if !common::have_tools("full_size_mbr_blob_and_several_raw_images", TOOLS) {
+        return;
+    }
+    let inputs = Inputs::new();
+    let blob = inputs.dir.path().join("blob446");
+    std::fs::write(&blob, pattern(446, 11)).unwrap();
+    let second = inputs.dir.path().join("second");
+    std::fs::write(&second, pattern(5000, 12)).unwrap();
+    let mut volume = pc_volume(&inputs, Schema::Mbr, 512);
+    volume.offset_writes.clear();
+    volume.structures[0].size = 446;
+    volume.structures[0].content = StructureContent::Raw(vec![RawImage {
+        source: blob,
+        offset: 0,
+        size: 446,
+    }]);
+    let StructureContent::Raw(images) = &mut volume.structures[1].content else {
+        panic!("structure 1 is BIOS Boot");
+    };
+    images.push(RawImage {
+        source: second,
+        offset: 200_704,
+        size: 8192,
+    });
+    let out = tempfile::tempdir().unwrap();
+    let image = write(&volume, out.path()).unwrap();
+    assert_eq!(read_at(&image, 0, 446), pattern(446, 11));
+    let table = sfdisk(&image);
+    assert_eq!(table["partitions"].as_array().unwrap().len(), 4, "{table}");
+    assert_eq!(
+        read_at(&image, MIB, 100_000),
+        std::fs::read(&inputs.bios).unwrap()
+    );
+    assert_eq!(read_at(&image, MIB + 100_000, 100_704), vec![0; 100_704]);
+    assert_eq!(read_at(&image, MIB + 200_704, 5000), pattern(5000, 12));
+    assert_eq!(read_at(&image, MIB + 205_704, 3192), vec![0; 3192]);
+}
