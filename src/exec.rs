@@ -19,6 +19,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("debugfs", "e2fsprogs"),
     ("dumpe2fs", "e2fsprogs"),
     ("blkid", "util-linux"),
+    ("setpriv", "util-linux"),
     ("mksquashfs", "squashfs-tools"),
     ("unsquashfs", "squashfs-tools"),
     ("qemu-system-x86_64", "qemu-system-x86"),
