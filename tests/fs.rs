@@ -224,9 +224,13 @@ fn ext4_written_without_root_is_root_owned() {
             use std::os::unix::fs::PermissionsExt;
             let work = tempfile::tempdir().unwrap();
             std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+            // A copy of this test binary, so `nobody` can run it wherever the build tree is.
+            let exe = work.path().join("test-binary");
+            std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+            std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
             let status = std::process::Command::new(snapsmith::exec::require("setpriv").unwrap())
                 .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-                .arg(std::env::current_exe().unwrap())
+                .arg(&exe)
                 .args(["--exact", name, "--nocapture"])
                 .env(UNPRIVILEGED, work.path())
                 .status()
