@@ -32,7 +32,7 @@ pub use headers::Value;
 pub use keyring::{KeyInfo, Keyring};
 pub use keys::{PrivateKey, PublicKey};
 pub use model::{Grade, Model, ModelSnap, Presence, SnapType, StorageSafety};
-pub use sign::sign;
+pub use sign::{certify_key, encode_stream, sign};
 pub use types::{Account, AccountKey, SnapDeclaration, SnapRevision};
 
 /// Errors of the assertion layer; callers branch on signature and trust failures.

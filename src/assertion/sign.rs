@@ -147,3 +147,63 @@ pub fn check_type_rules(a: &Assertion) -> Result<()> {
         }),
     }
 }
+
+/// The `account` and `account-key` assertions that vouch for `subject` (a key signing for
+/// `subject_account`, named `subject_name`), signed by `signer` for `signer_account`.
+///
+/// With the subject as its own signer this makes a self-signed root of trust. The account's
+/// `timestamp` is `since`, so the output depends only on the inputs.
+pub fn certify_key(
+    subject: &super::PublicKey,
+    subject_name: &str,
+    subject_account: &str,
+    signer: &PrivateKey,
+    signer_account: &str,
+    since: time::OffsetDateTime,
+    until: Option<time::OffsetDateTime>,
+) -> Result<Vec<Assertion>> {
+    use super::types::format_time;
+    use serde_json::json;
+    let self_signed = subject.id() == signer.public().id();
+    let account = json!({
+        "type": "account",
+        "account-id": subject_account,
+        "display-name": subject_account,
+        "validation": if self_signed { "verified" } else { "unproven" },
+        "timestamp": format_time(since),
+    });
+    let mut key = json!({
+        "type": "account-key",
+        "account-id": subject_account,
+        "name": subject_name,
+        "public-key-sha3-384": subject.id(),
+        "since": format_time(since),
+    });
+    if let Some(u) = until {
+        key["until"] = json!(format_time(u));
+    }
+    let obj = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+    let body = subject.encode_body();
+    Ok(vec![
+        sign("account", &obj(account), &[], signer, signer_account)?,
+        sign(
+            "account-key",
+            &obj(key),
+            body.as_bytes(),
+            signer,
+            signer_account,
+        )?,
+    ])
+}
+
+/// Encodes several assertions as one stream (separated by blank lines).
+pub fn encode_stream(assertions: &[Assertion]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, a) in assertions.iter().enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+        }
+        out.extend(a.encode());
+    }
+    out
+}

@@ -1,14 +1,154 @@
-//! `snapsmith key`: placeholder until its issue lands.
+//! `snapsmith key`: create and list signing keys in the keyring, and print the account and
+//! account-key assertions that make a key a root of trust or delegate to it.
 
-use anyhow::{Result, bail};
-use clap::Subcommand;
+use crate::assertion::keyring::{self, Keyring};
+use crate::assertion::types::parse_time;
+use crate::assertion::{certify_key, encode_stream};
+use anyhow::{Context, Result, anyhow};
+use clap::{Args, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use time::OffsetDateTime;
+
+/// Where the keyring lives.
+#[derive(Debug, Args)]
+pub struct KeyringArg {
+    /// Keyring directory (default: $SNAPSMITH_KEYRING, else the user's data dir)
+    #[arg(long, env = "SNAPSMITH_KEYRING", value_name = "DIR")]
+    keyring: Option<PathBuf>,
+}
+
+impl KeyringArg {
+    /// Opens the chosen keyring.
+    pub fn open(&self) -> Result<Keyring> {
+        let dir = match &self.keyring {
+            Some(d) => d.clone(),
+            None => keyring::default_dir()?,
+        };
+        Ok(Keyring::open(&dir))
+    }
+}
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Not implemented yet
-    Todo,
+    /// Create an Ed25519 key that signs for ACCOUNT; prints its key id
+    Create {
+        /// Key name
+        name: String,
+        /// Account id the key signs for
+        #[arg(long, value_name = "ACCOUNT")]
+        account_id: String,
+        #[command(flatten)]
+        keyring: KeyringArg,
+    },
+    /// List keys: name, account id, key id
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        keyring: KeyringArg,
+    },
+    /// Print the self-signed account + account-key assertions making NAME a root of trust
+    Trust {
+        /// Key name
+        name: String,
+        /// Start of validity, RFC 3339 (default: the epoch, so the root can vouch for anything)
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        #[command(flatten)]
+        keyring: KeyringArg,
+    },
+    /// Print the account + account-key assertions for NAME, signed by the root key SIGNER
+    Delegate {
+        /// Key name
+        name: String,
+        /// Name of the signing (root) key
+        #[arg(long, value_name = "ROOTNAME")]
+        signer: String,
+        /// Start of validity, RFC 3339 (default: the epoch)
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// End of validity (exclusive), RFC 3339 (default: none)
+        #[arg(long, value_name = "T")]
+        until: Option<String>,
+        #[command(flatten)]
+        keyring: KeyringArg,
+    },
 }
 
-pub fn run(_cmd: KeyCommand) -> Result<()> {
-    bail!("`snapsmith key` is not implemented yet")
+fn time_arg(flag: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>> {
+    value
+        .map(|v| parse_time(v).map_err(|e| anyhow!("--{flag}: {e}")))
+        .transpose()
+}
+
+pub fn run(cmd: KeyCommand) -> Result<()> {
+    match cmd {
+        KeyCommand::Create {
+            name,
+            account_id,
+            keyring,
+        } => {
+            let info = keyring.open()?.create(&name, &account_id)?;
+            println!("{}", info.key_id);
+        }
+        KeyCommand::List { json, keyring } => {
+            let keys = keyring.open()?.list()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&keys)?);
+            } else {
+                for k in keys {
+                    println!("{}\t{}\t{}", k.name, k.account_id, k.key_id);
+                }
+            }
+        }
+        KeyCommand::Trust {
+            name,
+            since,
+            keyring,
+        } => {
+            let ring = keyring.open()?;
+            let (info, key) = ring.load(&name)?;
+            let since = time_arg("since", since.as_deref())?.unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            let pk = key.public();
+            let out = certify_key(
+                &pk,
+                &name,
+                &info.account_id,
+                &key,
+                &info.account_id,
+                since,
+                None,
+            )
+            .with_context(|| format!("certifying key {name:?}"))?;
+            std::io::stdout().write_all(&encode_stream(&out))?;
+        }
+        KeyCommand::Delegate {
+            name,
+            signer,
+            since,
+            until,
+            keyring,
+        } => {
+            let ring = keyring.open()?;
+            let (info, key) = ring.load(&name)?;
+            let (root, root_key) = ring.load(&signer)?;
+            let since = time_arg("since", since.as_deref())?.unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            let until = time_arg("until", until.as_deref())?;
+            let pk = key.public();
+            let out = certify_key(
+                &pk,
+                &name,
+                &info.account_id,
+                &root_key,
+                &root.account_id,
+                since,
+                until,
+            )
+            .with_context(|| format!("certifying key {name:?} with {signer:?}"))?;
+            std::io::stdout().write_all(&encode_stream(&out))?;
+        }
+    }
+    Ok(())
 }
