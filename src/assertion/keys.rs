@@ -49,6 +49,11 @@ impl PublicKey {
     pub fn verify(&self, content: &[u8], signature_text: &[u8]) -> Result<()> {
         let blob = openpgp::unwrap_base64(signature_text, "signature")?;
         let parsed = openpgp::parse_signature(&blob)?;
+        if parsed.issuer != openpgp::issuer_key_id(self.key.as_bytes()) {
+            return Err(Error::BadSignature(
+                "the signature's issuer is not this key".into(),
+            ));
+        }
         let digest = signed_digest(content, &parsed.hashed);
         if digest[..2] != parsed.digest_prefix {
             return Err(Error::BadSignature(

@@ -84,6 +84,7 @@ pub enum Presence {
 
 /// One snap of the model, defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct ModelSnap {
     /// Snap name.
     pub name: String,
@@ -104,6 +105,7 @@ pub struct ModelSnap {
 
 /// A typed model assertion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct Model {
     /// `series` (16).
     pub series: String,
@@ -132,6 +134,7 @@ pub struct Model {
     /// Snaps: the `snaps` list, or legacy gadget/kernel/base/required-snaps mapped into it.
     pub snaps: Vec<ModelSnap>,
     /// `sign-key-sha3-384`.
+    #[serde(rename = "sign-key-sha3-384")]
     pub sign_key_id: String,
     /// `timestamp`.
     #[serde(serialize_with = "ser_time")]

@@ -117,6 +117,15 @@ fn read_mpi<'a>(data: &'a [u8], pos: &mut usize, what: &str) -> Result<&'a [u8]>
     let bits = usize::from(u16::from_be_bytes([b[0], b[1]]));
     let len = bits.div_ceil(8);
     let v = data.get(*pos + 2..*pos + 2 + len).ok_or_else(bad)?;
+    // The bit count must describe the bytes exactly, so no two encodings mean the same value.
+    let exact = v.first().map_or(bits == 0, |b| {
+        *b != 0 && (len - 1) * 8 + (8 - b.leading_zeros() as usize) == bits
+    });
+    if !exact {
+        return Err(Error::Format(format!(
+            "{what}: MPI bit count does not match its bytes"
+        )));
+    }
     *pos += 2 + len;
     Ok(v)
 }
@@ -221,6 +230,8 @@ pub fn signature_blob(hashed: &[u8], issuer: &[u8; 8], digest: &[u8], sig: &[u8;
 pub struct ParsedSignature {
     /// The hashed part (version through hashed subpackets), as signed.
     pub hashed: Vec<u8>,
+    /// The issuer key id from the unhashed area.
+    pub issuer: [u8; 8],
     /// The left 16 bits of the digest, a quick check.
     pub digest_prefix: [u8; 2],
     /// r ‖ s.
@@ -271,7 +282,20 @@ pub fn parse_signature(blob: &[u8]) -> Result<ParsedSignature> {
     let hashed = body.get(..6 + hashed_len).ok_or_else(|| bad("truncated"))?;
     let mut pos = 6 + hashed_len;
     let ulen = body.get(pos..pos + 2).ok_or_else(|| bad("truncated"))?;
-    pos += 2 + usize::from(u16::from_be_bytes([ulen[0], ulen[1]]));
+    let ulen = usize::from(u16::from_be_bytes([ulen[0], ulen[1]]));
+    // The unhashed area is not covered by the signature: accept exactly one issuer subpacket.
+    let unhashed = body
+        .get(pos + 2..pos + 2 + ulen)
+        .ok_or_else(|| bad("truncated"))?;
+    let issuer = match unhashed {
+        [9, 16, id @ ..] if id.len() == 8 => {
+            let mut out = [0u8; 8];
+            out.copy_from_slice(id);
+            out
+        }
+        _ => return Err(bad("unhashed area must hold exactly one issuer key id")),
+    };
+    pos += 2 + ulen;
     let prefix = body.get(pos..pos + 2).ok_or_else(|| bad("truncated"))?;
     let digest_prefix = [prefix[0], prefix[1]];
     pos += 2;
@@ -285,6 +309,7 @@ pub fn parse_signature(blob: &[u8]) -> Result<ParsedSignature> {
     signature[64 - s.len()..].copy_from_slice(s);
     Ok(ParsedSignature {
         hashed: hashed.to_vec(),
+        issuer,
         digest_prefix,
         signature,
     })

@@ -6,7 +6,6 @@ use crate::assertion::types::parse_time;
 use crate::assertion::{certify_key, encode_stream};
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, Subcommand};
-use std::io::Write;
 use std::path::PathBuf;
 use time::OffsetDateTime;
 
@@ -91,17 +90,18 @@ pub fn run(cmd: KeyCommand) -> Result<()> {
             keyring,
         } => {
             let info = keyring.open()?.create(&name, &account_id)?;
-            println!("{}", info.key_id);
+            write_stdout(format!("{}\n", info.key_id).as_bytes())?;
         }
         KeyCommand::List { json, keyring } => {
             let keys = keyring.open()?.list()?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&keys)?);
+            let text = if json {
+                format!("{}\n", serde_json::to_string_pretty(&keys)?)
             } else {
-                for k in keys {
-                    println!("{}\t{}\t{}", k.name, k.account_id, k.key_id);
-                }
-            }
+                keys.iter()
+                    .map(|k| format!("{}\t{}\t{}\n", k.name, k.account_id, k.key_id))
+                    .collect()
+            };
+            write_stdout(text.as_bytes())?;
         }
         KeyCommand::Trust {
             name,
@@ -122,7 +122,7 @@ pub fn run(cmd: KeyCommand) -> Result<()> {
                 None,
             )
             .with_context(|| format!("certifying key {name:?}"))?;
-            std::io::stdout().write_all(&encode_stream(&out))?;
+            write_stdout(&encode_stream(&out))?;
         }
         KeyCommand::Delegate {
             name,
@@ -147,8 +147,17 @@ pub fn run(cmd: KeyCommand) -> Result<()> {
                 until,
             )
             .with_context(|| format!("certifying key {name:?} with {signer:?}"))?;
-            std::io::stdout().write_all(&encode_stream(&out))?;
+            write_stdout(&encode_stream(&out))?;
         }
     }
     Ok(())
+}
+
+/// Writes results to stdout; a closed pipe is an error (exit 1), not a panic.
+pub(super) fn write_stdout(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .context("writing to stdout")
 }

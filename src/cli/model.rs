@@ -31,9 +31,11 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
     };
     let model = Model::from_assertion(a).with_context(|| format!("checking {}", file.display()))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&model.to_json())?);
+        let mut text = serde_json::to_string_pretty(&model.to_json())?;
+        text.push('\n');
+        super::key::write_stdout(text.as_bytes())?;
     } else {
-        print!("{}", render(&model));
+        super::key::write_stdout(render(&model).as_bytes())?;
     }
     Ok(())
 }

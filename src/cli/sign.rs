@@ -5,7 +5,7 @@ use super::key::KeyringArg;
 use crate::assertion;
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -57,6 +57,6 @@ pub fn run(args: SignArgs) -> Result<()> {
     let (info, key) = args.keyring.open()?.load(&args.key)?;
     let signed = assertion::sign(&type_name, &headers, &[], &key, &info.account_id)
         .with_context(|| format!("signing {what} with key {:?}", args.key))?;
-    std::io::stdout().write_all(&signed.encode())?;
+    super::key::write_stdout(&signed.encode())?;
     Ok(())
 }

@@ -54,9 +54,11 @@ pub fn run(args: VerifyArgs) -> Result<()> {
             None => anyhow::Error::new(e).context("verifying assertions"),
         }
     })?;
-    for a in &all {
-        println!("verified {}", a.describe());
-    }
+    let lines: String = all
+        .iter()
+        .map(|a| format!("verified {}\n", a.describe()))
+        .collect();
+    super::key::write_stdout(lines.as_bytes())?;
     if trusted.is_empty() && !verified.models.is_empty() {
         eprintln!("note: no --trusted roots were given");
     }
