@@ -207,7 +207,7 @@ fn parse_map(lines: &[&str], start: usize, end: usize, indent: usize) -> Result<
     let mut i = start;
     while i < end {
         let line = lines[i];
-        if line.as_bytes().get(indent) == Some(&b' ') {
+        if !line.starts_with(&" ".repeat(indent)) || line.as_bytes().get(indent) == Some(&b' ') {
             return Err(format_err(i + 1, "wrong indentation in map"));
         }
         let next = nested_end(lines, i + 1, indent);
@@ -303,6 +303,7 @@ mod tests {
             "a:x",
             "a:\n  -x",
             "a:\n  - x\n   y",
+            "a:\n  k: v\n \u{e9}: y",
         ] {
             assert!(parse(bad).is_err(), "accepted {bad:?}");
         }

@@ -26,7 +26,10 @@ pub fn skip_or_fail(test: &str, why: &str) -> bool {
 pub fn have_tools(test: &str, tools: &[&str]) -> bool {
     for tool in tools {
         if snapsmith::exec::which(tool).is_none() {
-            return skip_or_fail(test, &format!("tool `{tool}` not installed (run scripts/setup)"));
+            return skip_or_fail(
+                test,
+                &format!("tool `{tool}` not installed (run scripts/setup)"),
+            );
         }
     }
     true
@@ -37,7 +40,11 @@ pub fn corpus(test: &str) -> Option<PathBuf> {
     match std::env::var_os("SNAPSMITH_CORPUS") {
         Some(dir) => {
             let dir = PathBuf::from(dir);
-            assert!(dir.is_dir(), "SNAPSMITH_CORPUS={} is not a directory", dir.display());
+            assert!(
+                dir.is_dir(),
+                "SNAPSMITH_CORPUS={} is not a directory",
+                dir.display()
+            );
             Some(dir)
         }
         None => {
