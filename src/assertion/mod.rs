@@ -18,6 +18,7 @@
 //! [`Error::UnsupportedAlgorithm`] for now.
 
 pub mod codec;
+pub mod fuzzcheck;
 pub mod headers;
 pub mod keyring;
 pub mod keys;
