@@ -23,6 +23,7 @@ pub mod headers;
 pub mod keyring;
 pub mod keys;
 pub mod model;
+pub mod model_snap;
 pub mod openpgp;
 pub mod sign;
 pub mod trust;
@@ -32,7 +33,8 @@ pub use codec::{Assertion, decode, decode_stream};
 pub use headers::Value;
 pub use keyring::{KeyInfo, Keyring};
 pub use keys::{PrivateKey, PublicKey};
-pub use model::{Grade, Model, ModelSnap, Presence, SnapType, StorageSafety};
+pub use model::{Grade, Model, StorageSafety};
+pub use model_snap::{ModelSnap, Presence, SnapType};
 pub use sign::{certify_key, encode_stream, sign};
 pub use types::{Account, AccountKey, SnapDeclaration, SnapRevision};
 

@@ -98,12 +98,17 @@ pub fn unpack_v1<'a>(blob: &'a [u8], what: &str) -> Result<(u8, &'a [u8])> {
     Ok((tag, body))
 }
 
+/// Significant bits of a byte (0 for 0).
+fn bit_len(b: u8) -> usize {
+    usize::try_from(u8::BITS - b.leading_zeros()).unwrap_or(8)
+}
+
 /// Appends an OpenPGP MPI (bit count, then big-endian bytes without leading zeros).
 fn push_mpi(out: &mut Vec<u8>, bytes: &[u8]) {
     let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
     let trimmed = &bytes[start..];
     let bits = match trimmed.first() {
-        Some(first) => (trimmed.len() - 1) * 8 + (8 - first.leading_zeros() as usize),
+        Some(first) => (trimmed.len() - 1) * 8 + bit_len(*first),
         None => 0,
     };
     out.extend_from_slice(&u16::try_from(bits).unwrap_or(0).to_be_bytes());
@@ -119,7 +124,7 @@ fn read_mpi<'a>(data: &'a [u8], pos: &mut usize, what: &str) -> Result<&'a [u8]>
     let v = data.get(*pos + 2..*pos + 2 + len).ok_or_else(bad)?;
     // The bit count must describe the bytes exactly, so no two encodings mean the same value.
     let exact = v.first().map_or(bits == 0, |b| {
-        *b != 0 && (len - 1) * 8 + (8 - b.leading_zeros() as usize) == bits
+        *b != 0 && (len - 1) * 8 + bit_len(*b) == bits
     });
     if !exact {
         return Err(Error::Format(format!(
