@@ -177,16 +177,7 @@ pub(crate) fn read_snap(f: &Fields, i: usize, item: &Value, m: &Model) -> Result
     if essential && (map.contains_key("presence") || map.contains_key("modes")) {
         return Err(f.err(&here, "essential snaps may not set presence or modes"));
     }
-    let presence = match get("presence")? {
-        None | Some("required") => Presence::Required,
-        Some("optional") => Presence::Optional,
-        Some(o) => {
-            return Err(f.err(
-                &format!("{here}.presence"),
-                format!("{o:?} is not required or optional"),
-            ));
-        }
-    };
+    let presence = read_presence(f, &here, get("presence")?)?;
     let modes = read_modes(f, &here, map.get("modes"), essential)?;
     let classic = match get("classic")? {
         None | Some("false") => false,
@@ -207,6 +198,17 @@ pub(crate) fn read_snap(f: &Fields, i: usize, item: &Value, m: &Model) -> Result
         modes,
         classic,
     })
+}
+
+fn read_presence(f: &Fields, here: &str, v: Option<&str>) -> Result<Presence> {
+    match v {
+        None | Some("required") => Ok(Presence::Required),
+        Some("optional") => Ok(Presence::Optional),
+        Some(o) => Err(f.err(
+            &format!("{here}.presence"),
+            format!("{o:?} is not required or optional"),
+        )),
+    }
 }
 
 pub(crate) fn read_modes(

@@ -243,6 +243,20 @@ pub struct ParsedSignature {
     pub signature: [u8; 64],
 }
 
+/// The unhashed area is not covered by the signature: accept exactly one issuer subpacket.
+fn parse_issuer(unhashed: &[u8]) -> Result<[u8; 8]> {
+    match unhashed {
+        [9, 16, id @ ..] if id.len() == 8 => {
+            let mut out = [0u8; 8];
+            out.copy_from_slice(id);
+            Ok(out)
+        }
+        _ => Err(Error::Format(
+            "signature: unhashed area must hold exactly one issuer key id".into(),
+        )),
+    }
+}
+
 /// Parses a v1 signature blob; RSA and other algorithms are reported as unsupported.
 pub fn parse_signature(blob: &[u8]) -> Result<ParsedSignature> {
     let what = "signature";
@@ -288,18 +302,10 @@ pub fn parse_signature(blob: &[u8]) -> Result<ParsedSignature> {
     let mut pos = 6 + hashed_len;
     let ulen = body.get(pos..pos + 2).ok_or_else(|| bad("truncated"))?;
     let ulen = usize::from(u16::from_be_bytes([ulen[0], ulen[1]]));
-    // The unhashed area is not covered by the signature: accept exactly one issuer subpacket.
     let unhashed = body
         .get(pos + 2..pos + 2 + ulen)
         .ok_or_else(|| bad("truncated"))?;
-    let issuer = match unhashed {
-        [9, 16, id @ ..] if id.len() == 8 => {
-            let mut out = [0u8; 8];
-            out.copy_from_slice(id);
-            out
-        }
-        _ => return Err(bad("unhashed area must hold exactly one issuer key id")),
-    };
+    let issuer = parse_issuer(unhashed)?;
     pos += 2 + ulen;
     let prefix = body.get(pos..pos + 2).ok_or_else(|| bad("truncated"))?;
     let digest_prefix = [prefix[0], prefix[1]];

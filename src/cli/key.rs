@@ -90,7 +90,7 @@ pub fn run(cmd: KeyCommand) -> Result<()> {
             keyring,
         } => {
             let info = keyring.open()?.create(&name, &account_id)?;
-            write_stdout(format!("{}\n", info.key_id).as_bytes())?;
+            write_stdout(format!("{}\n", info.key_id).as_bytes())
         }
         KeyCommand::List { json, keyring } => {
             let keys = keyring.open()?.list()?;
@@ -101,56 +101,54 @@ pub fn run(cmd: KeyCommand) -> Result<()> {
                     .map(|k| format!("{}\t{}\t{}\n", k.name, k.account_id, k.key_id))
                     .collect()
             };
-            write_stdout(text.as_bytes())?;
+            write_stdout(text.as_bytes())
         }
         KeyCommand::Trust {
             name,
             since,
             keyring,
-        } => {
-            let ring = keyring.open()?;
-            let (info, key) = ring.load(&name)?;
-            let since = time_arg("since", since.as_deref())?.unwrap_or(OffsetDateTime::UNIX_EPOCH);
-            let pk = key.public();
-            let out = certify_key(
-                &pk,
-                &name,
-                &info.account_id,
-                &key,
-                &info.account_id,
-                since,
-                None,
-            )
-            .with_context(|| format!("certifying key {name:?}"))?;
-            write_stdout(&encode_stream(&out))?;
-        }
+        } => certify(&keyring, &name, None, since.as_deref(), None),
         KeyCommand::Delegate {
             name,
             signer,
             since,
             until,
             keyring,
-        } => {
-            let ring = keyring.open()?;
-            let (info, key) = ring.load(&name)?;
-            let (root, root_key) = ring.load(&signer)?;
-            let since = time_arg("since", since.as_deref())?.unwrap_or(OffsetDateTime::UNIX_EPOCH);
-            let until = time_arg("until", until.as_deref())?;
-            let pk = key.public();
-            let out = certify_key(
-                &pk,
-                &name,
-                &info.account_id,
-                &root_key,
-                &root.account_id,
-                since,
-                until,
-            )
-            .with_context(|| format!("certifying key {name:?} with {signer:?}"))?;
-            write_stdout(&encode_stream(&out))?;
-        }
+        } => certify(
+            &keyring,
+            &name,
+            Some(&signer),
+            since.as_deref(),
+            until.as_deref(),
+        ),
     }
-    Ok(())
+}
+
+/// Prints the account + account-key for key `name`, signed by `signer` (itself when `None`).
+fn certify(
+    keyring: &KeyringArg,
+    name: &str,
+    signer: Option<&str>,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<()> {
+    let ring = keyring.open()?;
+    let (info, key) = ring.load(name)?;
+    let since = time_arg("since", since)?.unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let until = time_arg("until", until)?;
+    let signer_name = signer.unwrap_or(name);
+    let (root, root_key) = ring.load(signer_name)?;
+    let out = certify_key(
+        &key.public(),
+        name,
+        &info.account_id,
+        &root_key,
+        &root.account_id,
+        since,
+        until,
+    )
+    .with_context(|| format!("certifying key {name:?} with {signer_name:?}"))?;
+    write_stdout(&encode_stream(&out))
 }
 
 /// Writes results to stdout; a closed pipe is an error (exit 1), not a panic.
