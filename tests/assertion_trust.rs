@@ -60,7 +60,12 @@ fn chain_verifies_in_any_order() {
     let mut all = vec![model];
     all.extend(f.chain.iter().rev().cloned());
     let v = trust::verify(&all, &f.trusted, now()).unwrap();
-    assert_eq!(v.models[0].brand_id, "dev");
+    assert_eq!(v.model().unwrap().brand_id, "dev");
+    let streams: Vec<Vec<u8>> = all.iter().map(Assertion::encode).collect();
+    let roots = assertion::encode_stream(&f.trusted);
+    let refs: Vec<&[u8]> = streams.iter().map(Vec::as_slice).collect();
+    let again = trust::verify_streams(&refs, &[&roots], now()).unwrap();
+    assert_eq!(again.model().unwrap(), v.model().unwrap());
     assert_eq!(v.models[0].grade, assertion::Grade::Dangerous);
     assert!(v.accounts.contains_key("dev") && v.accounts.contains_key("root"));
 }
@@ -201,6 +206,8 @@ fn store_assertions_verify_and_need_a_declaration() {
     )
     .unwrap();
     let v = check(&f, vec![rev.clone(), decl]).unwrap();
+    assert_eq!(v.snap(&digest).unwrap().1.publisher_id, "dev");
+    assert!(v.model().is_err(), "no model was given");
     let r = &v.snap_revisions[&digest];
     assert_eq!(
         (r.snap_size, r.snap_revision, r.provenance.as_str()),

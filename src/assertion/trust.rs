@@ -28,6 +28,42 @@ pub struct Verified {
     pub snap_revisions: BTreeMap<String, SnapRevision>,
 }
 
+impl Verified {
+    /// The single verified model, or an error when there is none or more than one.
+    pub fn model(&self) -> Result<&Model> {
+        match self.models.as_slice() {
+            [m] => Ok(m),
+            other => Err(Error::Format(format!(
+                "expected exactly one model assertion, found {}",
+                other.len()
+            ))),
+        }
+    }
+
+    /// The verified snap-revision for a snap file digest (SHA3-384, base64url), with the
+    /// snap-declaration of its snap id.
+    pub fn snap(&self, sha3_384: &str) -> Option<(&SnapRevision, &SnapDeclaration)> {
+        let rev = self.snap_revisions.get(sha3_384)?;
+        Some((rev, self.snap_declarations.get(&rev.snap_id)?))
+    }
+}
+
+/// Decodes assertion streams (file contents) and [`verify`]s them against trusted root streams.
+pub fn verify_streams(
+    streams: &[&[u8]],
+    trusted: &[&[u8]],
+    now: OffsetDateTime,
+) -> Result<Verified> {
+    let decode_all = |list: &[&[u8]]| -> Result<Vec<Assertion>> {
+        let mut out = Vec::new();
+        for data in list {
+            out.extend(super::decode_stream(data)?);
+        }
+        Ok(out)
+    };
+    verify(&decode_all(streams)?, &decode_all(trusted)?, now)
+}
+
 fn rule(a: &Assertion, reason: impl Into<String>) -> Error {
     Error::Rule {
         assertion: a.describe(),
