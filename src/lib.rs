@@ -12,8 +12,13 @@
 //! - [`exec`]: the only place that spawns processes.
 
 pub mod assertion;
+pub mod boot;
 pub mod cli;
+pub mod disk;
 pub mod exec;
+pub mod fs;
+pub mod gadget;
 pub mod plan;
 pub mod repro;
+pub mod snap;
 pub mod units;
