@@ -158,6 +158,12 @@ fn key_commands_and_keyring_rules() {
     let key_file = ring.path("keys/r.key");
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "private key file mode");
+    let dir_mode = std::fs::metadata(ring.path("keys"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700, "new keyring directory mode");
     let out = ring.run(&["key", "list", "--json"]).success();
     let list: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(list[0]["name"], "b");

@@ -84,8 +84,14 @@ impl Keyring {
         if path.exists() {
             bail!("key {name:?} already exists in {}", self.dir.display());
         }
-        std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("creating keyring directory {}", self.dir.display()))?;
+        if !self.dir.exists() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::create_dir_all(&self.dir)
+                .with_context(|| format!("creating keyring directory {}", self.dir.display()))?;
+            // A new keyring directory is private too; an existing one is left as its owner set it.
+            std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("making {} private", self.dir.display()))?;
+        }
         let file = KeyFile {
             name: name.to_string(),
             account_id: account_id.to_string(),
