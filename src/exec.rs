@@ -29,6 +29,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("mcopy", "mtools"),
     ("gpg", "gpg"),
     ("apt-get", "apt"),
+    ("apt-cache", "apt"),
+    ("dpkg", "dpkg"),
+    ("xz", "xz-utils"),
+    ("zstd", "zstd"),
     ("dpkg-deb", "dpkg"),
 ];
 

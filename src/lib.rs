@@ -13,6 +13,9 @@
 
 pub mod cli;
 pub mod exec;
+pub mod kernel;
 pub mod plan;
+pub mod qemu;
 pub mod repro;
+pub mod runtime;
 pub mod units;

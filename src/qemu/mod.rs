@@ -1,0 +1,1 @@
+//! QEMU: VmSpec to argv, accelerator detection and the VM runner.
