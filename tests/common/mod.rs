@@ -26,7 +26,10 @@ pub fn skip_or_fail(test: &str, why: &str) -> bool {
 pub fn have_tools(test: &str, tools: &[&str]) -> bool {
     for tool in tools {
         if snapsmith::exec::which(tool).is_none() {
-            return skip_or_fail(test, &format!("tool `{tool}` not installed (run scripts/setup)"));
+            return skip_or_fail(
+                test,
+                &format!("tool `{tool}` not installed (run scripts/setup)"),
+            );
         }
     }
     true
@@ -37,7 +40,11 @@ pub fn corpus(test: &str) -> Option<PathBuf> {
     match std::env::var_os("SNAPSMITH_CORPUS") {
         Some(dir) => {
             let dir = PathBuf::from(dir);
-            assert!(dir.is_dir(), "SNAPSMITH_CORPUS={} is not a directory", dir.display());
+            assert!(
+                dir.is_dir(),
+                "SNAPSMITH_CORPUS={} is not a directory",
+                dir.display()
+            );
             Some(dir)
         }
         None => {
@@ -55,4 +62,27 @@ pub fn snapsmith() -> assert_cmd::Command {
 /// The repository root (for models/, gadgets/, qemu/).
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Debian kernel package (`SNAPSMITH_KERNEL_DEB`, set by scripts/test from
+/// scripts/kernel-deb), or `None` when the test should be skipped.
+pub fn kernel_deb(test: &str) -> Option<PathBuf> {
+    match std::env::var_os("SNAPSMITH_KERNEL_DEB") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            assert!(
+                path.is_file(),
+                "SNAPSMITH_KERNEL_DEB={} is not a file",
+                path.display()
+            );
+            Some(path)
+        }
+        None => {
+            skip_or_fail(
+                test,
+                "SNAPSMITH_KERNEL_DEB is not set (see scripts/kernel-deb)",
+            );
+            None
+        }
+    }
 }
