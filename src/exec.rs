@@ -28,6 +28,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("fsck.vfat", "dosfstools"),
     ("mcopy", "mtools"),
     ("gpg", "gpg"),
+    ("openssl", "openssl"),
     ("apt-get", "apt"),
     ("apt-cache", "apt"),
     ("dpkg", "dpkg"),

@@ -12,10 +12,13 @@
 //! - [`exec`]: the only place that spawns processes.
 
 pub mod cli;
+pub mod disk;
 pub mod exec;
+pub mod fs;
 pub mod kernel;
 pub mod plan;
 pub mod qemu;
 pub mod repro;
 pub mod runtime;
+pub mod snap;
 pub mod units;

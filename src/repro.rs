@@ -20,6 +20,16 @@ pub fn build_time() -> Result<i64> {
     }
 }
 
+/// `SOURCE_DATE_EPOCH` when set (for outputs that use a fixed time, 0, when it is not).
+pub fn source_date_epoch() -> Result<Option<i64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) => text.trim().parse().map(Some).with_context(|| {
+            format!("SOURCE_DATE_EPOCH={text:?} is not an integer number of seconds")
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
 /// A UUID derived from `parts` (name-based, v5): the same parts always give the same UUID.
 pub fn derive_uuid(parts: &[&[u8]]) -> Uuid {
     let mut name = Vec::new();

@@ -1,14 +1,125 @@
-//! `snapsmith snap`: placeholder until its issue lands.
+//! `snapsmith snap`: pack a directory into a `.snap`, and show what a `.snap` holds.
 
-use anyhow::{Result, bail};
-use clap::Subcommand;
+use crate::snap::{self, Compression, PackOptions, SnapDigest, SnapFile, SnapInfo};
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub enum SnapCommand {
-    /// Not implemented yet
-    Todo,
+    /// Pack a directory with meta/snap.yaml into a deterministic .snap
+    Pack(PackArgs),
+    /// Show a snap's metadata, digest and size
+    Info(InfoArgs),
 }
 
-pub fn run(_cmd: SnapCommand) -> Result<()> {
-    bail!("`snapsmith snap` is not implemented yet")
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// Directory holding meta/snap.yaml and the snap's files
+    dir: PathBuf,
+    /// Output file (default: <name>_<version>_<arch>.snap in the current directory)
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Squashfs compression: xz, or gzip for snaps a bootloader reads
+    #[arg(long, default_value = "xz")]
+    compression: Compression,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// The .snap file
+    file: PathBuf,
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(cmd: SnapCommand) -> Result<()> {
+    match cmd {
+        SnapCommand::Pack(args) => pack(args),
+        SnapCommand::Info(args) => info(args),
+    }
+}
+
+fn pack(args: PackArgs) -> Result<()> {
+    let options = PackOptions {
+        compression: args.compression,
+        ..PackOptions::reproducible()?
+    };
+    let yaml = std::fs::read(args.dir.join("meta/snap.yaml"));
+    // The default name needs snap.yaml; pack_dir reports a missing or bad one itself.
+    let output = match (
+        args.output,
+        yaml.ok().and_then(|y| SnapInfo::parse(&y).ok()),
+    ) {
+        (Some(out), _) => out,
+        (None, Some(info)) => PathBuf::from(default_file_name(&info)),
+        (None, None) => PathBuf::from("snap.snap"),
+    };
+    snap::pack_dir(&args.dir, &output, &options)?;
+    println!("{}", output.display());
+    Ok(())
+}
+
+/// snapcraft's naming: `<name>_<version>_<arch>.snap`, `multi` for several architectures.
+fn default_file_name(info: &SnapInfo) -> String {
+    let arch = match info.architectures.as_slice() {
+        [one] => one.as_str(),
+        _ => "multi",
+    };
+    format!("{}_{}_{}.snap", info.name, info.version, arch)
+}
+
+#[derive(Serialize)]
+struct InfoReport<'a> {
+    #[serde(flatten)]
+    info: &'a SnapInfo,
+    compression: &'a str,
+    #[serde(rename = "sha3-384")]
+    sha3_384: &'a str,
+    size: u64,
+}
+
+fn info(args: InfoArgs) -> Result<()> {
+    let file = SnapFile::open(&args.file)?;
+    let SnapDigest { sha3_384, size } = snap::digest(&args.file)?;
+    let info = file.info();
+    if args.json {
+        let report = InfoReport {
+            info,
+            compression: file.compression(),
+            sha3_384: &sha3_384,
+            size,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("name:          {}", info.name);
+    println!("version:       {}", info.version);
+    println!("type:          {}", info.snap_type);
+    println!("base:          {}", info.base.as_deref().unwrap_or("-"));
+    println!("architectures: {}", info.architectures.join(", "));
+    println!("compression:   {}", file.compression());
+    println!("sha3-384:      {sha3_384}");
+    println!("size:          {size}");
+    if !info.apps.is_empty() {
+        println!("apps:");
+        for (name, app) in &info.apps {
+            let daemon = app
+                .daemon
+                .map(|d| format!(" (daemon: {})", d.as_str()))
+                .unwrap_or_default();
+            println!("  {name}: {}{daemon}", app.command.as_deref().unwrap_or(""));
+        }
+    }
+    for (title, map) in [("plugs", &info.plugs), ("slots", &info.slots)] {
+        if !map.is_empty() {
+            println!("{title}:");
+            for (name, iface) in map {
+                println!("  {name}: {}", iface.interface);
+            }
+        }
+    }
+    Ok(())
 }
