@@ -9,7 +9,6 @@ pub mod elf;
 pub mod fetch;
 pub mod initramfs;
 pub mod modules;
-mod pack;
 
 use anyhow::{Context, Result, bail};
 use config::KernelConfig;
@@ -185,7 +184,13 @@ pub fn build_kernel_snap(
         snap_yaml(&opts.name, &tree.release),
     )?;
     std::fs::write(root.join("meta/kernel.yaml"), "assets: {}\n")?;
-    pack::pack_dir(root, out)?;
+    // gzip: GRUB 2.06 reads gzip, xz and lzo squashfs only, and gzip decompresses fastest.
+    let pack = crate::snap::PackOptions {
+        compression: crate::snap::Compression::Gzip,
+        ..crate::snap::PackOptions::reproducible()?
+    };
+    crate::snap::pack_dir(root, out, &pack)
+        .with_context(|| format!("packing {}", out.display()))?;
     Ok(KernelSnapReport {
         release: tree.release.clone(),
         modules,
