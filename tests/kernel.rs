@@ -233,3 +233,30 @@ fn kernel_snap_command_is_deterministic() {
     assert!(stderr.contains("no_such_module_xyz"), "{stderr}");
     assert!(!out.exists());
 }
+
+#[test]
+fn kernel_snap_usage_and_input_errors() {
+    // Neither --deb nor --vmlinuz/--modules: a usage error.
+    common::snapsmith().arg("kernel-snap").assert().code(2);
+    common::snapsmith()
+        .args(["kernel-snap", "--vmlinuz", "/nonexistent/vmlinuz"])
+        .assert()
+        .code(2);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("k.snap");
+    let assert = common::snapsmith()
+        .args([
+            "kernel-snap",
+            "--vmlinuz",
+            "/nonexistent/vmlinuz",
+            "--modules",
+        ])
+        .arg(dir.path())
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("/nonexistent/vmlinuz"), "{stderr}");
+    assert!(!out.exists());
+}

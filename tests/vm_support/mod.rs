@@ -53,6 +53,28 @@ pub fn kernel_and_initrd(deb: &Path, dir: &Path) -> (PathBuf, PathBuf) {
     (vmlinuz, initrd)
 }
 
+/// Builds the kernel snap with `snapsmith kernel-snap` and takes its `vmlinuz` and
+/// `initrd.img` out of it into `dir`: (vmlinuz, initrd).
+pub fn kernel_snap_via_cli(deb: &Path, dir: &Path) -> (PathBuf, PathBuf) {
+    let snap = dir.join("pc-kernel.snap");
+    super::common::snapsmith()
+        .args(["kernel-snap", "--deb"])
+        .arg(deb)
+        .arg("-o")
+        .arg(&snap)
+        .assert()
+        .success();
+    let snap = snapsmith::snap::SnapFile::open(&snap).unwrap();
+    assert_eq!(snap.compression(), "gzip");
+    let mut out = Vec::new();
+    for name in ["vmlinuz", "initrd.img"] {
+        let path = dir.join(name);
+        std::fs::write(&path, snap.read_file(name).unwrap()).unwrap();
+        out.push(path);
+    }
+    (out.remove(0), out.remove(0))
+}
+
 /// The test base: busybox, empty mount points, and an init printing [`BASE_MARKER`] with the
 /// root mount it sees.
 pub fn test_base(dir: &Path) -> PathBuf {
