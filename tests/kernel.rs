@@ -260,3 +260,29 @@ fn kernel_snap_usage_and_input_errors() {
     assert!(stderr.contains("/nonexistent/vmlinuz"), "{stderr}");
     assert!(!out.exists());
 }
+
+#[test]
+fn example_kernel_builds_pc_kernel_from_the_cached_package() {
+    let test = "example_kernel_builds_pc_kernel_from_the_cached_package";
+    let Some(deb) = common::kernel_deb(test) else {
+        return;
+    };
+    if !common::have_tools(test, &["apt-cache", "dpkg", "dpkg-deb"]) {
+        return;
+    }
+    // scripts/kernel-deb put the current package in this cache, so nothing is downloaded.
+    let cache = deb.parent().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    common::snapsmith()
+        .args(["example-kernel", "-O"])
+        .arg(out.path())
+        .arg("--cache")
+        .arg(cache)
+        .assert()
+        .success();
+    let snap = snapsmith::snap::SnapFile::open(out.path().join("pc-kernel.snap")).unwrap();
+    assert_eq!(snap.info().name, "pc-kernel");
+    assert_eq!(snap.info().snap_type, snapsmith::snap::SnapType::Kernel);
+    assert!(snap.has_file("vmlinuz") && snap.has_file("initrd.img"));
+    assert!(snap.kernel_yaml().unwrap().is_some());
+}

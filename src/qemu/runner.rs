@@ -106,6 +106,11 @@ impl Vm {
         })
     }
 
+    /// The QEMU process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The serial log file.
     pub fn log_path(&self) -> &Path {
         &self.log
