@@ -11,10 +11,12 @@
 //! - [`qemu`], [`runtime`]: booting images and what runs inside them (boot).
 //! - [`exec`]: the only place that spawns processes.
 
+pub mod boot;
 pub mod cli;
 pub mod disk;
 pub mod exec;
 pub mod fs;
+pub mod gadget;
 pub mod kernel;
 pub mod plan;
 pub mod qemu;
