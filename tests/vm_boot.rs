@@ -27,10 +27,20 @@ fn init_switches_root_into_the_base() {
     let mut vm = Vm::start(&spec, &dir.path().join("serial.log")).unwrap();
     vm.wait_for(MARKER_INIT, TIMEOUT).unwrap();
     vm.wait_for(MARKER_READY, TIMEOUT).unwrap();
+    let ready = vm.lines().last().unwrap().1.clone();
+    assert!(
+        ready.contains("base=base_1.snap loop=/dev/loop0"),
+        "{ready}"
+    );
+    // The initramfs (init, libraries, modules) was freed before the switch.
+    assert!(!ready.contains("freed=0 "), "{ready}");
     vm.wait_for(BASE_MARKER, TIMEOUT).unwrap();
     let line = &vm.lines().last().unwrap().1;
     // The base runs as PID 1 with the loop-mounted squashfs as its root.
-    assert!(line.contains("pid=1 root=/dev/loop0 squashfs"), "{line}");
+    assert!(
+        line.contains("pid=1 root=/dev/loop0 squashfs writable=ext4"),
+        "{line}"
+    );
     let (status, _) = vm.wait_exit(TIMEOUT).unwrap();
     assert!(status.success(), "qemu exited with {status}");
 }

@@ -7,7 +7,7 @@
 //! console and reboots, so a bootloader can fall back to the previous kernel or base.
 
 use super::cmdline::{self, Options, SNAPS_DIR};
-use super::{MARKER_ERROR, MARKER_INIT, MARKER_READY, sys};
+use super::{MARKER_ERROR, MARKER_INIT, MARKER_READY, cleanup, sys};
 use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -73,8 +73,9 @@ fn run(start: Instant) -> Result<()> {
         opts.data_partition
     ));
     let loop_dev = mount_base(&opts, &data, &base)?;
+    let freed = cleanup::free_initramfs(Path::new("/root"));
     console(&format!(
-        "{MARKER_READY} base={base} loop={} ms={}",
+        "{MARKER_READY} base={base} loop={} freed={freed} ms={}",
         loop_dev.display(),
         start.elapsed().as_millis()
     ));

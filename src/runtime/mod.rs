@@ -2,6 +2,7 @@
 //! the boot modules, finds the data partition by its GPT name, loop-mounts the base snap and
 //! switches into it. Markers it prints on the console are documented in docs/boot.md.
 
+mod cleanup;
 pub mod cmdline;
 pub mod init;
 mod sys;

@@ -88,7 +88,8 @@ pub fn test_base(dir: &Path) -> PathBuf {
     let init = format!(
         "#!/bin/busybox sh\n\
          root=$(/bin/busybox awk '$2 == \"/\" {{print $1, $3}}' /proc/mounts | /bin/busybox tail -n 1)\n\
-         echo \"{BASE_MARKER} pid=$$ root=$root\"\n\
+         writable=$(/bin/busybox awk '$2 == \"/writable\" {{print $3}}' /proc/mounts)\n\
+         echo \"{BASE_MARKER} pid=$$ root=$root writable=$writable\"\n\
          /bin/busybox sync\n\
          /bin/busybox poweroff -f\n"
     );
