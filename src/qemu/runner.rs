@@ -61,12 +61,14 @@ pub struct Vm {
 }
 
 impl Vm {
-    /// Starts QEMU for `spec`, logging the serial console to `log`.
+    /// Starts QEMU for `spec`, logging the serial console (and QEMU's stderr) to `log`.
     pub fn start(spec: &VmSpec, log: &Path) -> Result<Vm> {
-        let mut file = std::fs::File::create(log)
-            .with_context(|| format!("creating serial log {}", log.display()))?;
         let cmd = crate::exec::Cmd::new(QEMU).args(spec.argv());
-        writeln!(file, "# {}", cmd.display())?;
+        std::fs::write(log, format!("# {}\n", cmd.display()))
+            .with_context(|| format!("creating serial log {}", log.display()))?;
+        // Both capture threads append through their own handles; O_APPEND keeps lines whole.
+        let open = || std::fs::OpenOptions::new().append(true).open(log);
+        let (serial_log, stderr_log) = (open()?, open()?);
         let started = Instant::now();
         let mut child = cmd.spawn(Stdio::piped(), Stdio::piped())?;
         let (tx, events) = channel();
@@ -74,27 +76,15 @@ impl Vm {
         let stderr = child.stderr.take().context("qemu stderr")?;
         let serial_tx = tx.clone();
         std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut buf = Vec::new();
-            while reader.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
-                let at = started.elapsed();
-                let line = String::from_utf8_lossy(&buf)
-                    .trim_end_matches(['\r', '\n'])
-                    .to_string();
-                let _ = writeln!(file, "[{:8.3}] {line}", at.as_secs_f64());
-                buf.clear();
-                if serial_tx.send(Event::Serial(at, line)).is_err() {
-                    break;
-                }
-            }
+            capture(stdout, serial_log, started, "", |at, line| {
+                serial_tx.send(Event::Serial(at, line)).is_ok()
+            });
             let _ = serial_tx.send(Event::SerialClosed);
         });
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(Event::Stderr(line)).is_err() {
-                    break;
-                }
-            }
+            capture(stderr, stderr_log, started, "qemu stderr: ", |_, line| {
+                tx.send(Event::Stderr(line)).is_ok()
+            });
         });
         Ok(Vm {
             child,
@@ -150,7 +140,6 @@ impl Vm {
                     }
                 }
                 Ok(Event::Stderr(line)) => {
-                    self.note_stderr(&line);
                     if line.contains("KVM internal error") {
                         return Err(VmError::KvmFailed {
                             line,
@@ -206,16 +195,6 @@ impl Vm {
         }
     }
 
-    fn note_stderr(&mut self, line: &str) {
-        if let Ok(mut file) = std::fs::OpenOptions::new().append(true).open(&self.log) {
-            let _ = writeln!(
-                file,
-                "[{:8.3}] qemu stderr: {line}",
-                self.started.elapsed().as_secs_f64()
-            );
-        }
-    }
-
     /// Collects QEMU's exit status, waiting up to `grace`; describes it for errors.
     fn reap(&mut self, grace: Duration) -> String {
         let deadline = Instant::now() + grace;
@@ -228,6 +207,30 @@ impl Vm {
         }
         self.status
             .map_or_else(|| "still running".to_string(), |s| s.to_string())
+    }
+}
+
+/// Reads `from` line by line, logs each line with its time since `started`, and hands it to
+/// `send` until that returns false (nobody listens any more) or the stream ends.
+fn capture(
+    from: impl std::io::Read,
+    mut log: std::fs::File,
+    started: Instant,
+    prefix: &str,
+    send: impl Fn(Duration, String) -> bool,
+) {
+    let mut reader = BufReader::new(from);
+    let mut buf = Vec::new();
+    while reader.read_until(b'\n', &mut buf).is_ok_and(|n| n > 0) {
+        let at = started.elapsed();
+        let line = String::from_utf8_lossy(&buf)
+            .trim_end_matches(['\r', '\n'])
+            .to_string();
+        buf.clear();
+        let _ = writeln!(log, "[{:8.3}] {prefix}{line}", at.as_secs_f64());
+        if !send(at, line) {
+            break;
+        }
     }
 }
 
