@@ -58,3 +58,37 @@ fn timeout_names_the_log_and_drop_kills_the_vm() {
     drop(vm);
     assert!(!proc_dir.exists(), "qemu still running after drop");
 }
+
+#[test]
+fn kernel_panic_ends_the_wait_early() {
+    let test = "kernel_panic_ends_the_wait_early";
+    let Some(deb) = common::kernel_deb(test) else {
+        return;
+    };
+    if !common::have_tools(test, &["qemu-system-x86_64", "dpkg-deb"]) {
+        return;
+    }
+    let tree = snapsmith::kernel::KernelTree::from_deb(&deb).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = VmSpec::new(snapsmith::qemu::detect());
+    // No initramfs and no root device: the kernel panics right after its start.
+    spec.kernel = Some(DirectKernel {
+        kernel: tree.vmlinuz.clone(),
+        initrd: None,
+        append: "console=ttyS0 quiet panic=-1".into(),
+    });
+    spec.no_reboot = true;
+    let log = dir.path().join("serial.log");
+    let mut vm = Vm::start(&spec, &log).unwrap();
+    let err = vm
+        .wait_for("snapsmith: ready", Duration::from_secs(180))
+        .unwrap_err();
+    match &err {
+        VmError::Panic { line, .. } => assert!(line.contains("Kernel panic"), "{line}"),
+        other => panic!("expected a panic, got: {other}"),
+    }
+    assert!(
+        err.to_string().contains(&log.display().to_string()),
+        "{err}"
+    );
+}
