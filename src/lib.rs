@@ -17,6 +17,7 @@ pub mod disk;
 pub mod exec;
 pub mod fs;
 pub mod gadget;
+pub mod inspect;
 pub mod kernel;
 pub mod plan;
 pub mod qemu;
