@@ -34,6 +34,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("gpg", "gpg"),
     ("openssl", "openssl"),
     ("apt-get", "apt"),
+    ("apt-cache", "apt"),
+    ("dpkg", "dpkg"),
+    ("xz", "xz-utils"),
+    ("zstd", "zstd"),
     ("dpkg-deb", "dpkg"),
 ];
 

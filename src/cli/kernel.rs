@@ -1,18 +1,101 @@
-//! `snapsmith kernel-snap` and `snapsmith example-kernel`: placeholders until their issue lands.
+//! `snapsmith kernel-snap` (a kernel snap from a Debian kernel package or a kernel image and
+//! module tree) and `snapsmith example-kernel` (the example `pc-kernel` snap from the current
+//! Debian kernel package, downloaded into a cache).
 
-use anyhow::{Result, bail};
+use crate::kernel::{KernelSnapOptions, KernelTree, build_kernel_snap};
+use anyhow::{Context, Result, bail};
 use clap::Args;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
-pub struct KernelSnapArgs {}
-
-#[derive(Debug, Args)]
-pub struct ExampleKernelArgs {}
-
-pub fn run_kernel_snap(_args: KernelSnapArgs) -> Result<()> {
-    bail!("`snapsmith kernel-snap` is not implemented yet")
+pub struct KernelSnapArgs {
+    /// Debian linux-image-*.deb to take the kernel, its config and modules from
+    #[arg(long, conflicts_with_all = ["vmlinuz", "modules"], required_unless_present = "vmlinuz")]
+    deb: Option<PathBuf>,
+    /// Kernel image (with --modules instead of --deb)
+    #[arg(long, requires = "modules")]
+    vmlinuz: Option<PathBuf>,
+    /// Module tree of that kernel (a lib/modules/<release> directory)
+    #[arg(long, requires = "vmlinuz")]
+    modules: Option<PathBuf>,
+    /// Kernel build config (default: boot/config-<release> of the package or beside the tree)
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Output snap file (default: <name>_<release>.snap)
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Snap name
+    #[arg(long, default_value = "pc-kernel")]
+    name: String,
+    /// Another module to put in the initramfs (repeatable); its dependencies come along
+    #[arg(long = "module", value_name = "NAME")]
+    extra_modules: Vec<String>,
 }
 
-pub fn run_example_kernel(_args: ExampleKernelArgs) -> Result<()> {
-    bail!("`snapsmith example-kernel` is not implemented yet")
+#[derive(Debug, Args)]
+pub struct ExampleKernelArgs {
+    /// Directory to write pc-kernel.snap into
+    #[arg(short = 'O', long, default_value = ".")]
+    output_dir: PathBuf,
+    /// Where downloaded kernel packages are kept (default: ~/.cache/snapsmith/kernel)
+    #[arg(long)]
+    cache: Option<PathBuf>,
+}
+
+pub fn run_kernel_snap(args: KernelSnapArgs) -> Result<()> {
+    let tree = match (&args.deb, &args.vmlinuz, &args.modules) {
+        (Some(deb), _, _) => {
+            let mut tree = KernelTree::from_deb(deb)?;
+            if let Some(config) = &args.config {
+                tree.config = Some(config.clone());
+            }
+            tree
+        }
+        (None, Some(vmlinuz), Some(modules)) => {
+            KernelTree::from_files(vmlinuz, modules, args.config.as_deref())?
+        }
+        _ => bail!("give --deb FILE, or --vmlinuz FILE with --modules DIR"),
+    };
+    let out = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}_{}.snap", args.name, tree.release)));
+    build(&tree, &args.name, args.extra_modules, &out)
+}
+
+fn build(tree: &KernelTree, name: &str, extra_modules: Vec<String>, out: &Path) -> Result<()> {
+    let opts = KernelSnapOptions {
+        name: name.to_string(),
+        extra_modules,
+        init: std::env::current_exe().context("finding the snapsmith executable")?,
+    };
+    let report = build_kernel_snap(tree, &opts, out)?;
+    eprintln!(
+        "kernel {}: {} modules in the initramfs ({})",
+        report.release,
+        report.modules.len(),
+        report.modules.join(" ")
+    );
+    println!("{}", out.display());
+    Ok(())
+}
+
+pub fn run_example_kernel(args: ExampleKernelArgs) -> Result<()> {
+    let cache = match args.cache {
+        Some(dir) => dir,
+        None => dirs::cache_dir()
+            .context("no cache directory (set --cache)")?
+            .join("snapsmith/kernel"),
+    };
+    let deb = crate::kernel::fetch::debian_kernel_deb(&cache)?;
+    eprintln!("kernel package {}", deb.display());
+    let tree = KernelTree::from_deb(&deb)?;
+    std::fs::create_dir_all(&args.output_dir)
+        .with_context(|| format!("creating {}", args.output_dir.display()))?;
+    build(
+        &tree,
+        "pc-kernel",
+        Vec::new(),
+        &args.output_dir.join("pc-kernel.snap"),
+    )
 }

@@ -63,3 +63,26 @@ pub fn snapsmith() -> assert_cmd::Command {
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// The Debian kernel package (`SNAPSMITH_KERNEL_DEB`, set by scripts/test from
+/// scripts/kernel-deb), or `None` when the test should be skipped.
+pub fn kernel_deb(test: &str) -> Option<PathBuf> {
+    match std::env::var_os("SNAPSMITH_KERNEL_DEB") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            assert!(
+                path.is_file(),
+                "SNAPSMITH_KERNEL_DEB={} is not a file",
+                path.display()
+            );
+            Some(path)
+        }
+        None => {
+            skip_or_fail(
+                test,
+                "SNAPSMITH_KERNEL_DEB is not set (see scripts/kernel-deb)",
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! QEMU: a [`VmSpec`] turns into an argv by a pure function ([`spec`]), the accelerator and
+//! firmware are detected ([`accel`]), and [`runner::Vm`] runs the VM, captures its serial
+//! console and waits for markers.
+
+pub mod accel;
+pub mod runner;
+pub mod spec;
+
+pub use accel::{detect, ovmf};
+pub use runner::{Vm, VmError};
+pub use spec::{Accel, DirectKernel, Disk, DiskFormat, Firmware, VmSpec};

@@ -1,0 +1,98 @@
+//! The init's options, read from the kernel command line (pure parsing, unit-tested).
+//!
+//! `snapsmith.data=NAME` GPT partition name of the data partition (default `ubuntu-data`,
+//! matched case-insensitively); `snapsmith.base=FILE` or `snap_core=FILE` the base snap under
+//! `system-data/var/lib/snapd/snaps/`; `snapsmith.timeout=SECONDS` how long to wait for the
+//! disk (default 30); `snapsmith.init=PATH` the base's init (default `/sbin/init`).
+
+use std::time::Duration;
+
+/// Where the data partition keeps snaps, as snapd lays it out.
+pub const SNAPS_DIR: &str = "system-data/var/lib/snapd/snaps";
+
+/// The init's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub data_partition: String,
+    pub base: Option<String>,
+    pub disk_timeout: Duration,
+    pub base_init: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            data_partition: "ubuntu-data".to_string(),
+            base: None,
+            disk_timeout: Duration::from_secs(30),
+            base_init: "/sbin/init".to_string(),
+        }
+    }
+}
+
+/// Parses a kernel command line; unknown words are left to the kernel and the base.
+pub fn parse(cmdline: &str) -> Result<Options, String> {
+    let mut opts = Options::default();
+    for word in cmdline.split_whitespace() {
+        let Some((key, value)) = word.split_once('=') else {
+            continue;
+        };
+        match key {
+            "snapsmith.data" => opts.data_partition = value.to_string(),
+            "snapsmith.base" | "snap_core" if !value.is_empty() => {
+                opts.base = Some(value.to_string())
+            }
+            "snapsmith.timeout" => {
+                let secs: f64 = value
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                    .ok_or_else(|| {
+                        format!("snapsmith.timeout={value} is not a number of seconds")
+                    })?;
+                opts.disk_timeout = Duration::from_secs_f64(secs);
+            }
+            "snapsmith.init" => opts.base_init = value.to_string(),
+            _ => {}
+        }
+    }
+    if opts
+        .base
+        .as_deref()
+        .is_some_and(|b| b.contains('/') || b == "..")
+    {
+        return Err(format!(
+            "base snap name {:?} must be a file name",
+            opts.base
+        ));
+    }
+    Ok(opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        assert_eq!(parse("console=ttyS0 quiet").unwrap(), Options::default());
+        let opts =
+            parse("snapsmith.data=Writable snap_core=core_1.snap snapsmith.timeout=2.5").unwrap();
+        assert_eq!(opts.data_partition, "Writable");
+        assert_eq!(opts.base.as_deref(), Some("core_1.snap"));
+        assert_eq!(opts.disk_timeout, Duration::from_millis(2500));
+        let opts = parse("snap_core=a.snap snapsmith.base=b.snap").unwrap();
+        assert_eq!(opts.base.as_deref(), Some("b.snap"));
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        assert!(
+            parse("snapsmith.timeout=soon")
+                .unwrap_err()
+                .contains("snapsmith.timeout")
+        );
+        assert!(parse("snapsmith.timeout=-1").is_err());
+        assert!(parse("snap_core=../x").is_err());
+    }
+}

@@ -1,0 +1,92 @@
+//! Thin wrappers over the Linux system calls the init needs and std does not offer: module
+//! loading, reboot, chroot into a moved root, and re-attaching the console.
+
+use anyhow::{Context, Result, bail};
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+fn cstring(path: &Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).context("path contains a NUL byte")
+}
+
+/// Loads a kernel module from a file with `finit_module`. Already loaded is not an error.
+pub fn load_module(path: &Path) -> Result<()> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let params = c"";
+    // SAFETY: the fd is open for the call's duration and params is a NUL-terminated string.
+    let rc = unsafe { libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), params.as_ptr(), 0) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EEXIST) {
+            return Err(err).with_context(|| format!("loading module {}", path.display()));
+        }
+    }
+    Ok(())
+}
+
+/// Points stdin, stdout and stderr at /dev/console (the kernel may have found no console node).
+pub fn attach_console() {
+    if let Ok(console) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/console")
+    {
+        for fd in 0..3 {
+            // SAFETY: dup2 onto the standard descriptors of this process.
+            unsafe { libc::dup2(console.as_raw_fd(), fd) };
+        }
+    }
+}
+
+/// Flushes filesystems and restarts the machine; returns only if the kernel refused.
+pub fn reboot() {
+    // SAFETY: plain system calls without pointers.
+    unsafe {
+        libc::sync();
+        libc::reboot(libc::RB_AUTOBOOT);
+    }
+}
+
+/// Makes `new_root` (a mount point) the root: moves it onto `/`, chroots and changes into it.
+pub fn switch_root(new_root: &Path) -> Result<()> {
+    std::env::set_current_dir(new_root)
+        .with_context(|| format!("entering {}", new_root.display()))?;
+    sys_mount::Mount::builder()
+        .fstype("none")
+        .flags(sys_mount::MountFlags::MOVE)
+        .mount(".", "/")
+        .context("moving the new root onto /")?;
+    std::os::unix::fs::chroot(".").context("chroot into the new root")?;
+    std::env::set_current_dir("/").context("entering the new root")?;
+    Ok(())
+}
+
+/// Replaces this process with `program` (argv[0] = program). Returns only on failure.
+pub fn exec(program: &str) -> anyhow::Error {
+    let c = match cstring(Path::new(program)) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let argv = [c.as_ptr(), std::ptr::null()];
+    // SAFETY: argv is a NULL-terminated array of valid C strings that outlive the call.
+    unsafe { libc::execv(c.as_ptr(), argv.as_ptr()) };
+    anyhow::Error::new(std::io::Error::last_os_error()).context(format!("executing {program}"))
+}
+
+/// The kernel release (`uname -r`).
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+/// Fails unless `path` exists, possibly as a dangling symlink (absolute links in a base
+/// resolve only after the switch).
+pub fn require_entry(path: &Path, what: &str) -> Result<()> {
+    if std::fs::symlink_metadata(path).is_err() {
+        bail!("{what} {} not found", path.display());
+    }
+    Ok(())
+}

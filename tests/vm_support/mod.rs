@@ -1,0 +1,167 @@
+//! What the VM tests and the boot benchmark boot: the Debian kernel with snapsmith's initramfs
+//! (init = the snapsmith binary under test), and a GPT disk whose ext4 data partition holds a
+//! busybox-based test base snap whose /sbin/init prints [`BASE_MARKER`] and powers off.
+#![allow(dead_code)]
+
+use snapsmith::exec::Cmd;
+use snapsmith::kernel::{self, KernelTree, initramfs, modules::ModuleIndex};
+use snapsmith::qemu::{Accel, DirectKernel, Disk, VmSpec};
+use std::io::{Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// Printed by the test base's init once it runs as the switched-to root.
+pub const BASE_MARKER: &str = "SNAPSMITH-TEST-BASE-OK";
+/// Where snaps live on the data partition.
+const SNAPS: &str = "system-data/var/lib/snapd/snaps";
+/// Host tools these helpers run.
+pub const TOOLS: &[&str] = &[
+    "dpkg-deb",
+    "mksquashfs",
+    "mkfs.ext4",
+    "sfdisk",
+    "qemu-system-x86_64",
+];
+const BUSYBOX: &str = "/bin/busybox";
+
+/// True when every prerequisite is there (else skipped, or failed under CI).
+pub fn ready(test: &str) -> Option<PathBuf> {
+    let deb = super::common::kernel_deb(test)?;
+    if !super::common::have_tools(test, TOOLS) {
+        return None;
+    }
+    if !Path::new(BUSYBOX).is_file() {
+        super::common::skip_or_fail(test, "busybox-static is not installed");
+        return None;
+    }
+    Some(deb)
+}
+
+/// Extracts the kernel and writes snapsmith's initramfs into `dir`: (vmlinuz, initrd).
+pub fn kernel_and_initrd(deb: &Path, dir: &Path) -> (PathBuf, PathBuf) {
+    let tree = KernelTree::from_deb(deb).expect("extracting the kernel package");
+    let index = ModuleIndex::load(&tree.modules).unwrap();
+    let modules = kernel::boot_modules(&index, &tree.read_config().unwrap(), &[]).unwrap();
+    let spec = initramfs::InitramfsSpec {
+        init: PathBuf::from(env!("CARGO_BIN_EXE_snapsmith")),
+        modules,
+    };
+    let archive = initramfs::assemble(&spec, &index).unwrap();
+    let initrd = dir.join("initrd.img");
+    initramfs::write_gzip(&archive, &initrd).unwrap();
+    let vmlinuz = dir.join("vmlinuz");
+    std::fs::copy(&tree.vmlinuz, &vmlinuz).unwrap();
+    (vmlinuz, initrd)
+}
+
+/// Builds the kernel snap with `snapsmith kernel-snap` and takes its `vmlinuz` and
+/// `initrd.img` out of it into `dir`: (vmlinuz, initrd).
+pub fn kernel_snap_via_cli(deb: &Path, dir: &Path) -> (PathBuf, PathBuf) {
+    let snap = dir.join("pc-kernel.snap");
+    super::common::snapsmith()
+        .args(["kernel-snap", "--deb"])
+        .arg(deb)
+        .arg("-o")
+        .arg(&snap)
+        .assert()
+        .success();
+    let snap = snapsmith::snap::SnapFile::open(&snap).unwrap();
+    assert_eq!(snap.compression(), "gzip");
+    let mut out = Vec::new();
+    for name in ["vmlinuz", "initrd.img"] {
+        let path = dir.join(name);
+        std::fs::write(&path, snap.read_file(name).unwrap()).unwrap();
+        out.push(path);
+    }
+    (out.remove(0), out.remove(0))
+}
+
+/// The test base: busybox, empty mount points, and an init printing [`BASE_MARKER`] with the
+/// root mount it sees.
+pub fn test_base(dir: &Path) -> PathBuf {
+    let root = dir.join("base-root");
+    for sub in [
+        "bin", "sbin", "dev", "proc", "sys", "run", "tmp", "writable",
+    ] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    std::fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
+    let init = format!(
+        "#!/bin/busybox sh\n\
+         root=$(/bin/busybox awk '$2 == \"/\" {{print $1, $3}}' /proc/mounts | /bin/busybox tail -n 1)\n\
+         writable=$(/bin/busybox awk '$2 == \"/writable\" {{print $3}}' /proc/mounts)\n\
+         echo \"{BASE_MARKER} pid=$$ root=$root writable=$writable\"\n\
+         /bin/busybox sync\n\
+         /bin/busybox poweroff -f\n"
+    );
+    std::fs::write(root.join("sbin/init"), init).unwrap();
+    std::fs::set_permissions(
+        root.join("sbin/init"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let snap = dir.join("base.snap");
+    Cmd::new("mksquashfs")
+        .arg(&root)
+        .arg(&snap)
+        .args([
+            "-noappend",
+            "-comp",
+            "gzip",
+            "-all-root",
+            "-quiet",
+            "-no-progress",
+        ])
+        .run()
+        .unwrap();
+    snap
+}
+
+/// A raw GPT disk with one partition named `partname` holding an ext4 data filesystem that
+/// carries `base` as `system-data/var/lib/snapd/snaps/base_1.snap`.
+pub fn disk(dir: &Path, partname: &str, base: &Path) -> PathBuf {
+    let data_root = dir.join(format!("data-{partname}"));
+    std::fs::create_dir_all(data_root.join(SNAPS)).unwrap();
+    std::fs::copy(base, data_root.join(SNAPS).join("base_1.snap")).unwrap();
+    let data = dir.join(format!("data-{partname}.img"));
+    Cmd::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "ubuntu-data", "-d"])
+        .arg(&data_root)
+        .arg(&data)
+        .arg("24M")
+        .run()
+        .unwrap();
+    let disk = dir.join(format!("disk-{partname}.img"));
+    let file = std::fs::File::create(&disk).unwrap();
+    file.set_len(26 * 1024 * 1024).unwrap();
+    drop(file);
+    let table = format!("label: gpt\nstart=2048, size=49152, name=\"{partname}\"\n");
+    Cmd::new("sfdisk")
+        .arg("-q")
+        .arg(&disk)
+        .stdin_bytes(table)
+        .run()
+        .unwrap();
+    let mut out = std::fs::OpenOptions::new().write(true).open(&disk).unwrap();
+    out.seek(SeekFrom::Start(1024 * 1024)).unwrap();
+    std::io::copy(&mut std::fs::File::open(&data).unwrap(), &mut out).unwrap();
+    disk
+}
+
+/// A direct kernel boot of `vmlinuz` + `initrd` with `disk`, exiting instead of rebooting.
+pub fn spec(
+    accel: Accel,
+    vmlinuz: &Path,
+    initrd: &Path,
+    disk: &Path,
+    extra_append: &str,
+) -> VmSpec {
+    let mut spec = VmSpec::new(accel);
+    spec.kernel = Some(DirectKernel {
+        kernel: vmlinuz.to_path_buf(),
+        initrd: Some(initrd.to_path_buf()),
+        append: format!("console=ttyS0 quiet panic=-1 snap_core=base_1.snap {extra_append}"),
+    });
+    spec.disks.push(Disk::raw(disk));
+    spec.no_reboot = true;
+    spec
+}
