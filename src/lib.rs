@@ -15,5 +15,6 @@ pub mod cli;
 pub mod exec;
 pub mod plan;
 pub mod repro;
+pub mod seed;
 pub mod snap;
 pub mod units;
