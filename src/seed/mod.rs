@@ -2,9 +2,18 @@
 //! image's partitions receive from that choice: the recovery system on ubuntu-seed, the
 //! installed run system on ubuntu-data, and the run-mode boot files on ubuntu-boot.
 
+mod layout;
+mod modeenv;
 mod resolve;
+mod tree;
 
+pub use layout::{
+    DATA_SNAPS_DIR, MODEENV_PATH, ModelId, SeedAssertions, boot_tree, data_tree, default_label,
+    initial_modeenv, save_tree, seed_file_name, seed_path, seed_tree, validate_label,
+};
+pub use modeenv::Modeenv;
 pub use resolve::{
     AssertedRevision, Candidate, Grade, ModelSnap, ModelSpec, ResolveError, Revision, SeedSnap,
     resolve,
 };
+pub use tree::{Tree, merge_into};
