@@ -11,6 +11,7 @@
 //! - [`qemu`], [`runtime`]: booting images and what runs inside them (boot).
 //! - [`exec`]: the only place that spawns processes.
 
+pub mod build;
 pub mod cli;
 pub mod exec;
 pub mod plan;

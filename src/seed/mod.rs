@@ -4,6 +4,7 @@
 
 mod layout;
 mod modeenv;
+mod place;
 mod resolve;
 mod tree;
 
@@ -12,6 +13,7 @@ pub use layout::{
     initial_modeenv, save_tree, seed_file_name, seed_path, seed_tree, validate_label,
 };
 pub use modeenv::Modeenv;
+pub use place::{ROLE_BOOT, ROLE_DATA, ROLE_SAVE, ROLE_SEED, RoleTrees, place};
 pub use resolve::{
     AssertedRevision, Candidate, Grade, ModelSnap, ModelSpec, ResolveError, Revision, SeedSnap,
     resolve,
