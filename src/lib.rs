@@ -11,9 +11,13 @@
 //! - [`qemu`], [`runtime`]: booting images and what runs inside them (boot).
 //! - [`exec`]: the only place that spawns processes.
 
+pub mod boot;
 pub mod build;
 pub mod cli;
+pub mod disk;
 pub mod exec;
+pub mod fs;
+pub mod gadget;
 pub mod plan;
 pub mod repro;
 pub mod seed;

@@ -1,0 +1,254 @@
+//! Disk writer tests: images checked with sfdisk, fdisk, fsck.vfat, e2fsck, mtools and debugfs.
+
+mod common;
+mod disk_common;
+
+use disk_common::*;
+use serde_json::Value;
+use snapsmith::plan::*;
+use std::path::Path;
+
+const TOOLS: &[&str] = &["sfdisk", "fdisk", "fsck.vfat", "e2fsck", "mcopy", "debugfs"];
+
+fn sfdisk(image: &Path) -> Value {
+    let text = run("sfdisk", &["--json", image.to_str().unwrap()]);
+    serde_json::from_str::<Value>(&text).unwrap()["partitiontable"].clone()
+}
+
+/// Every filesystem is clean and its files read back byte-identical.
+fn check_contents(image: &Path, volume: &VolumePlan, inputs: &Inputs) {
+    let dir = tempfile::tempdir().unwrap();
+    for s in &volume.structures {
+        let StructureContent::Filesystem(fs) = &s.content else {
+            continue;
+        };
+        match fs.kind {
+            FsKind::Ext4 => {
+                e2fsck(image, s.offset, s.size);
+                let device = format!("{}?offset={}", image.display(), s.offset);
+                let out = dir.path().join("kernel");
+                let dump = format!("dump /system-data/var/kernel {}", out.display());
+                run("debugfs", &["-R", &dump, &device]);
+                assert_eq!(
+                    std::fs::read(&out).unwrap(),
+                    std::fs::read(&inputs.kernel).unwrap()
+                );
+                let stat = run("debugfs", &["-R", "stat /system-data/current", &device]);
+                assert!(stat.contains("Fast link dest: \"var/kernel\""), "{stat}");
+                assert!(stat.contains("User:     0   Group:     0"), "{stat}");
+            }
+            _ => {
+                fsck_vfat(image, s.offset, s.size);
+                let at = format!("{}@@{}", image.display(), s.offset);
+                for (inside, host) in [
+                    ("::/EFI/BOOT/BOOTX64.EFI", &inputs.efi),
+                    (
+                        "::/systems/20240101/a-rather-long-file-name.vmlinuz",
+                        &inputs.kernel,
+                    ),
+                ] {
+                    let out = dir.path().join("copy");
+                    run(
+                        "mcopy",
+                        &["-n", "-o", "-i", &at, inside, out.to_str().unwrap()],
+                    );
+                    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(host).unwrap());
+                }
+                let listing = run("mdir", &["-i", &at, "::/EFI/ubuntu"]);
+                assert!(
+                    listing.contains("grubenv") && listing.contains(" 1024 "),
+                    "{listing}"
+                );
+            }
+        }
+    }
+}
+
+fn check_blob_and_offset_write(image: &Path, volume: &VolumePlan, inputs: &Inputs) {
+    let head = read_at(image, 0, 512);
+    let mut expected = std::fs::read(&inputs.mbr).unwrap();
+    let lba = u32::try_from(MIB / volume.sector_size).unwrap();
+    expected[92..96].copy_from_slice(&lba.to_le_bytes());
+    assert_eq!(
+        &head[..440],
+        &expected[..],
+        "mbr blob with the offset-write"
+    );
+    assert_eq!(&head[510..], &[0x55, 0xAA]);
+    let bios = read_at(image, MIB, 100_000);
+    assert_eq!(bios, std::fs::read(&inputs.bios).unwrap());
+}
+
+#[test]
+fn gpt_512_agrees_with_sfdisk() {
+    if !common::have_tools("gpt_512_agrees_with_sfdisk", TOOLS) {
+        return;
+    }
+    let inputs = Inputs::new();
+    let out = tempfile::tempdir().unwrap();
+    let volume = pc_volume(&inputs, Schema::Gpt, 512);
+    let image = write(&volume, out.path()).unwrap();
+    assert_eq!(image, out.path().join("pc.img"));
+    let table = sfdisk(&image);
+    assert_eq!(table["label"], "gpt");
+    let DiskId::Gpt(disk) = volume.disk_id else {
+        unreachable!()
+    };
+    assert_eq!(table["id"], uuid_upper(&disk));
+    assert_eq!(table["sectorsize"], 512);
+    assert_eq!(table["firstlba"], 34);
+    assert_eq!(table["lastlba"], 131 * MIB / 512 - 34);
+    let parts = table["partitions"].as_array().unwrap();
+    let planned: Vec<_> = volume
+        .structures
+        .iter()
+        .filter(|s| s.partition.is_some())
+        .collect();
+    assert_eq!(parts.len(), planned.len());
+    for (p, s) in parts.iter().zip(planned) {
+        let Some(PartitionEntry {
+            kind:
+                PartitionKind::Gpt {
+                    type_guid,
+                    unique_guid,
+                    name,
+                },
+            ..
+        }) = &s.partition
+        else {
+            unreachable!()
+        };
+        assert_eq!(p["start"], s.offset / 512, "{p}");
+        assert_eq!(p["size"], s.size / 512, "{p}");
+        assert_eq!(p["type"], uuid_upper(type_guid), "{p}");
+        assert_eq!(p["uuid"], uuid_upper(unique_guid), "{p}");
+        assert_eq!(p["name"], name.as_str(), "{p}");
+    }
+    // sfdisk --verify also checks the backup header and entry array.
+    let verify = run("sfdisk", &["--verify", image.to_str().unwrap()]);
+    assert!(verify.contains("No errors detected"), "{verify}");
+    check_blob_and_offset_write(&image, &volume, &inputs);
+    check_contents(&image, &volume, &inputs);
+}
+
+#[test]
+fn mbr_512_agrees_with_sfdisk() {
+    if !common::have_tools("mbr_512_agrees_with_sfdisk", TOOLS) {
+        return;
+    }
+    let inputs = Inputs::new();
+    let out = tempfile::tempdir().unwrap();
+    let volume = pc_volume(&inputs, Schema::Mbr, 512);
+    let image = write(&volume, out.path()).unwrap();
+    let table = sfdisk(&image);
+    assert_eq!(table["label"], "dos");
+    assert_eq!(table["id"], "0x1234abcd");
+    let parts = table["partitions"].as_array().unwrap();
+    let planned: Vec<_> = volume
+        .structures
+        .iter()
+        .filter(|s| s.partition.is_some())
+        .collect();
+    assert_eq!(parts.len(), 4);
+    for (p, s) in parts.iter().zip(planned) {
+        let Some(PartitionEntry {
+            kind:
+                PartitionKind::Mbr {
+                    type_byte,
+                    bootable,
+                },
+            ..
+        }) = &s.partition
+        else {
+            unreachable!()
+        };
+        assert_eq!(p["start"], s.offset / 512, "{p}");
+        assert_eq!(p["size"], s.size / 512, "{p}");
+        assert_eq!(p["type"], format!("{type_byte:x}"), "{p}");
+        assert_eq!(
+            p.get("bootable").is_some_and(|b| b == true),
+            *bootable,
+            "{p}"
+        );
+    }
+    check_blob_and_offset_write(&image, &volume, &inputs);
+    check_contents(&image, &volume, &inputs);
+}
+
+/// `fdisk -b 4096 -l` rows: (device, start, end, sectors, type text).
+fn fdisk_4096(image: &Path) -> (String, Vec<Vec<String>>) {
+    let text = run("fdisk", &["-b", "4096", "-l", image.to_str().unwrap()]);
+    let name = image.to_str().unwrap();
+    let rows = text
+        .lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with(&format!("{name}:")))
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect();
+    (text, rows)
+}
+
+fn check_4096(schema: Schema) {
+    let inputs = Inputs::new();
+    let out = tempfile::tempdir().unwrap();
+    let volume = pc_volume(&inputs, schema, 4096);
+    let image = write(&volume, out.path()).unwrap();
+    let (text, rows) = fdisk_4096(&image);
+    assert!(
+        text.contains("Sector size (logical/physical): 4096 bytes"),
+        "{text}"
+    );
+    let planned: Vec<_> = volume
+        .structures
+        .iter()
+        .filter(|s| s.partition.is_some())
+        .collect();
+    assert_eq!(rows.len(), planned.len(), "{text}");
+    for (row, s) in rows.iter().zip(&planned) {
+        // MBR rows carry a boot column ("*" or nothing) before Start.
+        let cols: Vec<&String> = row.iter().filter(|c| *c != "*").collect();
+        let start = s.offset / 4096;
+        let sectors = s.size / 4096;
+        assert_eq!(cols[1], &start.to_string(), "{text}");
+        assert_eq!(cols[2], &(start + sectors - 1).to_string(), "{text}");
+        assert_eq!(cols[3], &sectors.to_string(), "{text}");
+    }
+    match schema {
+        Schema::Gpt => {
+            assert!(text.contains("Disklabel type: gpt"), "{text}");
+            let DiskId::Gpt(disk) = volume.disk_id else {
+                unreachable!()
+            };
+            assert!(text.contains(&uuid_upper(&disk)), "{text}");
+            assert!(
+                text.contains("EFI System") && text.contains("BIOS boot"),
+                "{text}"
+            );
+            assert!(
+                !text.contains("corrupt") && !text.contains("mismatch"),
+                "{text}"
+            );
+        }
+        Schema::Mbr => {
+            assert!(text.contains("Disklabel type: dos"), "{text}");
+            assert!(text.contains("Disk identifier: 0x1234abcd"), "{text}");
+            let boot: Vec<_> = rows.iter().map(|r| r[1] == "*").collect();
+            assert_eq!(boot, [false, false, true, false], "{text}");
+        }
+    }
+    check_blob_and_offset_write(&image, &volume, &inputs);
+    check_contents(&image, &volume, &inputs);
+}
+
+#[test]
+fn gpt_4096_agrees_with_fdisk() {
+    if common::have_tools("gpt_4096_agrees_with_fdisk", TOOLS) {
+        check_4096(Schema::Gpt);
+    }
+}
+
+#[test]
+fn mbr_4096_agrees_with_fdisk() {
+    if common::have_tools("mbr_4096_agrees_with_fdisk", TOOLS) {
+        check_4096(Schema::Mbr);
+    }
+}
