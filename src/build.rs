@@ -10,9 +10,11 @@
 //!    the manifest records every partition's hash, and the outputs are renamed into place
 //!    ([`execute`]). On failure nothing remains at an output path.
 
+mod load;
 mod manifest;
 mod output;
 mod progress;
+mod run;
 
 pub use manifest::{
     MANIFEST_NAME, Manifest, ManifestModel, ManifestPartition, ManifestSnap, ManifestVolume,
@@ -20,6 +22,7 @@ pub use manifest::{
 };
 pub use output::Staging;
 pub use progress::Reporter;
+pub use run::{BuildRequest, Outcome, plan_json, run};
 
 use crate::plan::{FileEntry, ImagePlan, StructureContent};
 use crate::seed::{
