@@ -30,6 +30,7 @@ use crate::seed::{
 };
 use crate::snap::{self, SnapFile, SnapType};
 use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// What the assertion layer hands over about a verified model and its snaps.
@@ -37,10 +38,23 @@ use std::path::{Path, PathBuf};
 pub struct LoadedModel {
     pub spec: ModelSpec,
     pub id: ModelId,
-    /// Encoded assertion streams for the seed.
-    pub assertions: SeedAssertions,
+    /// The model assertion, encoded.
+    pub model: Vec<u8>,
+    /// The model's prerequisites (brand account and account-key, publisher accounts), encoded.
+    pub model_etc: Vec<u8>,
+    /// snap-declaration + snap-revision of each asserted snap file, encoded, by the file's
+    /// SHA3-384.
+    pub snap_streams: BTreeMap<String, Vec<u8>>,
     /// Verified snap-declaration + snap-revision facts, one per asserted snap file.
     pub asserted: Vec<AssertedRevision>,
+}
+
+/// Files the boot layer puts on the image: bootloader assets of the recovery system
+/// (ubuntu-seed) and of run mode (ubuntu-boot). Empty until a bootloader is configured.
+#[derive(Debug, Clone, Default)]
+pub struct BootAssets {
+    pub seed: Vec<FileEntry>,
+    pub boot: Vec<FileEntry>,
 }
 
 /// A build ready to execute: the validated plan, the snaps and the manifest (without hashes).
@@ -118,11 +132,18 @@ pub fn assemble(
     snaps: Vec<SeedSnap>,
     mut plan: ImagePlan,
     label: &str,
-    boot_assets: &[FileEntry],
+    boot_assets: &BootAssets,
 ) -> Result<Assembled> {
+    let mut seed_tree = seed::seed_tree(
+        label,
+        model.spec.grade,
+        &snaps,
+        &seed_assertions(model, &snaps),
+    )?;
+    seed_tree.extend(&boot_assets.seed)?;
     let trees = RoleTrees {
-        seed: seed::seed_tree(label, model.spec.grade, &snaps, &model.assertions)?,
-        boot: Some(seed::boot_tree(&model.assertions.model, boot_assets)?),
+        seed: seed_tree,
+        boot: Some(seed::boot_tree(&model.model, &boot_assets.boot)?),
         save: Some(seed::save_tree()?),
         data: Some(seed::data_tree(label, &model.id, &snaps)?),
     };
@@ -135,6 +156,31 @@ pub fn assemble(
         label: label.to_string(),
         manifest,
     })
+}
+
+/// The seed's assertion files: snap assertions of model snaps in `snaps`, those of extra snaps
+/// in `extra-snaps`, in seed order; assertions of files not in the image are left out.
+fn seed_assertions(model: &LoadedModel, snaps: &[SeedSnap]) -> SeedAssertions {
+    let mut out = SeedAssertions {
+        model: model.model.clone(),
+        model_etc: model.model_etc.clone(),
+        ..SeedAssertions::default()
+    };
+    for s in snaps.iter().filter(|s| s.asserted()) {
+        let Some(stream) = model.snap_streams.get(&s.digest.sha3_384) else {
+            continue;
+        };
+        let into = if s.in_model {
+            &mut out.snaps
+        } else {
+            &mut out.extra_snaps
+        };
+        if !into.is_empty() {
+            into.push(b'\n');
+        }
+        into.extend_from_slice(stream);
+    }
+    out
 }
 
 /// Writes the images with `write` (the disk writer: plan + directory -> image paths) into a

@@ -1,6 +1,8 @@
 //! The `build` command end to end: load, resolve, plan, execute, with progress on stderr.
 
-use super::{Assembled, LoadedModel, Reporter, assemble, choose_label, execute, gadget_of};
+use super::{
+    Assembled, BootAssets, LoadedModel, Reporter, assemble, choose_label, execute, gadget_of,
+};
 use crate::disk::{self, WriteOptions};
 use crate::gadget::content::Trees;
 use crate::gadget::{self, PlanOptions, Ruleset};
@@ -54,7 +56,10 @@ pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
     reporter.stage("laying out the gadget");
     let unpacked = Unpacked::new(&snaps)?;
     let plan = gadget_plan(req, &model, &unpacked)?;
-    let mut assembled = assemble(&model, snaps, plan, &label, &[])?;
+    // The boot layer supplies the bootloader's files once the gadget's bootloader is set up;
+    // until then the seed and ubuntu-boot carry only what seeding itself puts there.
+    let boot_assets = BootAssets::default();
+    let mut assembled = assemble(&model, snaps, plan, &label, &boot_assets)?;
     check_fit(&assembled.plan)?;
     if req.dry_run {
         return Ok(Outcome {

@@ -219,12 +219,7 @@ pub fn data_tree(label: &str, model: &ModelId, snaps: &[SeedSnap]) -> Result<Tre
 pub fn boot_tree(model: &[u8], boot_assets: &[FileEntry]) -> Result<Tree> {
     let mut tree = Tree::new();
     tree.file("device/model", FileSource::Bytes(model.to_vec()))?;
-    for asset in boot_assets {
-        match &asset.source {
-            FileSource::Directory => tree.dir(&asset.path)?,
-            other => tree.file(&asset.path, other.clone())?,
-        }
-    }
+    tree.extend(boot_assets)?;
     Ok(tree)
 }
 

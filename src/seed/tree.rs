@@ -50,6 +50,17 @@ impl Tree {
         Ok(())
     }
 
+    /// Adds entries made elsewhere (directories merge; files must be new).
+    pub fn extend(&mut self, entries: &[FileEntry]) -> Result<()> {
+        for e in entries {
+            match &e.source {
+                FileSource::Directory => self.dir(&e.path)?,
+                other => self.file(&e.path, other.clone())?,
+            }
+        }
+        Ok(())
+    }
+
     pub fn entries(&self) -> &[FileEntry] {
         &self.entries
     }
