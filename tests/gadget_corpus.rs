@@ -178,3 +178,31 @@ fn mbr_schema_and_legacy_rules() {
         None
     );
 }
+
+#[test]
+fn corpus_gadgets_pass_the_rules_of_their_model_kind() {
+    let test = "corpus_gadgets_pass_the_rules_of_their_model_kind";
+    let Some(files) = corpus_gadgets(test) else {
+        return;
+    };
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let plain = Gadget::parse(&text, Ruleset::Unknown).unwrap();
+        // Gadgets with a seed are for models with a grade (UC20+), the others for UC16/18.
+        let ruleset = if plain.structure_with_role(Role::SystemSeed).is_some() {
+            Ruleset::Uc20
+        } else {
+            Ruleset::Uc16
+        };
+        let g = Gadget::parse(&text, ruleset).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        if ruleset == Ruleset::Uc20 {
+            let (_, seed) = g.structure_with_role(Role::SystemSeed).unwrap();
+            assert_eq!(
+                seed.label.as_deref(),
+                Some("ubuntu-seed"),
+                "{}",
+                file.display()
+            );
+        }
+    }
+}

@@ -276,3 +276,86 @@ fn a_bare_gadget_yaml_file_is_named_in_errors() {
         ],
     );
 }
+
+#[test]
+fn raw_images_that_do_not_fit() {
+    let raw = |entries: &str| {
+        pc(&format!(
+            "      - name: blobs\n        type: 0FC63DAF-8483-4772-8E79-3D69D8477DE4\n        size: 1M\n        content:\n{entries}"
+        ))
+    };
+    let a = "          - image: a.bin\n";
+    let setup = |yaml: &str| {
+        let dir = gadget_dir(yaml);
+        std::fs::write(dir.path().join("a.bin"), vec![1u8; 5000]).unwrap();
+        dir
+    };
+    let dir = setup(&raw(&format!("{a}            size: 4096\n")));
+    refused(
+        dir.path(),
+        &[],
+        &["structure blobs: content[0].size: 4096 is smaller than \"a.bin\" (5000 bytes)"],
+    );
+    let dir = setup(&raw(&format!("{a}{a}            offset: 4096\n")));
+    refused(
+        dir.path(),
+        &[],
+        &[
+            "structure blobs: content[1].image: \"a.bin\" overlaps",
+            "(0..5000)",
+        ],
+    );
+    let dir = setup(&raw(&format!("{a}            offset: 1045000\n")));
+    refused(
+        dir.path(),
+        &[],
+        &[
+            "content[0].image: \"a.bin\" (5000 bytes at offset 1045000) does not fit in the structure's 1048576 bytes (1424 bytes too many)",
+        ],
+    );
+}
+
+#[test]
+fn writing_needs_the_gadget_tree() {
+    let dir = gadget_dir(&pc(DATA));
+    let out = tempfile::tempdir().unwrap();
+    let result = common::snapsmith()
+        .args(["gadget", "write", "-O"])
+        .arg(out.path())
+        .arg(dir.path().join("meta/gadget.yaml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("writing images needs the gadget's tree"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn kernel_command_line_files() {
+    let dir = gadget_dir(&pc(DATA));
+    std::fs::write(dir.path().join("cmdline.extra"), "# quiet boot\nquiet\n").unwrap();
+    std::fs::write(dir.path().join("cmdline.full"), "console=ttyS0\n").unwrap();
+    refused(
+        dir.path(),
+        &[],
+        &["ships both cmdline.extra and cmdline.full"],
+    );
+    std::fs::remove_file(dir.path().join("cmdline.full")).unwrap();
+    let files = snapsmith::gadget::extras::cmdline_file(dir.path()).unwrap();
+    assert_eq!(
+        files,
+        Some(snapsmith::gadget::extras::CmdlineFile::Extra(vec![
+            "quiet".into()
+        ]))
+    );
+    std::fs::write(dir.path().join("cmdline.extra"), "quiet init=/bin/sh\n").unwrap();
+    refused(
+        dir.path(),
+        &[],
+        &["cmdline.extra: \"init\" may not be set by a gadget"],
+    );
+}

@@ -293,6 +293,15 @@ fn later_stages_add_files_to_a_role() {
         ["systems", "systems/20260101", "systems/20260101/model"]
     );
     assert!(gadget::add_file(fs, "../x", FileSource::Directory).is_err());
+    gadget::check_plan_fit(&plan).unwrap();
+    // 9 MiB of generated files do not fit the 8 MiB seed.
+    let fs = gadget::filesystem_for_role(&mut plan, Role::SystemSeed).unwrap();
+    gadget::add_file(fs, "big", FileSource::Bytes(vec![0; 9 << 20])).unwrap();
+    let err = gadget::check_plan_fit(&plan).unwrap_err().to_string();
+    assert!(
+        err.starts_with("volume pc: structure ubuntu-seed: content: needs about 9"),
+        "{err}"
+    );
     assert!(gadget::filesystem_for_role(&mut plan, Role::SystemBootState).is_none());
 }
 
@@ -405,4 +414,17 @@ fn mbr_types_bootable_flag_and_kernel_assets() {
         .map(|(p, _)| p)
         .collect();
     assert_eq!(seed, ["bcm2711-rpi-4-b.dtb", "config.txt"]);
+}
+
+#[test]
+fn the_whole_tree_can_be_a_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = "volumes:\n  pc:\n    bootloader: grub\n    structure:\n      - name: boot\n        type: 0FC63DAF-8483-4772-8E79-3D69D8477DE4\n        filesystem: ext4\n        size: 8M\n        content:\n          - source: ./\n            target: /copy/\n";
+    write(dir.path(), "meta/gadget.yaml", yaml.as_bytes());
+    let plan = plan(dir.path(), &PlanOptions::default()).unwrap();
+    let paths: Vec<_> = files(&plan.volumes[0].structures[0])
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(paths, ["copy", "copy/meta", "copy/meta/gadget.yaml"]);
 }

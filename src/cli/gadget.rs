@@ -1,4 +1,4 @@
-//! `snapsmith gadget`: show how a gadget's volumes are laid out.
+//! `snapsmith gadget`: show how a gadget's volumes are laid out, and write them to images.
 
 use crate::gadget::content::Trees;
 use crate::gadget::load::{self, GadgetSource};
@@ -12,6 +12,30 @@ use std::path::PathBuf;
 pub enum GadgetCommand {
     /// Print each volume's structures with their computed offsets and sizes
     Layout(LayoutArgs),
+    /// Write each volume, with the gadget's content, to <volume>.img
+    Write(WriteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// A gadget source directory (with meta/gadget.yaml) or a gadget .snap
+    path: PathBuf,
+    /// Directory for the images
+    #[arg(short = 'O', long, default_value = ".")]
+    output_dir: PathBuf,
+    /// Logical sector size of the disk
+    #[arg(long, default_value_t = 512, value_parser = parse_sector_size)]
+    sector_size: u64,
+    /// Size of every image (bytes, or K/M/G); must hold the volume
+    #[arg(long, value_parser = parse_image_size)]
+    image_size: Option<u64>,
+    /// Kernel snap or its unpacked tree, for `$kernel:` content
+    #[arg(long)]
+    kernel: Option<PathBuf>,
+}
+
+fn parse_image_size(text: &str) -> Result<u64, String> {
+    crate::units::parse_cli_size(text).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -40,6 +64,7 @@ pub fn parse_sector_size(text: &str) -> Result<u64, String> {
 pub fn run(cmd: GadgetCommand) -> Result<()> {
     match cmd {
         GadgetCommand::Layout(args) => layout(args),
+        GadgetCommand::Write(args) => write(args),
     }
 }
 
@@ -74,6 +99,55 @@ fn layout(args: LayoutArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.text());
+    }
+    Ok(())
+}
+
+fn write(args: WriteArgs) -> Result<()> {
+    let loaded = gadget::load(&args.path, Ruleset::Unknown)?;
+    let unpacked;
+    let root = match &loaded.source {
+        GadgetSource::Dir(dir) => dir.as_path(),
+        GadgetSource::Snap(snap) => {
+            unpacked = load::extract_snap(snap)?;
+            unpacked.root.as_path()
+        }
+        GadgetSource::Yaml(file) => anyhow::bail!(
+            "{}: writing images needs the gadget's tree (a directory with meta/gadget.yaml or a .snap)",
+            file.display()
+        ),
+    };
+    let kernel_unpacked;
+    let kernel = match &args.kernel {
+        Some(k) if k.is_dir() => Some(k.as_path()),
+        Some(k) => {
+            kernel_unpacked = load::extract_snap(k)?;
+            Some(kernel_unpacked.root.as_path())
+        }
+        None => None,
+    };
+    let opts = gadget::PlanOptions {
+        sector_size: args.sector_size,
+        image_size: args.image_size,
+        ..gadget::PlanOptions::default()
+    };
+    let plan = gadget::image_plan(
+        &loaded,
+        Trees {
+            gadget: root,
+            kernel,
+        },
+        &opts,
+    )?;
+    std::fs::create_dir_all(&args.output_dir)
+        .with_context(|| format!("creating {}", args.output_dir.display()))?;
+    let written = crate::disk::write_image(
+        &plan,
+        &args.output_dir,
+        &crate::disk::WriteOptions::from_env()?,
+    )?;
+    for path in written {
+        println!("{}", path.display());
     }
     Ok(())
 }

@@ -117,6 +117,21 @@ fn volume_plan(
         structures.push(structure_plan(volume, placed, trees, ids)?);
     }
     let size = image_size(volume, laid, opts.image_size)?;
+    if volume.schema == Schema::Gpt {
+        // The backup GPT takes the image's last sectors; nothing may reach into them.
+        let backup = size.saturating_sub(super::layout::gpt_backup_size(laid.sector_size));
+        if let Some(s) = structures
+            .iter()
+            .find(|s| s.offset.saturating_add(s.size) > backup)
+        {
+            let at = At {
+                volume: &volume.name,
+                structure: Some(&s.name),
+            };
+            let message = format!("ends in the backup GPT area, which starts at {backup}");
+            return Err(at.err("size", message).into());
+        }
+    }
     Ok(VolumePlan {
         name: volume.name.clone(),
         schema: volume.schema,
@@ -289,6 +304,22 @@ pub fn estimated_capacity(kind: FsKind, size: u64) -> u64 {
     size.saturating_sub(overhead)
 }
 
+/// Re-checks that every filesystem's files fit (after later stages added theirs).
+pub fn check_plan_fit(plan: &ImagePlan) -> Result<()> {
+    for v in &plan.volumes {
+        for s in &v.structures {
+            if let StructureContent::Filesystem(fs) = &s.content {
+                let at = At {
+                    volume: &v.name,
+                    structure: Some(&s.name),
+                };
+                check_fit(&at, fs, s.size)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Refuses files that cannot fit in a filesystem of `size` bytes, saying by how much.
 pub fn check_fit(at: &At, fs: &FilesystemPlan, size: u64) -> Result<()> {
     let need = estimated_usage(&fs.files)?;
@@ -341,8 +372,6 @@ pub fn check_content(gadget: &Gadget, trees: Trees) -> Result<()> {
             }
         }
     }
-    if trees.gadget.join("cmdline.extra").exists() && trees.gadget.join("cmdline.full").exists() {
-        bail!("the gadget ships both cmdline.extra and cmdline.full; only one is allowed");
-    }
+    super::extras::cmdline_file(trees.gadget)?;
     Ok(())
 }

@@ -47,6 +47,9 @@ pub fn safe_join(at: &At, field: &str, root: &Path, rel: &str) -> Result<PathBuf
             format!("{rel:?} does not exist in {}", root.display()),
         ));
     }
+    if host == root {
+        return Ok(host);
+    }
     // Every directory on the way must really be inside the tree (no symlinked parents out).
     let real_root = canonical(at, field, root)?;
     if let Some(parent) = host.parent() {

@@ -1,8 +1,11 @@
-//! The gadget-wide sections: `connections` and `kernel-cmdline`.
+//! The gadget-wide sections: `connections` and `kernel-cmdline`, and the kernel command line
+//! files a gadget tree may ship instead (`cmdline.extra` appends, `cmdline.full` replaces).
 
 use super::raw::{RawCmdline, RawConnection};
 use super::schema::GadgetError;
 use super::{Connection, KernelCmdline};
+use anyhow::{Context, Result, bail};
+use std::path::Path;
 
 pub fn connections(raw: &[RawConnection]) -> Result<Vec<Connection>, GadgetError> {
     let mut out = Vec::new();
@@ -71,4 +74,40 @@ pub fn banned_arg(arg: &str) -> Option<&str> {
     let banned = ["root", "nfsroot", "init"].contains(&name)
         || (name.starts_with("snapd") && !["snapd_system_disk", "snapd.debug"].contains(&name));
     banned.then_some(name)
+}
+
+/// Kernel arguments from the gadget tree's `cmdline.extra` or `cmdline.full`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CmdlineFile {
+    /// Appended to the default command line.
+    Extra(Vec<String>),
+    /// Replaces the default command line.
+    Full(Vec<String>),
+}
+
+/// Reads `cmdline.extra` or `cmdline.full` from a gadget tree (never both); `#` lines are
+/// comments; banned arguments are refused.
+pub fn cmdline_file(root: &Path) -> Result<Option<CmdlineFile>> {
+    let extra = root.join("cmdline.extra");
+    let full = root.join("cmdline.full");
+    let (path, wrap): (_, fn(Vec<String>) -> CmdlineFile) = match (extra.exists(), full.exists()) {
+        (true, true) => {
+            bail!("the gadget ships both cmdline.extra and cmdline.full; only one is allowed")
+        }
+        (true, false) => (extra, CmdlineFile::Extra),
+        (false, true) => (full, CmdlineFile::Full),
+        (false, false) => return Ok(None),
+    };
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let args: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .flat_map(str::split_whitespace)
+        .map(str::to_string)
+        .collect();
+    if let Some(bad) = args.iter().find_map(|a| banned_arg(a)) {
+        bail!("{}: {bad:?} may not be set by a gadget", path.display());
+    }
+    Ok(Some(wrap(args)))
 }

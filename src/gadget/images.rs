@@ -7,7 +7,7 @@
 use super::content::{canonical, safe_join};
 use super::schema::{At, GadgetError, ImageContent};
 use crate::plan::RawImage;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Resolves the `{image, offset?, size?}` entries of a raw structure of `size` bytes: images go
 /// back to back unless given an offset, a given size must hold the file, all must fit.
@@ -21,20 +21,7 @@ pub fn resolve_images(
     let mut cursor = 0u64;
     for (i, image) in images.iter().enumerate() {
         let field = format!("content[{i}].image");
-        let host = safe_join(at, &field, root, &image.image)?;
-        let real = canonical(at, &field, &host)?;
-        if !real.starts_with(canonical(at, &field, root)?) {
-            return Err(at.err(
-                &field,
-                format!("{:?} points outside the gadget tree", image.image),
-            ));
-        }
-        let meta = std::fs::metadata(&real)
-            .map_err(|e| at.err(&field, format!("reading {}: {e}", host.display())))?;
-        if !meta.is_file() {
-            return Err(at.err(&field, format!("{:?} is not a regular file", image.image)));
-        }
-        let len = meta.len();
+        let (host, len) = image_file(at, &field, root, &image.image)?;
         let declared = image.size.unwrap_or(len);
         if declared < len {
             return Err(at.err(
@@ -76,4 +63,19 @@ pub fn resolve_images(
         cursor = end;
     }
     Ok(out.into_iter().map(|(image, _)| image).collect())
+}
+
+/// The image's path in the tree and its length; it must be a regular file inside the tree.
+fn image_file(at: &At, field: &str, root: &Path, rel: &str) -> Result<(PathBuf, u64), GadgetError> {
+    let host = safe_join(at, field, root, rel)?;
+    let real = canonical(at, field, &host)?;
+    if !real.starts_with(canonical(at, field, root)?) {
+        return Err(at.err(field, format!("{rel:?} points outside the gadget tree")));
+    }
+    let meta = std::fs::metadata(&real)
+        .map_err(|e| at.err(field, format!("reading {}: {e}", host.display())))?;
+    if !meta.is_file() {
+        return Err(at.err(field, format!("{rel:?} is not a regular file")));
+    }
+    Ok((host, meta.len()))
 }

@@ -289,3 +289,39 @@ fn offset_writes(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpt_areas() {
+        // Protective MBR + header + 32 sectors of entries; backup: entries + header.
+        assert_eq!(gpt_primary_end(512), 34 * 512);
+        assert_eq!(gpt_backup_size(512), 33 * 512);
+        assert_eq!(gpt_primary_end(4096), 6 * 4096);
+        assert_eq!(gpt_backup_size(4096), 5 * 4096);
+    }
+
+    #[test]
+    fn implicit_offsets_are_pushed_to_one_mib_explicit_ones_are_kept() {
+        let yaml = |a_size: u64| {
+            format!(
+                "volumes:\n  vol:\n    bootloader: grub\n    structure:\n      - {{name: mbr, type: mbr, size: 440}}\n      - {{name: spl, type: bare, offset: 33792, size: 1000}}\n      - {{name: a, type: bare, size: {a_size}}}\n      - {{name: b, type: 0FC63DAF-8483-4772-8E79-3D69D8477DE4, size: 1M}}\n"
+            )
+        };
+        let parse = |text: &str| Gadget::parse(text, super::super::Ruleset::Unknown).unwrap();
+        let v = layout(&parse(&yaml(512)), 512).unwrap().volumes.remove(0);
+        let offsets: Vec<_> = v.structures.iter().map(|p| p.offset).collect();
+        assert_eq!(offsets, [0, 33792, MIB, MIB + 512]);
+        assert_eq!(v.size, 2 * MIB + 512);
+        // With a 10-byte `a`, b starts off a sector boundary: refused, not rounded.
+        let err = layout(&parse(&yaml(10)), 512).unwrap_err().to_string();
+        assert!(
+            err.contains("structure b: offset: 1048586 is not a multiple"),
+            "{err}"
+        );
+        // With 4096-byte sectors, b at MIB + 512 is off too.
+        assert!(layout(&parse(&yaml(512)), 4096).is_err());
+    }
+}

@@ -4,6 +4,7 @@
 //! Errors name the file read, then the volume, structure and field inside it.
 
 use super::{Gadget, Ruleset};
+use crate::snap::{SnapFile, SnapType};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,17 @@ impl LoadedGadget {
 /// Reads and validates the gadget at `path` (file, directory or `.snap`).
 pub fn load(path: &Path, ruleset: Ruleset) -> Result<LoadedGadget> {
     let (yaml, source, shown) = read_yaml(path)?;
+    from_bytes(yaml, source, shown, ruleset)
+}
+
+/// Parses gadget.yaml bytes already read (for example out of a gadget snap); `shown` names
+/// them in messages.
+pub fn from_bytes(
+    yaml: Vec<u8>,
+    source: GadgetSource,
+    shown: String,
+    ruleset: Ruleset,
+) -> Result<LoadedGadget> {
     let text = std::str::from_utf8(&yaml).with_context(|| format!("{shown}: not UTF-8 text"))?;
     let gadget = Gadget::parse(text, ruleset).with_context(|| shown.clone())?;
     Ok(LoadedGadget {
@@ -70,8 +82,15 @@ pub fn read_yaml(path: &Path) -> Result<(Vec<u8>, GadgetSource, String)> {
         ));
     }
     if is_squashfs(path)? {
-        let bytes = snap_file(path, "meta/gadget.yaml")
-            .with_context(|| format!("reading meta/gadget.yaml from {}", path.display()))?;
+        let snap = SnapFile::open(path)?;
+        if snap.info().snap_type != SnapType::Gadget {
+            bail!(
+                "{}: snap {} is not a gadget snap",
+                path.display(),
+                snap.info().name
+            );
+        }
+        let bytes = snap.gadget_yaml()?;
         let shown = format!("{}:meta/gadget.yaml", path.display());
         return Ok((bytes, GadgetSource::Snap(path.to_path_buf()), shown));
     }
@@ -94,46 +113,22 @@ fn is_squashfs(path: &Path) -> Result<bool> {
     Ok(n == 4 && &magic == b"hsqs")
 }
 
-/// Reads one regular file out of a squashfs image (the path is relative to its root).
-fn snap_file(snap: &Path, inner: &str) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(snap)?;
-    let fs = backhand::FilesystemReader::from_reader(std::io::BufReader::new(file))
-        .context("not a readable squashfs image")?;
-    let wanted = Path::new("/").join(inner);
-    for node in fs.files() {
-        if node.fullpath != wanted {
-            continue;
-        }
-        let backhand::InnerNode::File(f) = &node.inner else {
-            bail!("{inner} is not a regular file");
-        };
-        let mut bytes = Vec::new();
-        fs.file(f).reader().read_to_end(&mut bytes)?;
-        return Ok(bytes);
-    }
-    bail!("no {inner} in the snap")
-}
-
-/// A gadget `.snap` unpacked into a temporary directory, removed when dropped.
+/// A `.snap` unpacked into a temporary directory, removed when dropped.
 #[derive(Debug)]
 pub struct ExtractedSnap {
     _dir: tempfile::TempDir,
     pub root: PathBuf,
 }
 
-/// Unpacks a gadget `.snap` (with `unsquashfs`) so its content can be resolved.
+/// Unpacks a `.snap` (the gadget, or a kernel for `$kernel:` content) so its files can be read.
 pub fn extract_snap(snap: &Path) -> Result<ExtractedSnap> {
     let dir = tempfile::Builder::new()
         .prefix("snapsmith-gadget-")
         .tempdir()
         .context("creating a temporary directory")?;
     let dest = dir.path().join("tree");
-    crate::exec::Cmd::new("unsquashfs")
-        .args(["-no-progress", "-no-xattrs", "-d"])
-        .arg(&dest)
-        .arg(snap)
-        .run()
+    SnapFile::open(snap)?
+        .extract_to(&dest)
         .with_context(|| format!("unpacking {}", snap.display()))?;
     Ok(ExtractedSnap {
         _dir: dir,

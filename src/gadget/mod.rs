@@ -27,7 +27,9 @@ pub mod schema;
 pub mod tree;
 pub mod validate;
 
-pub use bridge::{PlanOptions, add_file, check_content, filesystem_for_role, image_plan};
+pub use bridge::{
+    PlanOptions, add_file, check_content, check_plan_fit, filesystem_for_role, image_plan,
+};
 pub use layout::{Layout, PlacedStructure, VolumeLayout, layout};
 pub use load::{GadgetSource, LoadedGadget, load};
 pub use schema::{Bootloader, Content, GadgetError, Role, Structure, StructureType};
@@ -110,6 +112,14 @@ impl Gadget {
         })?;
         let mut volumes = Vec::new();
         for (name, raw_volume) in &raw.volumes.0 {
+            if volumes.iter().any(|v: &Volume| &v.name == name) {
+                return Err(GadgetError {
+                    volume: Some(name.clone()),
+                    structure: None,
+                    field: String::new(),
+                    message: "defined twice".into(),
+                });
+            }
             volumes.push(validate::volume(name, raw_volume)?);
         }
         let mut gadget = Gadget {

@@ -35,6 +35,18 @@ impl fmt::Display for GadgetError {
     }
 }
 
+impl GadgetError {
+    /// An error about the gadget as a whole (no volume).
+    pub fn top(field: &str, message: impl Into<String>) -> GadgetError {
+        GadgetError {
+            volume: None,
+            structure: None,
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
 /// Where an error is: a volume and optionally a structure in it.
 #[derive(Debug, Clone, Copy)]
 pub struct At<'a> {

@@ -100,6 +100,7 @@ pub fn volume_id(at: &At, schema: Schema, id: &str) -> Result<(), GadgetError> {
 
 fn structures_rules(volume: &Volume) -> Result<(), GadgetError> {
     let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut ids = BTreeMap::new();
     for s in &volume.structures {
         let shown = s.display_name();
         let at = At {
@@ -116,6 +117,11 @@ fn structures_rules(volume: &Volume) -> Result<(), GadgetError> {
             if volume.schema == Schema::Gpt && name.encode_utf16().count() > 36 {
                 return Err(at.err("name", "longer than the 36 characters of a GPT name"));
             }
+        }
+        if let Some(id) = s.id
+            && let Some(first) = ids.insert(id, s.index)
+        {
+            return Err(at.err("id", format!("duplicate id {id} (also structure #{first})")));
         }
         structure_rules(&at, s)?;
     }
@@ -172,6 +178,19 @@ fn structure_rules(at: &At, s: &schema::Structure) -> Result<(), GadgetError> {
         }
         if s.size < MIB {
             return Err(at.err("size", "system-boot-state needs at least 1M"));
+        }
+        if !matches!(s.type_, StructureType::Guid(g) | StructureType::Hybrid(_, g) if g == schema::BOOT_STATE_GUID)
+        {
+            return Err(at.err(
+                "type",
+                format!(
+                    "system-boot-state needs type {}",
+                    schema::BOOT_STATE_GUID
+                        .hyphenated()
+                        .to_string()
+                        .to_uppercase()
+                ),
+            ));
         }
     }
     Ok(())
@@ -270,33 +289,38 @@ const RESERVED_LABELS: [&str; 4] = ["ubuntu-seed", "ubuntu-boot", "ubuntu-save",
 
 /// Rules across volumes: one bootloader, unique roles, mode rules once a model is known.
 pub fn gadget(gadget: &Gadget, ruleset: Ruleset) -> Result<(), GadgetError> {
-    let top = |field: &str, message: String| GadgetError {
-        volume: None,
-        structure: None,
-        field: field.to_string(),
-        message,
-    };
     if gadget.volumes.is_empty() {
-        return Err(top("volumes", "no volumes defined".into()));
+        return Err(GadgetError::top("volumes", "no volumes defined"));
     }
-    let loaders: Vec<_> = gadget
-        .volumes
-        .iter()
-        .filter(|v| v.bootloader.is_some())
-        .collect();
-    match loaders.as_slice() {
-        [] => return Err(top("bootloader", "no volume declares a bootloader".into())),
-        [_] => {}
-        [a, b, ..] => {
-            return Err(b.at().err(
+    let mut loaders = gadget.volumes.iter().filter(|v| v.bootloader.is_some());
+    match (loaders.next(), loaders.next()) {
+        (None, _) => {
+            return Err(GadgetError::top(
                 "bootloader",
-                format!(
-                    "a second bootloader (volume {} already declares one)",
-                    a.name
-                ),
+                "no volume declares a bootloader",
             ));
         }
+        (Some(a), Some(b)) => {
+            let message = format!(
+                "a second bootloader (volume {} already declares one)",
+                a.name
+            );
+            return Err(b.at().err("bootloader", message));
+        }
+        (Some(_), None) => {}
     }
+    let roles = unique_roles(gadget)?;
+    if roles.contains_key(&Role::SystemSeed) && roles.contains_key(&Role::SystemSeedNull) {
+        return Err(GadgetError::top(
+            "role",
+            "system-seed and system-seed-null cannot both be used",
+        ));
+    }
+    mode_rules(gadget, ruleset, &roles)
+}
+
+/// Where each once-per-gadget role is (volume name); reserved labels need their role.
+fn unique_roles(gadget: &Gadget) -> Result<BTreeMap<Role, &str>, GadgetError> {
     let mut roles: BTreeMap<Role, &str> = BTreeMap::new();
     for v in &gadget.volumes {
         for s in &v.structures {
@@ -309,10 +333,8 @@ pub fn gadget(gadget: &Gadget, ruleset: Ruleset) -> Result<(), GadgetError> {
                 && let Some(l) = &s.label
                 && RESERVED_LABELS.contains(&l.as_str())
             {
-                return Err(at.err(
-                    "filesystem-label",
-                    format!("{l:?} is reserved for the structure with that role"),
-                ));
+                let message = format!("{l:?} is reserved for the structure with that role");
+                return Err(at.err("filesystem-label", message));
             }
             let Some(role) = s.role else { continue };
             let unique = matches!(
@@ -325,23 +347,15 @@ pub fn gadget(gadget: &Gadget, ruleset: Ruleset) -> Result<(), GadgetError> {
                     | Role::SystemBootState
             );
             if unique && let Some(first) = roles.insert(role, &v.name) {
-                return Err(at.err(
-                    "role",
-                    format!(
-                        "duplicate role {} (already used in volume {first})",
-                        role.as_str()
-                    ),
-                ));
+                let message = format!(
+                    "duplicate role {} (already used in volume {first})",
+                    role.as_str()
+                );
+                return Err(at.err("role", message));
             }
         }
     }
-    if roles.contains_key(&Role::SystemSeed) && roles.contains_key(&Role::SystemSeedNull) {
-        return Err(top(
-            "role",
-            "system-seed and system-seed-null cannot both be used".into(),
-        ));
-    }
-    mode_rules(gadget, ruleset, &roles)
+    Ok(roles)
 }
 
 fn mode_rules(
@@ -349,89 +363,73 @@ fn mode_rules(
     ruleset: Ruleset,
     roles: &BTreeMap<Role, &str>,
 ) -> Result<(), GadgetError> {
-    let has = |r: Role| roles.contains_key(&r);
-    let seed = roles
-        .get(&Role::SystemSeed)
-        .or(roles.get(&Role::SystemSeedNull))
-        .copied();
     match ruleset {
         Ruleset::Unknown => Ok(()),
-        Ruleset::Uc16 => {
-            for role in [Role::SystemSeed, Role::SystemSeedNull, Role::SystemSave] {
-                if let Some(v) = roles.get(&role) {
-                    return Err(role_err(
-                        gadget,
-                        v,
-                        role,
-                        "needs a model with a grade (Ubuntu Core 20+)",
-                    ));
-                }
-            }
-            let pi = gadget
-                .volumes
-                .iter()
-                .any(|v| v.bootloader == Some(Bootloader::Piboot));
-            if pi {
-                return Err(GadgetError {
-                    volume: None,
-                    structure: None,
-                    field: "bootloader".into(),
-                    message: "piboot needs a model with a grade (Ubuntu Core 20+)".into(),
-                });
-            }
-            Ok(())
-        }
-        Ruleset::Uc20 => {
-            let Some(seed_volume) = seed else {
-                return Err(GadgetError {
-                    volume: None,
-                    structure: None,
-                    field: "role".into(),
-                    message:
-                        "a model with a grade needs a system-seed or system-seed-null structure"
-                            .into(),
-                });
-            };
-            if !has(Role::SystemData) {
-                return Err(GadgetError {
-                    volume: Some(seed_volume.into()),
-                    structure: None,
-                    field: "role".into(),
-                    message: "system-seed needs a system-data structure".into(),
-                });
-            }
-            for role in [Role::SystemBoot, Role::SystemData, Role::SystemSave] {
-                if let Some(v) = roles.get(&role)
-                    && *v != seed_volume
-                {
-                    return Err(role_err(
-                        gadget,
-                        v,
-                        role,
-                        &format!("must be on the system-seed volume {seed_volume}"),
-                    ));
-                }
-            }
-            for v in &gadget.volumes {
-                for s in &v.structures {
-                    let implied = implied_label(s.role, Ruleset::Uc20);
-                    if let (Some(implied), Some(label)) = (implied, &s.label)
-                        && label != implied
-                    {
-                        return Err(role_err(
-                            gadget,
-                            &v.name,
-                            s.role.unwrap_or(Role::Mbr),
-                            &format!(
-                                "filesystem-label {label:?} must be {implied:?} for this role"
-                            ),
-                        ));
-                    }
-                }
-            }
-            Ok(())
+        Ruleset::Uc16 => uc16_rules(gadget, roles),
+        Ruleset::Uc20 => uc20_rules(gadget, roles),
+    }
+}
+
+/// A model without a grade: no recovery roles, no piboot.
+fn uc16_rules(gadget: &Gadget, roles: &BTreeMap<Role, &str>) -> Result<(), GadgetError> {
+    for role in [Role::SystemSeed, Role::SystemSeedNull, Role::SystemSave] {
+        if let Some(v) = roles.get(&role) {
+            let message = "needs a model with a grade (Ubuntu Core 20+)";
+            return Err(role_err(gadget, v, role, message));
         }
     }
+    if let Some(v) = gadget
+        .volumes
+        .iter()
+        .find(|v| v.bootloader == Some(Bootloader::Piboot))
+    {
+        return Err(v.at().err(
+            "bootloader",
+            "piboot needs a model with a grade (Ubuntu Core 20+)",
+        ));
+    }
+    Ok(())
+}
+
+/// A model with a grade: a seed with data, boot/data/save beside the seed, implied labels.
+fn uc20_rules(gadget: &Gadget, roles: &BTreeMap<Role, &str>) -> Result<(), GadgetError> {
+    let seed = roles
+        .get(&Role::SystemSeed)
+        .or(roles.get(&Role::SystemSeedNull));
+    let Some(&seed_volume) = seed else {
+        return Err(GadgetError::top(
+            "role",
+            "a model with a grade needs a system-seed or system-seed-null structure",
+        ));
+    };
+    if !roles.contains_key(&Role::SystemData) {
+        let at = At {
+            volume: seed_volume,
+            structure: None,
+        };
+        return Err(at.err("role", "system-seed needs a system-data structure"));
+    }
+    for role in [Role::SystemBoot, Role::SystemData, Role::SystemSave] {
+        if let Some(v) = roles.get(&role)
+            && *v != seed_volume
+        {
+            let message = format!("must be on the system-seed volume {seed_volume}");
+            return Err(role_err(gadget, v, role, &message));
+        }
+    }
+    for v in &gadget.volumes {
+        for s in &v.structures {
+            let implied = implied_label(s.role, Ruleset::Uc20);
+            if let (Some(implied), Some(label), Some(role)) = (implied, &s.label, s.role)
+                && label != implied
+            {
+                let message =
+                    format!("filesystem-label {label:?} must be {implied:?} for this role");
+                return Err(role_err(gadget, &v.name, role, &message));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn role_err(gadget: &Gadget, volume: &str, role: Role, message: &str) -> GadgetError {
