@@ -6,10 +6,10 @@ use super::{
 use crate::disk::{self, WriteOptions};
 use crate::gadget::content::Trees;
 use crate::gadget::{self, PlanOptions, Ruleset};
-use crate::plan::{ImagePlan, StructureContent};
-use crate::seed::{self, ROLE_BOOT, ROLE_DATA, ROLE_SAVE, ROLE_SEED, SeedSnap};
+use crate::plan::ImagePlan;
+use crate::seed::{self, SeedSnap};
 use crate::snap::{SnapFile, SnapType};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -60,7 +60,8 @@ pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
     // until then the seed and ubuntu-boot carry only what seeding itself puts there.
     let boot_assets = BootAssets::default();
     let mut assembled = assemble(&model, snaps, plan, &label, &boot_assets)?;
-    check_fit(&assembled.plan)?;
+    gadget::bridge::check_plan_fit(&assembled.plan)
+        .context("the seed and the run system do not fit the gadget's partitions")?;
     if req.dry_run {
         return Ok(Outcome {
             assembled,
@@ -135,31 +136,6 @@ fn gadget_plan(req: &BuildRequest, model: &LoadedModel, u: &Unpacked) -> Result<
         kernel: u.kernel.as_deref(),
     };
     gadget::image_plan(&loaded, trees, &opts)
-}
-
-/// The seed and run system must fit the gadget's partitions; say by how much they do not.
-fn check_fit(plan: &ImagePlan) -> Result<()> {
-    for s in plan.volumes.iter().flat_map(|v| &v.structures) {
-        let role = s.role.as_deref().unwrap_or_default();
-        if ![ROLE_SEED, ROLE_BOOT, ROLE_SAVE, ROLE_DATA].contains(&role) {
-            continue;
-        }
-        let StructureContent::Filesystem(fs) = &s.content else {
-            continue;
-        };
-        let need = gadget::bridge::estimated_usage(&fs.files)?;
-        let room = gadget::bridge::estimated_capacity(fs.kind, s.size);
-        if need > room {
-            bail!(
-                "structure {} (role {role}) needs about {} for its files but holds about {}; \
-                 make it larger in gadget.yaml",
-                s.name,
-                crate::units::human(need),
-                crate::units::human(room)
-            );
-        }
-    }
-    Ok(())
 }
 
 #[derive(Serialize)]
