@@ -41,6 +41,8 @@ pub struct ModelId {
     pub model: String,
     pub grade: Grade,
     pub sign_key_id: String,
+    /// The model's `base`: the root filesystem the run system boots.
+    pub base: String,
 }
 
 /// The recovery system label: `^[a-z0-9](?:-?[a-z0-9])*$`.
@@ -168,7 +170,7 @@ pub fn initial_modeenv(label: &str, model: &ModelId, snaps: &[SeedSnap]) -> Resu
         recovery_system: label.into(),
         current_recovery_systems: vec![label.into()],
         good_recovery_systems: vec![label.into()],
-        base: base_file(snaps)?,
+        base: base_file(&model.base, snaps)?,
         gadget: one(SnapType::Gadget)?,
         current_kernels: vec![one(SnapType::Kernel)?],
         model: format!("{}/{}", model.brand, model.model),
@@ -178,22 +180,13 @@ pub fn initial_modeenv(label: &str, model: &ModelId, snaps: &[SeedSnap]) -> Resu
     })
 }
 
-/// The base the run system boots: the model's base, which resolution placed among the bases.
-fn base_file(snaps: &[SeedSnap]) -> Result<String> {
-    let gadget_base = snaps
+/// The base the run system boots: the model's base, which resolution put in the image.
+fn base_file(base: &str, snaps: &[SeedSnap]) -> Result<String> {
+    snaps
         .iter()
-        .find(|s| s.snap_type == SnapType::Gadget)
-        .and_then(|g| g.info.base.clone());
-    let bases: Vec<&SeedSnap> = snaps
-        .iter()
-        .filter(|s| matches!(s.snap_type, SnapType::Base | SnapType::Os) && s.in_model)
-        .collect();
-    let chosen = bases
-        .iter()
-        .find(|b| Some(&b.name) == gadget_base.as_ref())
-        .or(bases.first())
-        .context("no base snap for run mode")?;
-    Ok(chosen.file_name())
+        .find(|s| s.name == base && matches!(s.snap_type, SnapType::Base | SnapType::Os))
+        .map(SeedSnap::file_name)
+        .with_context(|| format!("the model's base {base:?} is not among the image's snaps"))
 }
 
 /// The installed run system on ubuntu-data.

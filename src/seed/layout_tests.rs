@@ -30,6 +30,7 @@ fn model() -> ModelId {
         model: "dev-amd64".into(),
         grade: Grade::Dangerous,
         sign_key_id: "KEY".into(),
+        base: "core22".into(),
     }
 }
 
