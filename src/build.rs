@@ -274,3 +274,7 @@ pub fn render_table(a: &Assembled) -> String {
     }
     out
 }
+
+#[cfg(test)]
+#[path = "build/assemble_tests.rs"]
+mod tests;
