@@ -11,6 +11,7 @@
 //! - [`qemu`], [`runtime`]: booting images and what runs inside them (boot).
 //! - [`exec`]: the only place that spawns processes.
 
+pub mod assertion;
 pub mod boot;
 pub mod build;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod disk;
 pub mod exec;
 pub mod fs;
 pub mod gadget;
+pub mod inspect;
 pub mod plan;
 pub mod repro;
 pub mod seed;

@@ -8,7 +8,16 @@ use serde_json::Value;
 use snapsmith::plan::*;
 use std::path::Path;
 
-const TOOLS: &[&str] = &["sfdisk", "fdisk", "fsck.vfat", "e2fsck", "mcopy", "debugfs"];
+const TOOLS: &[&str] = &[
+    "sfdisk",
+    "fdisk",
+    "fsck.vfat",
+    "e2fsck",
+    "mcopy",
+    "mdir",
+    "debugfs",
+    "mke2fs",
+];
 
 fn sfdisk(image: &Path) -> Value {
     let text = run("sfdisk", &["--json", image.to_str().unwrap()]);
@@ -251,4 +260,102 @@ fn mbr_4096_agrees_with_fdisk() {
     if common::have_tools("mbr_4096_agrees_with_fdisk", TOOLS) {
         check_4096(Schema::Mbr);
     }
+}
+
+/// Progress hears of the volume, each step, and every content byte copied.
+#[derive(Default)]
+struct Recorder {
+    volumes: std::cell::RefCell<Vec<(String, u64)>>,
+    steps: std::cell::RefCell<Vec<String>>,
+    bytes: std::cell::Cell<u64>,
+}
+
+impl snapsmith::disk::Progress for Recorder {
+    fn volume(&self, name: &str, bytes: u64) {
+        self.volumes.borrow_mut().push((name.into(), bytes));
+    }
+    fn step(&self, what: &str) {
+        self.steps.borrow_mut().push(what.into());
+    }
+    fn advance(&self, bytes: u64) {
+        self.bytes.set(self.bytes.get() + bytes);
+    }
+}
+
+#[test]
+fn progress_reports_steps_and_bytes() {
+    if !common::have_tools("progress_reports_steps_and_bytes", &["mke2fs", "debugfs"]) {
+        return;
+    }
+    let inputs = Inputs::new();
+    let volume = pc_volume(&inputs, Schema::Gpt, 512);
+    let recorder = Recorder::default();
+    let opts = snapsmith::disk::WriteOptions {
+        keep_failed: false,
+        build_time: 0,
+        progress: &recorder,
+    };
+    let out = tempfile::tempdir().unwrap();
+    let plan = ImagePlan {
+        volumes: vec![volume],
+    };
+    snapsmith::disk::write_image(&plan, out.path(), &opts).unwrap();
+    // 440 (mbr) + 100000 (BIOS boot) + twice the ESP files + the ext4 files.
+    let esp = 700_001 + 1024 + 14 + 3_000_000;
+    let total = 440 + 100_000 + 2 * esp + 3_000_000 + 9;
+    assert_eq!(*recorder.volumes.borrow(), [("pc".to_string(), total)]);
+    assert_eq!(recorder.bytes.get(), total);
+    assert_eq!(
+        *recorder.steps.borrow(),
+        [
+            "partition table",
+            "mbr (raw)",
+            "BIOS Boot (raw)",
+            "ubuntu-seed (vfat)",
+            "ubuntu-boot (vfat-16)",
+            "ubuntu-data (ext4)"
+        ]
+    );
+}
+
+/// A 446-byte mbr blob fills the boot code area up to the table and the table survives it;
+/// several raw images land at their offsets inside a structure.
+#[test]
+fn full_size_mbr_blob_and_several_raw_images() {
+    if !common::have_tools("full_size_mbr_blob_and_several_raw_images", TOOLS) {
+        return;
+    }
+    let inputs = Inputs::new();
+    let blob = inputs.dir.path().join("blob446");
+    std::fs::write(&blob, pattern(446, 11)).unwrap();
+    let second = inputs.dir.path().join("second");
+    std::fs::write(&second, pattern(5000, 12)).unwrap();
+    let mut volume = pc_volume(&inputs, Schema::Mbr, 512);
+    volume.offset_writes.clear();
+    volume.structures[0].size = 446;
+    volume.structures[0].content = StructureContent::Raw(vec![RawImage {
+        source: blob,
+        offset: 0,
+        size: 446,
+    }]);
+    let StructureContent::Raw(images) = &mut volume.structures[1].content else {
+        panic!("structure 1 is BIOS Boot");
+    };
+    images.push(RawImage {
+        source: second,
+        offset: 200_704,
+        size: 8192,
+    });
+    let out = tempfile::tempdir().unwrap();
+    let image = write(&volume, out.path()).unwrap();
+    assert_eq!(read_at(&image, 0, 446), pattern(446, 11));
+    let table = sfdisk(&image);
+    assert_eq!(table["partitions"].as_array().unwrap().len(), 4, "{table}");
+    assert_eq!(
+        read_at(&image, MIB, 100_000),
+        std::fs::read(&inputs.bios).unwrap()
+    );
+    assert_eq!(read_at(&image, MIB + 100_000, 100_704), vec![0; 100_704]);
+    assert_eq!(read_at(&image, MIB + 200_704, 5000), pattern(5000, 12));
+    assert_eq!(read_at(&image, MIB + 205_704, 3192), vec![0; 3192]);
 }

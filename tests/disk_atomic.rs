@@ -6,23 +6,31 @@ mod common;
 mod disk_common;
 
 use disk_common::*;
-use sha2::{Digest, Sha256};
 use snapsmith::disk::{NoProgress, WriteOptions, write_image};
 use snapsmith::plan::*;
 use std::path::Path;
 
-fn digest(path: &Path) -> Vec<u8> {
-    let mut hasher = Sha256::new();
-    let mut file = std::fs::File::open(path).unwrap();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = std::io::Read::read(&mut file, &mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
+/// Whether two files hold the same bytes (compared a MiB at a time).
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    use std::io::Read;
+    let (mut fa, mut fb) = (
+        std::fs::File::open(a).unwrap(),
+        std::fs::File::open(b).unwrap(),
+    );
+    if fa.metadata().unwrap().len() != fb.metadata().unwrap().len() {
+        return false;
     }
-    hasher.finalize().to_vec()
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = fa.read(&mut ba).unwrap();
+        if n == 0 {
+            return true;
+        }
+        fb.read_exact(&mut bb[..n]).unwrap();
+        if ba[..n] != bb[..n] {
+            return false;
+        }
+    }
 }
 
 fn entries(dir: &Path) -> Vec<String> {
@@ -53,7 +61,7 @@ fn same_plan_gives_identical_bytes() {
         // A second later on the wall clock must not matter either.
         std::thread::sleep(std::time::Duration::from_millis(1100));
         let second = write(&volume, b.path()).unwrap();
-        if digest(&first) != digest(&second) {
+        if !same_bytes(&first, &second) {
             let keep = std::env::temp_dir().join("snapsmith-repro");
             std::fs::create_dir_all(&keep).unwrap();
             std::fs::copy(&first, keep.join("a.img")).unwrap();
@@ -74,22 +82,20 @@ fn failure_mid_write_leaves_nothing() {
     }
     let inputs = Inputs::new();
     let mut volume = pc_volume(&inputs, Schema::Gpt, 512);
-    // The ext4 partition comes last; give it more content than it can hold so mke2fs fails
-    // after the vfat filesystems have been written.
-    let big = inputs.dir.path().join("big");
-    std::fs::write(&big, pattern(40 << 20, 9)).unwrap();
+    // The ext4 partition comes last; give it a "file" that cannot be read (a directory) so
+    // the write fails after the table and the vfat filesystems have been written.
     let StructureContent::Filesystem(fs) = &mut volume.structures[4].content else {
         panic!("structure 4 is ubuntu-data");
     };
     fs.files.push(FileEntry {
-        path: "big".into(),
-        source: FileSource::File(big),
+        path: "unreadable".into(),
+        source: FileSource::File(inputs.dir.path().to_owned()),
     });
     let out = tempfile::tempdir().unwrap();
     let err = write(&volume, out.path()).unwrap_err();
     let msg = format!("{err:#}");
     assert!(
-        msg.contains("ubuntu-data") && msg.contains("mke2fs"),
+        msg.contains("ubuntu-data") && msg.contains("staging unreadable"),
         "{msg}"
     );
     assert!(entries(out.path()).is_empty(), "{:?}", entries(out.path()));
@@ -166,6 +172,35 @@ fn unfit_filesystems_are_refused_before_writing() {
     };
     fs.label = Some("much-too-long".into());
     refused(v, "longer than 11 bytes");
+
+    let big = inputs.dir.path().join("big");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(40 * MIB)
+        .unwrap();
+    let add_big = |v: &mut VolumePlan, index: usize| {
+        let StructureContent::Filesystem(fs) = &mut v.structures[index].content else {
+            panic!("structure {index} has a filesystem");
+        };
+        fs.files.push(FileEntry {
+            path: "big".into(),
+            source: FileSource::File(big.clone()),
+        });
+    };
+    let mut v = pc_volume(&inputs, Schema::Gpt, 512);
+    add_big(&mut v, 3);
+    refused(
+        v,
+        "structure ubuntu-boot: vfat-16: the files need 43.5 MiB (22294 clusters of 2048 bytes), \
+         11.6 MiB more than the 31.9 MiB the filesystem holds",
+    );
+    let mut v = pc_volume(&inputs, Schema::Gpt, 512);
+    add_big(&mut v, 4);
+    refused(
+        v,
+        "structure ubuntu-data: ext4: the files need 42.8 MiB plus a 4 MiB journal, 14.8 MiB \
+         more than the 32 MiB partition",
+    );
 }
 
 #[test]
@@ -177,4 +212,75 @@ fn missing_raw_source_is_reported() {
     };
     images[0].source = inputs.dir.path().join("missing.img");
     refused(v, "missing.img");
+}
+
+/// Set in the child process of [`interrupted_write_leaves_nothing`].
+const CHILD: &str = "SNAPSMITH_TEST_INTERRUPT_DIR";
+
+#[test]
+fn interrupted_write_leaves_nothing() {
+    if let Some(dir) = std::env::var_os(CHILD) {
+        // Child: write an image with 4 GiB of raw content (a sparse source, so it is read but
+        // not stored) until the parent interrupts it.
+        let source = Path::new(&dir).join("source.bin");
+        let dir = Path::new(&dir).join("out");
+        let big = 4u64 << 30;
+        std::fs::File::create(&source)
+            .unwrap()
+            .set_len(big)
+            .unwrap();
+        let volume = VolumePlan {
+            name: "pc".into(),
+            schema: Schema::Gpt,
+            sector_size: 512,
+            size: big + 2 * MIB,
+            disk_id: DiskId::Gpt(uuid::Uuid::nil()),
+            structures: vec![StructurePlan {
+                index: 0,
+                name: "big".into(),
+                role: None,
+                offset: MIB,
+                size: big,
+                partition: Some(PartitionEntry {
+                    number: 1,
+                    kind: gpt_kind(LINUX, "big", 1),
+                }),
+                content: StructureContent::Raw(vec![RawImage {
+                    source,
+                    offset: 0,
+                    size: big,
+                }]),
+            }],
+            offset_writes: vec![],
+        };
+        let err = write(&volume, &dir).unwrap_err();
+        assert!(format!("{err:#}").contains("interrupted"), "{err:#}");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "interrupted_write_leaves_nothing", "--nocapture"])
+        .env(CHILD, work.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the temporary image to appear, then interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while entries(&out).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the write never started"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the child ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: sends SIGINT to our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "child: {status}");
+    assert!(entries(&out).is_empty(), "{:?}", entries(&out));
 }

@@ -1,14 +1,161 @@
-//! `snapsmith key`: placeholder until its issue lands.
+//! `snapsmith key`: create and list signing keys in the keyring, and print the account and
+//! account-key assertions that make a key a root of trust or delegate to it.
 
-use anyhow::{Result, bail};
-use clap::Subcommand;
+use crate::assertion::keyring::{self, Keyring};
+use crate::assertion::types::parse_time;
+use crate::assertion::{certify_key, encode_stream};
+use anyhow::{Context, Result, anyhow};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use time::OffsetDateTime;
+
+/// Where the keyring lives.
+#[derive(Debug, Args)]
+pub struct KeyringArg {
+    /// Keyring directory (default: $SNAPSMITH_KEYRING, else the user's data dir)
+    #[arg(long, env = "SNAPSMITH_KEYRING", value_name = "DIR")]
+    keyring: Option<PathBuf>,
+}
+
+impl KeyringArg {
+    /// Opens the chosen keyring.
+    pub fn open(&self) -> Result<Keyring> {
+        let dir = match &self.keyring {
+            Some(d) => d.clone(),
+            None => keyring::default_dir()?,
+        };
+        Ok(Keyring::open(&dir))
+    }
+}
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Not implemented yet
-    Todo,
+    /// Create an Ed25519 key that signs for ACCOUNT; prints its key id
+    Create {
+        /// Key name
+        name: String,
+        /// Account id the key signs for
+        #[arg(long, value_name = "ACCOUNT")]
+        account_id: String,
+        #[command(flatten)]
+        keyring: KeyringArg,
+    },
+    /// List keys: name, account id, key id
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        keyring: KeyringArg,
+    },
+    /// Print the self-signed account + account-key assertions making NAME a root of trust
+    Trust {
+        /// Key name
+        name: String,
+        /// Start of validity, RFC 3339 (default: the epoch, so the root can vouch for anything)
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        #[command(flatten)]
+        keyring: KeyringArg,
+    },
+    /// Print the account + account-key assertions for NAME, signed by the root key SIGNER
+    Delegate {
+        /// Key name
+        name: String,
+        /// Name of the signing (root) key
+        #[arg(long, value_name = "ROOTNAME")]
+        signer: String,
+        /// Start of validity, RFC 3339 (default: the epoch)
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// End of validity (exclusive), RFC 3339 (default: none)
+        #[arg(long, value_name = "T")]
+        until: Option<String>,
+        #[command(flatten)]
+        keyring: KeyringArg,
+    },
 }
 
-pub fn run(_cmd: KeyCommand) -> Result<()> {
-    bail!("`snapsmith key` is not implemented yet")
+fn time_arg(flag: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>> {
+    value
+        .map(|v| parse_time(v).map_err(|e| anyhow!("--{flag}: {e}")))
+        .transpose()
+}
+
+pub fn run(cmd: KeyCommand) -> Result<()> {
+    match cmd {
+        KeyCommand::Create {
+            name,
+            account_id,
+            keyring,
+        } => {
+            let info = keyring.open()?.create(&name, &account_id)?;
+            write_stdout(format!("{}\n", info.key_id).as_bytes())
+        }
+        KeyCommand::List { json, keyring } => {
+            let keys = keyring.open()?.list()?;
+            let text = if json {
+                format!("{}\n", serde_json::to_string_pretty(&keys)?)
+            } else {
+                keys.iter()
+                    .map(|k| format!("{}\t{}\t{}\n", k.name, k.account_id, k.key_id))
+                    .collect()
+            };
+            write_stdout(text.as_bytes())
+        }
+        KeyCommand::Trust {
+            name,
+            since,
+            keyring,
+        } => certify(&keyring, &name, None, since.as_deref(), None),
+        KeyCommand::Delegate {
+            name,
+            signer,
+            since,
+            until,
+            keyring,
+        } => certify(
+            &keyring,
+            &name,
+            Some(&signer),
+            since.as_deref(),
+            until.as_deref(),
+        ),
+    }
+}
+
+/// Prints the account + account-key for key `name`, signed by `signer` (itself when `None`).
+fn certify(
+    keyring: &KeyringArg,
+    name: &str,
+    signer: Option<&str>,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<()> {
+    let ring = keyring.open()?;
+    let (info, key) = ring.load(name)?;
+    let since = time_arg("since", since)?.unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let until = time_arg("until", until)?;
+    let signer_name = signer.unwrap_or(name);
+    let (root, root_key) = ring.load(signer_name)?;
+    let out = certify_key(
+        &key.public(),
+        name,
+        &info.account_id,
+        &root_key,
+        &root.account_id,
+        since,
+        until,
+    )
+    .with_context(|| format!("certifying key {name:?} with {signer_name:?}"))?;
+    write_stdout(&encode_stream(&out))
+}
+
+/// Writes results to stdout; a closed pipe is an error (exit 1), not a panic.
+pub(super) fn write_stdout(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .context("writing to stdout")
 }

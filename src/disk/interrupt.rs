@@ -1,14 +1,19 @@
 //! Ctrl-C and SIGTERM while an image is being written: the writer notices, stops at the next
 //! chunk and returns an error, so the temporary image is removed like on any other failure.
 //!
-//! The handler only stores to an atomic flag (async-signal-safe). It is installed for the time
-//! an [`InterruptGuard`] lives and the previous handlers are restored when it is dropped, so the
-//! rest of the program keeps the default "terminate" behaviour.
+//! The handler only stores to an atomic flag (async-signal-safe). It is installed while at least
+//! one [`InterruptGuard`] lives (writers on several threads share it) and the previous handlers
+//! come back when the last guard is dropped, so the rest of the program keeps the default
+//! "terminate" behaviour.
 
 use anyhow::{Result, bail};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Live guards and the handlers to restore when the last one goes.
+static INSTALLED: Mutex<(usize, Vec<(libc::c_int, libc::sigaction)>)> = Mutex::new((0, Vec::new()));
 
 extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
@@ -23,37 +28,43 @@ pub fn check() -> Result<()> {
 }
 
 /// Catches SIGINT and SIGTERM while alive.
-pub struct InterruptGuard {
-    previous: Vec<(libc::c_int, libc::sigaction)>,
-}
+pub struct InterruptGuard(());
 
 impl InterruptGuard {
     pub fn install() -> Self {
-        INTERRUPTED.store(false, Ordering::SeqCst);
-        let mut previous = Vec::new();
-        for signal in [libc::SIGINT, libc::SIGTERM] {
-            // SAFETY: sigaction is called with fully initialised structs; the handler only
-            // touches an atomic.
-            unsafe {
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-                libc::sigemptyset(&mut action.sa_mask);
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(signal, &action, &mut old) == 0 {
-                    previous.push((signal, old));
+        let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+        if installed.0 == 0 {
+            INTERRUPTED.store(false, Ordering::SeqCst);
+            installed.1.clear();
+            for signal in [libc::SIGINT, libc::SIGTERM] {
+                // SAFETY: sigaction gets fully initialised structs; the handler only touches an
+                // atomic.
+                unsafe {
+                    let mut action: libc::sigaction = std::mem::zeroed();
+                    action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+                    libc::sigemptyset(&mut action.sa_mask);
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    if libc::sigaction(signal, &action, &mut old) == 0 {
+                        installed.1.push((signal, old));
+                    }
                 }
             }
         }
-        InterruptGuard { previous }
+        installed.0 += 1;
+        InterruptGuard(())
     }
 }
 
 impl Drop for InterruptGuard {
     fn drop(&mut self) {
-        for (signal, old) in &self.previous {
-            // SAFETY: restores the action saved by `install`.
-            unsafe {
-                libc::sigaction(*signal, old, std::ptr::null_mut());
+        let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+        installed.0 = installed.0.saturating_sub(1);
+        if installed.0 == 0 {
+            for (signal, old) in installed.1.drain(..) {
+                // SAFETY: restores the action saved by `install`.
+                unsafe {
+                    libc::sigaction(signal, &old, std::ptr::null_mut());
+                }
             }
         }
     }

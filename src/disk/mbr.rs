@@ -5,7 +5,7 @@
 //! fields use the customary 255 heads and 63 sectors per track, saturating at cylinder 1023.
 
 use super::Patch;
-use crate::plan::{DiskId, PartitionKind, VolumePlan};
+use crate::plan::{DiskId, PartitionKind, StructurePlan, VolumePlan};
 use anyhow::{Result, bail};
 
 /// Byte range of the partition table and boot signature in sector 0.
@@ -21,63 +21,56 @@ pub fn patches(volume: &VolumePlan) -> Result<Vec<Patch>> {
     };
     let mut sector = vec![0u8; 512];
     sector[440..444].copy_from_slice(&signature.to_le_bytes());
-    let ss = volume.sector_size;
     for s in &volume.structures {
-        let Some(part) = &s.partition else { continue };
-        let PartitionKind::Mbr {
-            type_byte,
-            bootable,
-        } = part.kind
-        else {
-            bail!(
-                "volume {}: structure {}: a GPT partition entry in an MBR volume",
-                volume.name,
-                s.name
-            );
-        };
-        if !(1..=4).contains(&part.number) {
-            bail!(
-                "volume {}: structure {}: partition number {} is not between 1 and 4 \
-                 (only primary MBR partitions are supported)",
-                volume.name,
-                s.name,
-                part.number
-            );
+        if s.partition.is_some() {
+            write_entry(&mut sector, volume, s)?;
         }
-        let (Ok(start), Ok(count)) = (u32::try_from(s.offset / ss), u32::try_from(s.size / ss))
-        else {
-            bail!(
-                "volume {}: structure {}: beyond the 2^32 sectors an MBR can address",
-                volume.name,
-                s.name
-            );
-        };
-        let index = usize::try_from(part.number - 1)?;
-        let e = &mut sector[446 + 16 * index..462 + 16 * index];
-        if e[4] != 0 {
-            bail!(
-                "volume {}: partition number {} is used twice",
-                volume.name,
-                part.number
-            );
-        }
-        if type_byte == 0 {
-            bail!(
-                "volume {}: structure {}: MBR type 00 marks an unused entry",
-                volume.name,
-                s.name
-            );
-        }
-        e[0] = if bootable { 0x80 } else { 0x00 };
-        e[1..4].copy_from_slice(&chs(start));
-        e[4] = type_byte;
-        e[5..8].copy_from_slice(&chs(start.saturating_add(count.saturating_sub(1))));
-        e[8..12].copy_from_slice(&start.to_le_bytes());
-        e[12..16].copy_from_slice(&count.to_le_bytes());
     }
     sector[510] = 0x55;
     sector[511] = 0xAA;
     Ok(vec![Patch::new(0, sector)])
+}
+
+/// Fills the table entry of structure `s` in `sector`.
+fn write_entry(sector: &mut [u8], volume: &VolumePlan, s: &StructurePlan) -> Result<()> {
+    let what = || format!("volume {}: structure {}", volume.name, s.name);
+    let Some(part) = &s.partition else {
+        return Ok(());
+    };
+    let PartitionKind::Mbr {
+        type_byte,
+        bootable,
+    } = part.kind
+    else {
+        bail!("{}: a GPT partition entry in an MBR volume", what());
+    };
+    if !(1..=4).contains(&part.number) {
+        bail!(
+            "{}: partition number {} is not between 1 and 4 (only primary MBR partitions are \
+             supported)",
+            what(),
+            part.number
+        );
+    }
+    if type_byte == 0 {
+        bail!("{}: MBR type 00 marks an unused entry", what());
+    }
+    let ss = volume.sector_size;
+    let (Ok(start), Ok(count)) = (u32::try_from(s.offset / ss), u32::try_from(s.size / ss)) else {
+        bail!("{}: beyond the 2^32 sectors an MBR can address", what());
+    };
+    let index = usize::try_from(part.number - 1)?;
+    let e = &mut sector[446 + 16 * index..462 + 16 * index];
+    if e[4] != 0 {
+        bail!("{}: partition number {} is used twice", what(), part.number);
+    }
+    e[0] = if bootable { 0x80 } else { 0x00 };
+    e[1..4].copy_from_slice(&chs(start));
+    e[4] = type_byte;
+    e[5..8].copy_from_slice(&chs(start.saturating_add(count.saturating_sub(1))));
+    e[8..12].copy_from_slice(&start.to_le_bytes());
+    e[12..16].copy_from_slice(&count.to_le_bytes());
+    Ok(())
 }
 
 /// CHS encoding of an LBA (head, sector | cylinder high bits, cylinder low bits).

@@ -11,7 +11,7 @@ pub mod image;
 pub mod interrupt;
 pub mod mbr;
 
-use crate::plan::{ImagePlan, Schema, StructureContent, StructurePlan, VolumePlan};
+use crate::plan::{ImagePlan, RawImage, Schema, StructureContent, StructurePlan, VolumePlan};
 use anyhow::{Context, Result, bail};
 use image::PendingImage;
 use std::path::{Path, PathBuf};
@@ -79,7 +79,18 @@ pub fn write_image(plan: &ImagePlan, out_dir: &Path, opts: &WriteOptions) -> Res
     let mut written = Vec::new();
     for volume in &plan.volumes {
         let target = out_dir.join(format!("{}.img", volume.name));
-        written.push(write_volume(volume, &target, opts)?);
+        match write_volume(volume, &target, opts) {
+            Ok(path) => written.push(path),
+            Err(err) => {
+                // A build is all its volumes: do not leave the first ones looking complete.
+                if !opts.keep_failed {
+                    for path in &written {
+                        let _ = std::fs::remove_file(path);
+                    }
+                }
+                return Err(err);
+            }
+        }
     }
     Ok(written)
 }
@@ -87,6 +98,7 @@ pub fn write_image(plan: &ImagePlan, out_dir: &Path, opts: &WriteOptions) -> Res
 /// Writes one volume to `target` atomically.
 pub fn write_volume(volume: &VolumePlan, target: &Path, opts: &WriteOptions) -> Result<PathBuf> {
     check_volume(volume)?;
+    let _guard = interrupt::InterruptGuard::install();
     let pending = PendingImage::create(target, volume.size)?;
     match fill_volume(volume, &pending, opts) {
         Ok(()) => pending.commit(),
@@ -230,10 +242,42 @@ pub fn check_volume(volume: &VolumePlan) -> Result<()> {
                 },
             );
         }
-        if let StructureContent::Filesystem(fs) = &s.content {
-            crate::fs::check(s, fs, ss).with_context(|| format!("volume {name}"))?;
+        match &s.content {
+            StructureContent::Filesystem(fs) => {
+                crate::fs::check(s, fs, ss).with_context(|| format!("volume {name}"))?;
+            }
+            StructureContent::Raw(images) => {
+                for raw in images {
+                    check_raw(raw)
+                        .with_context(|| format!("volume {name}: structure {}", s.name))?;
+                }
+            }
+            StructureContent::Empty => {}
         }
     }
+    check_offset_writes(volume, usable_start, usable_end)
+}
+
+/// A raw image exists and is no larger than the room the plan gives it.
+fn check_raw(raw: &RawImage) -> Result<()> {
+    let have = std::fs::metadata(&raw.source)
+        .with_context(|| format!("reading {}", raw.source.display()))?
+        .len();
+    if have > raw.size {
+        bail!(
+            "image {} is {have} bytes, {} more than the {} bytes planned",
+            raw.source.display(),
+            have - raw.size,
+            raw.size
+        );
+    }
+    Ok(())
+}
+
+/// Offset-writes may land anywhere but on the partition table.
+fn check_offset_writes(volume: &VolumePlan, usable_start: u64, usable_end: u64) -> Result<()> {
+    let name = &volume.name;
+    let ss = volume.sector_size;
     for w in &volume.offset_writes {
         let (at, end) = (w.at, w.at + 4);
         let in_table = |(start, stop): (u64, u64)| at < stop && end > start;

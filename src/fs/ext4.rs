@@ -51,7 +51,44 @@ pub fn check(size: u64, fs: &FilesystemPlan) -> Result<()> {
     {
         bail!("ext4 label {label:?} is longer than 16 bytes");
     }
+    let mut blocks = 0u64;
+    for entry in &fs.files {
+        if let FileSource::File(path) = &entry.source {
+            let len = fs::metadata(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .len();
+            blocks += len.div_ceil(BLOCK_SIZE);
+        }
+    }
+    // Files plus the journal already exceed the partition: say so before mke2fs gets to fail
+    // (its "Could not allocate block" names neither file nor amount).
+    let journal = journal_blocks(size / BLOCK_SIZE);
+    let total = size / BLOCK_SIZE;
+    if blocks + journal > total {
+        bail!(
+            "the files need {} plus a {} journal, {} more than the {} partition",
+            crate::units::human(blocks * BLOCK_SIZE),
+            crate::units::human(journal * BLOCK_SIZE),
+            crate::units::human((blocks + journal - total) * BLOCK_SIZE),
+            crate::units::human(size)
+        );
+    }
     Ok(())
+}
+
+/// The journal mke2fs 1.47 makes for a filesystem of `blocks` blocks (ext2fs_default_journal_size).
+fn journal_blocks(blocks: u64) -> u64 {
+    match blocks {
+        b if b < 2048 => 0,
+        b if b < 32768 => 1024,
+        b if b < 256 * 1024 => 4096,
+        b if b < 512 * 1024 => 8192,
+        b if b < 4096 * 1024 => 16384,
+        b if b < 8192 * 1024 => 32768,
+        b if b < 16384 * 1024 => 65536,
+        b if b < 32768 * 1024 => 131072,
+        _ => 262144,
+    }
 }
 
 /// Creates the filesystem in `image` at `offset`, `size` bytes long.
@@ -120,6 +157,7 @@ fn stage(tree: &Path, plan: &FilesystemPlan, opts: &WriteOptions) -> Result<()> 
             FileSource::Bytes(bytes) => {
                 fs::write(&target, bytes).with_context(context)?;
                 fs::set_permissions(&target, fs::Permissions::from_mode(0o644))?;
+                opts.progress.advance(u64::try_from(bytes.len())?);
             }
             FileSource::Symlink(to) => {
                 std::os::unix::fs::symlink(to, &target).with_context(context)?;

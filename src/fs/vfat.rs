@@ -16,8 +16,11 @@ use crate::plan::{FileSource, FilesystemPlan, FsKind};
 use crate::units::MIB;
 use anyhow::{Context, Result, bail};
 use fatfs::{FatType, FileSystem, FormatVolumeOptions, FsOptions};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
+use std::sync::Mutex;
 
 const FAT16_MIN_CLUSTERS: u64 = 4085;
 const FAT32_MIN_CLUSTERS: u64 = 65525;
@@ -143,6 +146,54 @@ pub fn fat16_min_size(sector_size: u64) -> u64 {
     bytes.div_ceil(MIB) * MIB
 }
 
+/// Checks that the plan's files fit: each file takes whole clusters, each directory whole
+/// clusters for its entries (fatfs gives every name a long-name entry, 13 characters per slot,
+/// and leaves two slots beside `.` and `..`).
+pub fn check_fits(geo: &Geometry, sector_size: u64, plan: &FilesystemPlan) -> Result<()> {
+    let cluster = u64::from(geo.bytes_per_cluster);
+    let available = clusters(geo.total_sectors.into(), sector_size, cluster, geo.fat32);
+    let mut slots: BTreeMap<&str, u64> = BTreeMap::from([("", 1)]);
+    let mut needed = 0u64;
+    for entry in &plan.files {
+        let (parent, name) = entry.path.rsplit_once('/').unwrap_or(("", &entry.path));
+        let units = u64::try_from(name.encode_utf16().count())?;
+        *slots.entry(parent).or_default() += 1 + units.div_ceil(13);
+        let bytes = match &entry.source {
+            FileSource::Directory => {
+                slots.entry(&entry.path).or_default();
+                0
+            }
+            FileSource::File(path) => std::fs::metadata(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .len(),
+            FileSource::Bytes(bytes) => u64::try_from(bytes.len())?,
+            FileSource::Symlink(_) => bail!("{}: vfat cannot hold symbolic links", entry.path),
+        };
+        needed += bytes.div_ceil(cluster);
+    }
+    for (dir, n) in &slots {
+        if dir.is_empty() && !geo.fat32 {
+            if *n > FAT16_ROOT_ENTRIES {
+                bail!("the root directory needs {n} entries; FAT16 holds {FAT16_ROOT_ENTRIES}");
+            }
+            continue;
+        }
+        let dots = if dir.is_empty() { 0 } else { 4 };
+        needed += ((n + dots) * 32).div_ceil(cluster).max(1);
+    }
+    if needed > available {
+        let human = |clusters: u64| crate::units::human(clusters * cluster);
+        bail!(
+            "the files need {} ({needed} clusters of {cluster} bytes), {} more than the {} the \
+             filesystem holds",
+            human(needed),
+            human(needed - available),
+            human(available)
+        );
+    }
+    Ok(())
+}
+
 /// The 11-byte label field, space padded, case kept; `None` without a label.
 pub fn label_bytes(label: Option<&str>) -> Result<Option<[u8; 11]>> {
     let Some(label) = label else { return Ok(None) };
@@ -175,6 +226,19 @@ impl fatfs::TimeProvider for FixedTime {
     fn get_current_date_time(&self) -> fatfs::DateTime {
         self.0
     }
+}
+
+/// fatfs wants a time provider that lives for 'static: one per distinct build time, kept for
+/// the life of the process (a handful of bytes, not one per filesystem written).
+fn clock_for(epoch: i64) -> Result<&'static FixedTime> {
+    static CLOCKS: Mutex<BTreeMap<i64, &'static FixedTime>> = Mutex::new(BTreeMap::new());
+    let mut clocks = CLOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(clock) = clocks.get(&epoch) {
+        return Ok(clock);
+    }
+    let clock: &'static FixedTime = Box::leak(Box::new(FixedTime(dos_time(epoch)?)));
+    clocks.insert(epoch, clock);
+    Ok(clock)
 }
 
 fn dos_time(epoch: i64) -> Result<fatfs::DateTime> {
@@ -230,8 +294,7 @@ pub fn write(
         format = format.volume_label(label);
     }
     fatfs::format_volume(Window::new(file, offset, size), format).context("formatting FAT")?;
-    // fatfs wants a provider that lives for 'static; one small value per filesystem written.
-    let clock: &'static FixedTime = Box::leak(Box::new(FixedTime(dos_time(opts.build_time)?)));
+    let clock = clock_for(opts.build_time)?;
     let fs = FileSystem::new(
         Window::new(file, offset, size),
         FsOptions::new().time_provider(clock),
@@ -245,7 +308,22 @@ pub fn write(
     // Counting the free clusters fills FAT32's FSInfo sector, which fsck.fat wants set.
     fs.stats().context("counting free clusters")?;
     fs.unmount().context("closing the FAT filesystem")?;
-    super::fat_dots::repair(file, offset)
+    super::fat_dots::repair(file, offset)?;
+    set_hidden_sectors(file, offset, sector_size, geo.fat32)
+}
+
+/// Records the partition's start sector in the boot sector (and FAT32's backup copy at sector
+/// 6), as mkfs.fat does for partitions; fatfs formats as if the volume started at sector 0.
+fn set_hidden_sectors(file: &File, offset: u64, sector_size: u64, fat32: bool) -> Result<()> {
+    let hidden = u32::try_from(offset / sector_size)
+        .unwrap_or(0)
+        .to_le_bytes();
+    let copies: &[u64] = if fat32 { &[0, 6] } else { &[0] };
+    for sector in copies {
+        file.write_all_at(&hidden, offset + sector * sector_size + 0x1C)
+            .context("writing the hidden sectors field")?;
+    }
+    Ok(())
 }
 
 fn add_files(fs: &FileSystem<Window>, plan: &FilesystemPlan, opts: &WriteOptions) -> Result<()> {
@@ -263,7 +341,11 @@ fn add_files(fs: &FileSystem<Window>, plan: &FilesystemPlan, opts: &WriteOptions
                     f.write_all(bytes)?;
                     f.flush()
                 })
-                .map_err(Into::into),
+                .map_err(Into::into)
+                .map(|()| {
+                    opts.progress
+                        .advance(u64::try_from(bytes.len()).unwrap_or(0))
+                }),
             FileSource::File(source) => {
                 let mut input =
                     File::open(source).with_context(|| format!("opening {}", source.display()))?;

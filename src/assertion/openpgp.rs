@@ -1,0 +1,357 @@
+//! snapd's "v1" envelope and the two OpenPGP v4 packets snapsmith writes and reads: the EdDSA
+//! (algorithm 22, Ed25519 curve) public-key packet and the binary-document signature packet.
+//!
+//! A v1 blob is the byte 0x01 followed by exactly one OpenPGP packet (RFC 4880 new-format
+//! header), carried as standard base64 wrapped at 76 columns. Pure byte manipulation, no I/O.
+
+use super::{Error, Result};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+/// The v1 envelope's format byte.
+pub const V1: u8 = 0x01;
+/// OpenPGP public-key algorithm number of EdDSA (legacy Ed25519 form).
+pub const ALGO_EDDSA: u8 = 22;
+/// OpenPGP hash algorithm number of SHA-512.
+pub const HASH_SHA512: u8 = 10;
+/// DER body of the curve OID 1.3.6.1.4.1.11591.15.1 (Ed25519).
+pub const ED25519_OID: [u8; 9] = [0x2B, 0x06, 0x01, 0x04, 0x01, 0xDA, 0x47, 0x0F, 0x01];
+/// The fixed key creation time snapd uses: 2016-01-01T00:00:00Z.
+pub const KEY_CREATION_TIME: u32 = 1_451_606_400;
+
+const TAG_SIGNATURE: u8 = 2;
+const TAG_PUBLIC_KEY: u8 = 6;
+
+/// Encodes bytes as standard padded base64 wrapped at 76 columns (no trailing newline).
+pub fn wrap_base64(data: &[u8]) -> String {
+    let flat = STANDARD.encode(data);
+    let lines: Vec<&str> = flat
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect();
+    lines.join("\n")
+}
+
+/// Decodes wrapped base64 (newlines ignored).
+pub fn unwrap_base64(text: &[u8], what: &str) -> Result<Vec<u8>> {
+    let flat: Vec<u8> = text.iter().copied().filter(|b| *b != b'\n').collect();
+    STANDARD
+        .decode(&flat)
+        .map_err(|e| Error::Format(format!("{what}: bad base64: {e}")))
+}
+
+/// Wraps one packet body in a new-format packet header with `tag`.
+pub fn packet(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![0xC0 | tag];
+    let len = body.len();
+    if len < 192 {
+        out.push(u8::try_from(len).unwrap_or(0));
+    } else if len < 8384 {
+        let v = len - 192;
+        out.push(u8::try_from((v >> 8) + 192).unwrap_or(0));
+        out.push(u8::try_from(v & 0xFF).unwrap_or(0));
+    } else {
+        out.push(0xFF);
+        out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// Splits a v1 blob into the tag and body of its single packet.
+pub fn unpack_v1<'a>(blob: &'a [u8], what: &str) -> Result<(u8, &'a [u8])> {
+    let bad = |msg: &str| Error::Format(format!("{what}: {msg}"));
+    match blob.first() {
+        Some(&V1) => {}
+        Some(b) => return Err(bad(&format!("unsupported format version {b}, expected 1"))),
+        None => return Err(bad("empty")),
+    }
+    let hdr = *blob.get(1).ok_or_else(|| bad("truncated packet header"))?;
+    if hdr & 0xC0 != 0xC0 {
+        return Err(bad("not a new-format OpenPGP packet"));
+    }
+    let tag = hdr & 0x3F;
+    let rest = &blob[2..];
+    let (len, skip) = match rest.first().copied() {
+        Some(l @ 0..=191) => (usize::from(l), 1),
+        Some(l @ 192..=223) => {
+            let second = *rest.get(1).ok_or_else(|| bad("truncated packet length"))?;
+            ((usize::from(l) - 192) * 256 + usize::from(second) + 192, 2)
+        }
+        Some(255) => {
+            let b = rest
+                .get(1..5)
+                .ok_or_else(|| bad("truncated packet length"))?;
+            let n = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+            (usize::try_from(n).map_err(|_| bad("packet too long"))?, 5)
+        }
+        _ => return Err(bad("unsupported packet length encoding")),
+    };
+    let body = &rest[skip..];
+    if body.len() != len {
+        return Err(bad(&format!(
+            "packet length {len} does not match the {} bytes present",
+            body.len()
+        )));
+    }
+    Ok((tag, body))
+}
+
+/// Significant bits of a byte (0 for 0).
+fn bit_len(b: u8) -> usize {
+    usize::try_from(u8::BITS - b.leading_zeros()).unwrap_or(8)
+}
+
+/// Appends an OpenPGP MPI (bit count, then big-endian bytes without leading zeros).
+fn push_mpi(out: &mut Vec<u8>, bytes: &[u8]) {
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    let trimmed = &bytes[start..];
+    let bits = match trimmed.first() {
+        Some(first) => (trimmed.len() - 1) * 8 + bit_len(*first),
+        None => 0,
+    };
+    out.extend_from_slice(&u16::try_from(bits).unwrap_or(0).to_be_bytes());
+    out.extend_from_slice(trimmed);
+}
+
+/// Reads an MPI at `*pos`, advancing it.
+fn read_mpi<'a>(data: &'a [u8], pos: &mut usize, what: &str) -> Result<&'a [u8]> {
+    let bad = || Error::Format(format!("{what}: truncated MPI"));
+    let b = data.get(*pos..*pos + 2).ok_or_else(bad)?;
+    let bits = usize::from(u16::from_be_bytes([b[0], b[1]]));
+    let len = bits.div_ceil(8);
+    let v = data.get(*pos + 2..*pos + 2 + len).ok_or_else(bad)?;
+    // The bit count must describe the bytes exactly, so no two encodings mean the same value.
+    let exact = v.first().map_or(bits == 0, |b| {
+        *b != 0 && (len - 1) * 8 + bit_len(*b) == bits
+    });
+    if !exact {
+        return Err(Error::Format(format!(
+            "{what}: MPI bit count does not match its bytes"
+        )));
+    }
+    *pos += 2 + len;
+    Ok(v)
+}
+
+/// The body of the v4 EdDSA public-key packet for a 32-byte Ed25519 point.
+pub fn public_key_body(point: &[u8; 32]) -> Vec<u8> {
+    let mut body = vec![4];
+    body.extend_from_slice(&KEY_CREATION_TIME.to_be_bytes());
+    body.push(ALGO_EDDSA);
+    body.push(u8::try_from(ED25519_OID.len()).unwrap_or(0));
+    body.extend_from_slice(&ED25519_OID);
+    let mut prefixed = vec![0x40];
+    prefixed.extend_from_slice(point);
+    push_mpi(&mut body, &prefixed);
+    body
+}
+
+/// The full v1 public-key blob: 0x01 ‖ public-key packet.
+pub fn public_key_blob(point: &[u8; 32]) -> Vec<u8> {
+    let mut blob = vec![V1];
+    blob.extend(packet(TAG_PUBLIC_KEY, &public_key_body(point)));
+    blob
+}
+
+/// The 8-byte OpenPGP key id (low 64 bits of the v4 SHA-1 fingerprint), used as the issuer.
+pub fn issuer_key_id(point: &[u8; 32]) -> [u8; 8] {
+    let body = public_key_body(point);
+    let mut h = sha1_smol::Sha1::new();
+    h.update(&[0x99]);
+    h.update(&u16::try_from(body.len()).unwrap_or(0).to_be_bytes());
+    h.update(&body);
+    let fp = h.digest().bytes();
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&fp[12..20]);
+    id
+}
+
+/// Extracts the Ed25519 point from a v1 public-key blob.
+pub fn parse_public_key(blob: &[u8]) -> Result<[u8; 32]> {
+    let what = "public key";
+    let (tag, body) = unpack_v1(blob, what)?;
+    let bad = |msg: String| Error::Format(format!("{what}: {msg}"));
+    if tag != TAG_PUBLIC_KEY {
+        return Err(bad(format!("expected a public-key packet, got tag {tag}")));
+    }
+    if body.first() != Some(&4) {
+        return Err(bad("only v4 keys are supported".into()));
+    }
+    match body.get(5).copied() {
+        Some(ALGO_EDDSA) => {}
+        Some(1..=3) => {
+            return Err(Error::UnsupportedAlgorithm(
+                "RSA public key (snapsmith verifies only Ed25519)".into(),
+            ));
+        }
+        other => return Err(bad(format!("unsupported public-key algorithm {other:?}"))),
+    }
+    let oid_len = usize::from(*body.get(6).ok_or_else(|| bad("truncated".into()))?);
+    if body.get(7..7 + oid_len) != Some(&ED25519_OID[..]) {
+        return Err(bad("curve is not Ed25519".into()));
+    }
+    let mut pos = 7 + oid_len;
+    let point = read_mpi(body, &mut pos, what)?;
+    if pos != body.len() || point.len() != 33 || point[0] != 0x40 {
+        return Err(bad("malformed Ed25519 point".into()));
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&point[1..]);
+    Ok(out)
+}
+
+/// The hashed part of a signature packet: version, type, algorithms, creation time subpacket.
+pub fn signature_hashed_part(created: u32) -> Vec<u8> {
+    let mut part = vec![4, 0x00, ALGO_EDDSA, HASH_SHA512, 0, 6, 5, 2];
+    part.extend_from_slice(&created.to_be_bytes());
+    part
+}
+
+/// The v4 trailer appended after the hashed part when hashing: 0x04 0xFF ‖ length.
+pub fn signature_trailer(hashed_part: &[u8]) -> Vec<u8> {
+    let mut t = vec![4, 0xFF];
+    t.extend_from_slice(&u32::try_from(hashed_part.len()).unwrap_or(0).to_be_bytes());
+    t
+}
+
+/// Builds the v1 signature blob from its parts.
+pub fn signature_blob(hashed: &[u8], issuer: &[u8; 8], digest: &[u8], sig: &[u8; 64]) -> Vec<u8> {
+    let mut body = hashed.to_vec();
+    // Unhashed subpackets: one issuer key id (type 16), as GnuPG and snapd write.
+    body.extend_from_slice(&[0, 10, 9, 16]);
+    body.extend_from_slice(issuer);
+    body.extend_from_slice(&digest[..2]);
+    push_mpi(&mut body, &sig[..32]);
+    push_mpi(&mut body, &sig[32..]);
+    let mut blob = vec![V1];
+    blob.extend(packet(TAG_SIGNATURE, &body));
+    blob
+}
+
+/// A parsed Ed25519 signature packet.
+#[derive(Debug, Clone)]
+pub struct ParsedSignature {
+    /// The hashed part (version through hashed subpackets), as signed.
+    pub hashed: Vec<u8>,
+    /// The issuer key id from the unhashed area.
+    pub issuer: [u8; 8],
+    /// The left 16 bits of the digest, a quick check.
+    pub digest_prefix: [u8; 2],
+    /// r ‖ s.
+    pub signature: [u8; 64],
+}
+
+/// The unhashed area is not covered by the signature: accept exactly one issuer subpacket.
+fn parse_issuer(unhashed: &[u8]) -> Result<[u8; 8]> {
+    match unhashed {
+        [9, 16, id @ ..] if id.len() == 8 => {
+            let mut out = [0u8; 8];
+            out.copy_from_slice(id);
+            Ok(out)
+        }
+        _ => Err(Error::Format(
+            "signature: unhashed area must hold exactly one issuer key id".into(),
+        )),
+    }
+}
+
+/// Parses a v1 signature blob; RSA and other algorithms are reported as unsupported.
+pub fn parse_signature(blob: &[u8]) -> Result<ParsedSignature> {
+    let what = "signature";
+    let (tag, body) = unpack_v1(blob, what)?;
+    let bad = |msg: &str| Error::Format(format!("{what}: {msg}"));
+    if tag != TAG_SIGNATURE {
+        return Err(bad(&format!("expected a signature packet, got tag {tag}")));
+    }
+    let head = body.get(..6).ok_or_else(|| bad("truncated"))?;
+    if head[0] != 4 {
+        return Err(bad(&format!(
+            "unsupported signature packet version {}",
+            head[0]
+        )));
+    }
+    if head[1] != 0 {
+        return Err(bad(&format!(
+            "signature type {:#04x}, expected 0x00",
+            head[1]
+        )));
+    }
+    match head[2] {
+        ALGO_EDDSA => {}
+        1..=3 => {
+            return Err(Error::UnsupportedAlgorithm(
+                "RSA signature (snapsmith verifies only Ed25519 so far)".into(),
+            ));
+        }
+        n => {
+            return Err(Error::UnsupportedAlgorithm(format!(
+                "OpenPGP algorithm {n}"
+            )));
+        }
+    }
+    if head[3] != HASH_SHA512 {
+        return Err(bad(&format!(
+            "hash algorithm {}, expected SHA-512 (10)",
+            head[3]
+        )));
+    }
+    let hashed_len = usize::from(u16::from_be_bytes([head[4], head[5]]));
+    let hashed = body.get(..6 + hashed_len).ok_or_else(|| bad("truncated"))?;
+    let mut pos = 6 + hashed_len;
+    let ulen = body.get(pos..pos + 2).ok_or_else(|| bad("truncated"))?;
+    let ulen = usize::from(u16::from_be_bytes([ulen[0], ulen[1]]));
+    let unhashed = body
+        .get(pos + 2..pos + 2 + ulen)
+        .ok_or_else(|| bad("truncated"))?;
+    let issuer = parse_issuer(unhashed)?;
+    pos += 2 + ulen;
+    let prefix = body.get(pos..pos + 2).ok_or_else(|| bad("truncated"))?;
+    let digest_prefix = [prefix[0], prefix[1]];
+    pos += 2;
+    let r = read_mpi(body, &mut pos, what)?;
+    let s = read_mpi(body, &mut pos, what)?;
+    if pos != body.len() || r.len() > 32 || s.len() > 32 {
+        return Err(bad("malformed EdDSA signature values"));
+    }
+    let mut signature = [0u8; 64];
+    signature[32 - r.len()..32].copy_from_slice(r);
+    signature[64 - s.len()..].copy_from_slice(s);
+    Ok(ParsedSignature {
+        hashed: hashed.to_vec(),
+        issuer,
+        digest_prefix,
+        signature,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packet_lengths() {
+        for len in [0usize, 191, 192, 8383, 8384] {
+            let mut blob = vec![V1];
+            blob.extend(packet(2, &vec![7u8; len]));
+            let (tag, body) = unpack_v1(&blob, "t").unwrap();
+            assert_eq!((tag, body.len()), (2, len));
+        }
+    }
+
+    #[test]
+    fn public_key_roundtrip() {
+        let point = [9u8; 32];
+        let blob = public_key_blob(&point);
+        assert_eq!(&blob[..3], &[1, 0xC6, 51]);
+        assert_eq!(parse_public_key(&blob).unwrap(), point);
+    }
+
+    #[test]
+    fn mpi_strips_leading_zeros() {
+        let mut out = Vec::new();
+        push_mpi(&mut out, &[0, 0, 1, 0xff]);
+        assert_eq!(out, vec![0, 9, 1, 0xff]);
+    }
+}

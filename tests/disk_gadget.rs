@@ -1,0 +1,281 @@
+//! Gadgets to images: the example gadget and every corpus gadget.yaml are laid out by the
+//! gadget module, written by the disk writer and read back with sfdisk, fsck and inspect.
+
+mod common;
+mod disk_common;
+
+use disk_common::*;
+use snapsmith::gadget::content::Trees;
+use snapsmith::gadget::{self, Content, PlanOptions, Ruleset};
+use snapsmith::inspect::{TableKind, inspect};
+use snapsmith::plan::{ImagePlan, Schema, StructureContent};
+use std::path::Path;
+
+fn write_plan(plan: &ImagePlan, out: &Path) -> Vec<std::path::PathBuf> {
+    let opts = snapsmith::disk::WriteOptions {
+        keep_failed: false,
+        build_time: 1_700_000_000,
+        progress: &snapsmith::disk::NoProgress,
+    };
+    snapsmith::disk::write_image(plan, out, &opts).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// inspect agrees with the plan on every partition, and every filesystem is recognised.
+fn check_against_plan(plan: &ImagePlan, images: &[std::path::PathBuf]) {
+    for (volume, image) in plan.volumes.iter().zip(images) {
+        let report = inspect(image).unwrap_or_else(|e| panic!("{e:#}"));
+        let table = report.table.as_ref().expect("a partition table");
+        let kind = match volume.schema {
+            Schema::Gpt => TableKind::Gpt,
+            Schema::Mbr => TableKind::Mbr,
+        };
+        assert_eq!(table.kind, kind, "{}", volume.name);
+        let planned: Vec<_> = volume
+            .structures
+            .iter()
+            .filter(|s| s.partition.is_some())
+            .collect();
+        assert_eq!(report.partitions.len(), planned.len(), "{}", volume.name);
+        for (p, s) in report.partitions.iter().zip(planned) {
+            assert_eq!((p.offset, p.size), (s.offset, s.size), "{}", s.name);
+            let found = p.filesystem.as_ref().map(|f| f.kind.as_str());
+            match &s.content {
+                StructureContent::Filesystem(fs) => {
+                    let expected = match fs.kind {
+                        snapsmith::plan::FsKind::Ext4 => "ext4",
+                        _ => "vfat",
+                    };
+                    assert_eq!(found, Some(expected), "{}", s.name);
+                    let label = p.filesystem.as_ref().and_then(|f| f.label.clone());
+                    assert_eq!(label, fs.label, "{}", s.name);
+                }
+                _ => assert_eq!(found, None, "{}", s.name),
+            }
+        }
+        if volume.schema == Schema::Gpt && volume.sector_size == 512 {
+            let verify = run("sfdisk", &["--verify", image.to_str().unwrap()]);
+            assert!(verify.contains("No errors detected"), "{verify}");
+        }
+    }
+}
+
+#[test]
+fn example_gadget_becomes_a_clean_image() {
+    if !common::have_tools(
+        "example_gadget_becomes_a_clean_image",
+        &["sfdisk", "fsck.vfat", "e2fsck", "mke2fs", "debugfs"],
+    ) {
+        return;
+    }
+    let dir = common::repo().join("gadgets/pc");
+    for sector_size in [512, 4096] {
+        let loaded = gadget::load(&dir, Ruleset::Uc20).unwrap();
+        let opts = PlanOptions {
+            sector_size,
+            ruleset: Ruleset::Uc20,
+            ..PlanOptions::default()
+        };
+        let trees = Trees {
+            gadget: &dir,
+            kernel: None,
+        };
+        let plan = gadget::image_plan(&loaded, trees, &opts).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let images = write_plan(&plan, out.path());
+        check_against_plan(&plan, &images);
+        for s in &plan.volumes[0].structures {
+            let StructureContent::Filesystem(fs) = &s.content else {
+                continue;
+            };
+            match fs.kind {
+                snapsmith::plan::FsKind::Ext4 => e2fsck(&images[0], s.offset, s.size),
+                _ => fsck_vfat(&images[0], s.offset, s.size),
+            }
+        }
+    }
+}
+
+/// Every corpus gadget's layout (content left out: the corpus has only the YAML) is written
+/// and read back.
+#[test]
+fn corpus_gadgets_become_images() {
+    let Some(corpus) = common::corpus("corpus_gadgets_become_images") else {
+        return;
+    };
+    if !common::have_tools(
+        "corpus_gadgets_become_images",
+        &["sfdisk", "mke2fs", "debugfs"],
+    ) {
+        return;
+    }
+    let mut written = 0;
+    let mut files: Vec<_> = std::fs::read_dir(corpus.join("gadgets"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let empty = tempfile::tempdir().unwrap();
+    for path in files {
+        let mut plan = None;
+        for ruleset in [Ruleset::Uc20, Ruleset::Uc16, Ruleset::Unknown] {
+            let Ok(mut loaded) = gadget::load(&path, ruleset) else {
+                continue;
+            };
+            for volume in &mut loaded.gadget.volumes {
+                for s in &mut volume.structures {
+                    s.content = match s.content {
+                        Content::Files(_) => Content::Files(vec![]),
+                        Content::Images(_) => Content::Images(vec![]),
+                    };
+                }
+            }
+            let opts = PlanOptions {
+                ruleset,
+                ..PlanOptions::default()
+            };
+            let trees = Trees {
+                gadget: empty.path(),
+                kernel: None,
+            };
+            if let Ok(p) = gadget::image_plan(&loaded, trees, &opts) {
+                plan = Some(p);
+                break;
+            }
+        }
+        let plan = plan.unwrap_or_else(|| panic!("{}: no rule set plans it", path.display()));
+        let out = tempfile::tempdir().unwrap();
+        let images = write_plan(&plan, out.path());
+        check_against_plan(&plan, &images);
+        written += images.len();
+    }
+    assert!(written >= 6, "only {written} images written");
+}
+
+const CONTENT_YAML: &str = r#"volumes:
+  pc:
+    bootloader: grub
+    structure:
+      - name: mbr
+        type: mbr
+        size: 440
+        content:
+          - image: mbr.img
+      - name: BIOS Boot
+        type: DA,21686148-6449-6E6F-744E-656564454649
+        offset: 1M
+        offset-write: mbr+92
+        size: 1M
+        content:
+          - image: core.img
+      - name: ubuntu-seed
+        role: system-seed
+        type: EF,C12A7328-F81F-11D2-BA4B-00A0C93EC93B
+        filesystem: vfat
+        size: 40M
+        content:
+          - source: grubx64.efi
+            target: EFI/boot/bootx64.efi
+          - source: assets/
+            target: /
+      - name: ubuntu-boot
+        role: system-boot
+        type: 83,0FC63DAF-8483-4772-8E79-3D69D8477DE4
+        filesystem: ext4
+        size: 8M
+        content:
+          - source: assets
+            target: copy/
+      - name: ubuntu-data
+        role: system-data
+        type: 83,0FC63DAF-8483-4772-8E79-3D69D8477DE4
+        filesystem: ext4
+        size: 8M
+"#;
+
+/// A gadget with content (raw images, copy rules, symlinks) for both schemas' worth of
+/// sector sizes: the files land where the copy rules say, byte-identical.
+#[test]
+fn gadget_content_lands_in_the_image() {
+    if !common::have_tools(
+        "gadget_content_lands_in_the_image",
+        &["fsck.vfat", "e2fsck", "mcopy", "debugfs", "mke2fs"],
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let put = |rel: &str, bytes: &[u8]| {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    };
+    put("meta/gadget.yaml", CONTENT_YAML.as_bytes());
+    put("mbr.img", &pattern(440, 5));
+    put("core.img", &pattern(30_000, 6));
+    put("grubx64.efi", &pattern(200_000, 7));
+    put("assets/grub.cfg", b"set timeout=0\n");
+    put("assets/sub/deep.txt", b"deep");
+    std::os::unix::fs::symlink("grub.cfg", root.join("assets/alias.cfg")).unwrap();
+    for sector_size in [512, 4096] {
+        let loaded = gadget::load(root, Ruleset::Uc20).unwrap();
+        let opts = PlanOptions {
+            sector_size,
+            ruleset: Ruleset::Uc20,
+            ..PlanOptions::default()
+        };
+        let trees = Trees {
+            gadget: root,
+            kernel: None,
+        };
+        let plan = gadget::image_plan(&loaded, trees, &opts).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let images = write_plan(&plan, out.path());
+        check_against_plan(&plan, &images);
+        let image = &images[0];
+        assert_eq!(read_at(image, 0, 92), pattern(440, 5)[..92]);
+        let lba = u32::try_from((1 << 20) / sector_size).unwrap();
+        assert_eq!(read_at(image, 92, 4), lba.to_le_bytes());
+        assert_eq!(read_at(image, 1 << 20, 30_000), pattern(30_000, 6));
+        let by_name = |name: &str| {
+            plan.volumes[0]
+                .structures
+                .iter()
+                .find(|s| s.name == name)
+                .unwrap()
+        };
+        let seed = by_name("ubuntu-seed");
+        fsck_vfat(image, seed.offset, seed.size);
+        let at = format!("{}@@{}", image.display(), seed.offset);
+        let copy = out.path().join("efi");
+        run(
+            "mcopy",
+            &[
+                "-n",
+                "-i",
+                &at,
+                "::/EFI/boot/bootx64.efi",
+                copy.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(std::fs::read(&copy).unwrap(), pattern(200_000, 7));
+        run(
+            "mcopy",
+            &[
+                "-n",
+                "-o",
+                "-i",
+                &at,
+                "::/sub/deep.txt",
+                copy.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(std::fs::read(&copy).unwrap(), b"deep");
+        let boot = by_name("ubuntu-boot");
+        e2fsck(image, boot.offset, boot.size);
+        let device = format!("{}?offset={}", image.display(), boot.offset);
+        let link = run("debugfs", &["-R", "stat /copy/assets/alias.cfg", &device]);
+        assert!(link.contains("Fast link dest: \"grub.cfg\""), "{link}");
+        let cat = run("debugfs", &["-R", "cat /copy/assets/sub/deep.txt", &device]);
+        assert_eq!(cat, "deep");
+    }
+}
