@@ -111,6 +111,30 @@ fn example_model_builds_a_preinstalled_image() {
     extract(&image, o, s, &save);
     run("e2fsck", &["-fn", save.to_str().unwrap()]);
 
+    let report = common::snapsmith()
+        .args(["inspect", "--json"])
+        .arg(&image)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: Value = serde_json::from_slice(&report).unwrap();
+    let system = &report["seed"]["systems"][0];
+    assert_eq!(system["label"], "dev");
+    assert_eq!(system["brand"], "dev");
+    assert_eq!(system["model"], "dev-amd64");
+    assert_eq!(system["grade"], "dangerous");
+    assert_eq!(
+        system["snaps"],
+        serde_json::json!([
+            "core_1.snap",
+            "hello_1.0.snap",
+            "pc-kernel_6.1.snap",
+            "pc_1.0.snap"
+        ])
+    );
+
     for p in m["partitions"].as_array().unwrap() {
         let (o, s) = offset_size(p);
         let part = work.path().join("part");
@@ -269,4 +293,44 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     assert_eq!(v["plan"]["volumes"][0]["name"], "pc");
     assert_eq!(v["model"]["model"], "dev-amd64");
     assert!(nothing_in(&out));
+}
+
+#[test]
+fn interrupted_build_leaves_nothing() {
+    let kit = Kit::new();
+    let mut interrupted = 0;
+    for (i, delay_ms) in [200u64, 600, 1200, 2000].iter().enumerate() {
+        let out = kit.dir.path().join(format!("out{i}"));
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("snapsmith"));
+        cmd.env("SOURCE_DATE_EPOCH", EPOCH)
+            .arg("build")
+            .arg(common::repo().join("models/dev-amd64.model"))
+            .arg("--assertions")
+            .arg(common::repo().join("models/dev-brand.assert"))
+            .arg("--trusted")
+            .arg(common::repo().join("models/dev-root.assert"))
+            .arg("-O")
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        for s in kit.snaps() {
+            cmd.arg("--snap").arg(s);
+        }
+        let mut child = cmd.spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(*delay_ms));
+        let pid = i32::try_from(child.id()).unwrap();
+        // SAFETY: signals our own child process.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        let status = child.wait().unwrap();
+        if status.success() {
+            continue;
+        }
+        interrupted += 1;
+        assert!(
+            nothing_in(&out),
+            "an interrupted build left files in {}",
+            out.display()
+        );
+    }
+    assert!(interrupted > 0, "no build could be interrupted");
 }

@@ -2,12 +2,14 @@
 //! image's partitions receive from that choice: the recovery system on ubuntu-seed, the
 //! installed run system on ubuntu-data, and the run-mode boot files on ubuntu-boot.
 
+mod inspect;
 mod layout;
 mod modeenv;
 mod place;
 mod resolve;
 mod tree;
 
+pub use inspect::{SeedReport, SystemReport, read_seed};
 pub use layout::{
     DATA_SNAPS_DIR, MODEENV_PATH, ModelId, SeedAssertions, boot_tree, data_tree, default_label,
     initial_modeenv, save_tree, seed_file_name, seed_path, seed_tree, validate_label,
