@@ -157,7 +157,7 @@ fn assert_snap(dir: &Path, snap: &Path, id: &str, revision: u32) -> PathBuf {
         .get_output()
         .stdout
         .clone();
-    let path = dir.join(format!("{id}.assert"));
+    let path = dir.join(format!("{id}-{revision}.assert"));
     std::fs::write(&path, out).unwrap();
     path
 }
@@ -210,6 +210,27 @@ fn signed_grade_needs_assertions_and_refuses_extras() {
         .stderr(contains(
             "grade signed needs a snap-declaration and snap-revision for it",
         ));
+    assert!(nothing_in(&out));
+
+    // A file asserted under the model's snap-id for hello, but named otherwise.
+    let hullo = kit.repack(
+        "hullo",
+        &[("meta/snap.yaml", b"name: hullo\nversion: '1'\nbase: core\n")],
+    );
+    let mut renamed = assertions[..3].to_vec();
+    renamed.push(assert_snap(dir, &hullo, "helloid", 15));
+    signed_build(
+        &model,
+        &[&kit.gadget, &kit.kernel, &kit.base, &hullo],
+        &renamed,
+        &out,
+    )
+    .assert()
+    .code(1)
+    .stderr(contains(
+        "the model lists snap-id helloid under the name \"hello\"",
+    ))
+    .stderr(contains("but the file is snap \"hullo\""));
     assert!(nothing_in(&out));
 
     let extra = kit.repack(

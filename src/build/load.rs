@@ -16,7 +16,7 @@ fn read_stream(path: &Path) -> Result<Vec<Assertion>> {
 }
 
 /// Verifies the model's chain and the snap assertions, then types the model for resolution.
-pub fn load_model(req: &BuildRequest, _build_time: i64) -> Result<LoadedModel> {
+pub fn load_model(req: &BuildRequest) -> Result<LoadedModel> {
     let model_stream = read_stream(&req.model)?;
     let models: Vec<&Assertion> = model_stream
         .iter()

@@ -42,7 +42,7 @@ pub struct Outcome {
 pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
     let build_time = crate::repro::build_time()?;
     reporter.stage("verifying the model and assertions");
-    let model = super::load::load_model(req, build_time)?;
+    let model = super::load::load_model(req)?;
     reporter.stage("reading snaps");
     let candidates = super::load_candidates(&req.snaps, req.snaps_dir.as_deref())?;
     reporter.stage("resolving snaps against the model");
