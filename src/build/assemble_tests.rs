@@ -72,3 +72,45 @@ fn labels_default_to_the_build_date() {
         "{err}"
     );
 }
+
+fn empty_build() -> Assembled {
+    let plan = ImagePlan { volumes: vec![] };
+    let m = model();
+    Assembled {
+        manifest: Manifest::new(&m.id, "dev", &[], &plan),
+        plan,
+        snaps: vec![],
+        label: "dev".into(),
+    }
+}
+
+fn failing_writer(_: &ImagePlan, dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::write(dir.join("pc.img"), b"half")?;
+    bail!("disk full")
+}
+
+#[test]
+fn failed_execution_leaves_nothing_or_keeps_the_staging_dir() {
+    let out = tempfile::tempdir().unwrap();
+    let err = execute(&mut empty_build(), out.path(), false, failing_writer).unwrap_err();
+    assert_eq!(format!("{err:#}"), "disk full");
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+
+    let err = execute(&mut empty_build(), out.path(), true, failing_writer).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains("partial output kept in"), "{text}");
+    let kept: Vec<_> = std::fs::read_dir(out.path()).unwrap().collect();
+    assert_eq!(kept.len(), 1);
+    let kept = kept[0].as_ref().unwrap().path();
+    assert_eq!(std::fs::read(kept.join("pc.img")).unwrap(), b"half");
+}
+
+#[test]
+fn successful_execution_writes_the_manifest_last() {
+    let out = tempfile::tempdir().unwrap();
+    let written = execute(&mut empty_build(), out.path(), false, |_, _| Ok(vec![])).unwrap();
+    assert_eq!(written, vec![out.path().join(MANIFEST_NAME)]);
+    let m: Manifest =
+        serde_json::from_slice(&std::fs::read(out.path().join(MANIFEST_NAME)).unwrap()).unwrap();
+    assert_eq!((m.model.brand.as_str(), m.label.as_str()), ("b", "dev"));
+}
