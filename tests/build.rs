@@ -334,3 +334,37 @@ fn interrupted_build_leaves_nothing() {
     }
     assert!(interrupted > 0, "no build could be interrupted");
 }
+
+#[test]
+fn gadget_content_lands_beside_the_seed() {
+    if !common::have_tools("gadget_content_lands_beside_the_seed", TOOLS) {
+        return;
+    }
+    let kit = Kit::new();
+    let yaml = std::fs::read_to_string(common::repo().join("gadgets/pc/meta/gadget.yaml"))
+        .unwrap()
+        .replace(
+            "        size: 256M\n",
+            "        size: 256M\n        content:\n          - source: boot/\n            target: EFI/boot/\n",
+        );
+    assert!(yaml.contains("target: EFI/boot/"));
+    let snap_yaml = std::fs::read(common::repo().join("gadgets/pc/meta/snap.yaml")).unwrap();
+    let gadget = kit.repack(
+        "pc-content",
+        &[
+            ("meta/snap.yaml", &snap_yaml),
+            ("meta/gadget.yaml", yaml.as_bytes()),
+            ("boot/bootx64.efi", b"MZ not really an EFI binary"),
+        ],
+    );
+    let out = kit.dir.path().join("out");
+    build(&[&gadget, &kit.kernel, &kit.base, &kit.hello], &out)
+        .args(["--label", "dev"])
+        .assert()
+        .success();
+    let seed = partition(&manifest(&out), "ubuntu-seed").clone();
+    let at = format!("{}@@{}", out.join("pc.img").display(), seed["offset"]);
+    let root = run("mdir", &["-b", "-/", "-i", &at, "::/"]);
+    assert!(root.contains("EFI/boot/bootx64.efi"), "{root}");
+    assert!(root.contains("systems/dev/model"), "{root}");
+}
