@@ -86,11 +86,16 @@ fn pack(args: PackArgs) -> Result<()> {
         ..PackOptions::reproducible()?
     };
     let yaml = std::fs::read(args.dir.join("meta/snap.yaml"));
-    // The default name needs snap.yaml; pack_dir reports a missing or bad one itself.
-    let output = match (
-        args.output,
-        yaml.ok().and_then(|y| SnapInfo::parse(&y).ok()),
-    ) {
+    // pack_dir reports a missing or bad snap.yaml itself; here it names the output and says
+    // whether the tree is a gadget, whose gadget.yaml must be valid too (as `snap pack` does).
+    let info = yaml.ok().and_then(|y| SnapInfo::parse(&y).ok());
+    if info
+        .as_ref()
+        .is_some_and(|i| i.snap_type == snap::SnapType::Gadget)
+    {
+        crate::gadget::load(&args.dir, crate::gadget::Ruleset::Unknown)?;
+    }
+    let output = match (args.output, info) {
         (Some(out), _) => out,
         (None, Some(info)) => PathBuf::from(default_file_name(&info)),
         (None, None) => PathBuf::from("snap.snap"),
