@@ -13,6 +13,7 @@
 
 pub mod assertion;
 pub mod boot;
+pub mod build;
 pub mod cli;
 pub mod disk;
 pub mod exec;
@@ -24,5 +25,6 @@ pub mod plan;
 pub mod qemu;
 pub mod repro;
 pub mod runtime;
+pub mod seed;
 pub mod snap;
 pub mod units;

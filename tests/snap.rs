@@ -288,3 +288,37 @@ fn info_refuses_non_snaps() {
             "bogus.snap is not a squashfs snap",
         ));
 }
+
+#[test]
+fn cli_pack_checks_a_gadget_yaml() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tree = tmp.path().join("pc");
+    fs::create_dir_all(tree.join("meta")).unwrap();
+    fs::write(
+        tree.join("meta/snap.yaml"),
+        "name: pc\nversion: '1'\ntype: gadget\n",
+    )
+    .unwrap();
+    snapsmith()
+        .current_dir(tmp.path())
+        .args(["snap", "pack", "pc", "-o", "pc.snap"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("gadget.yaml"));
+    assert!(!tmp.path().join("pc.snap").exists());
+    fs::write(
+        tree.join("meta/gadget.yaml"),
+        fs::read(common::repo().join("gadgets/pc/meta/gadget.yaml")).unwrap(),
+    )
+    .unwrap();
+    snapsmith()
+        .current_dir(tmp.path())
+        .args(["snap", "pack", "pc", "-o", "pc.snap"])
+        .assert()
+        .success();
+    assert!(
+        SnapFile::open(tmp.path().join("pc.snap"))
+            .unwrap()
+            .has_file("meta/gadget.yaml")
+    );
+}

@@ -1,11 +1,93 @@
-//! `snapsmith build`: placeholder until its issue lands.
+//! `snapsmith build`: parse the options and hand them to [`crate::build::run`].
 
-use anyhow::{Result, bail};
+use crate::build::{self, BuildRequest, Reporter};
+use crate::units::parse_cli_size;
+use anyhow::Result;
 use clap::Args;
+use std::path::PathBuf;
 
 #[derive(Debug, Args)]
-pub struct BuildArgs {}
+pub struct BuildArgs {
+    /// The signed model assertion
+    model: PathBuf,
+    /// A snap file for the image (repeat for each snap)
+    #[arg(long = "snap", value_name = "FILE")]
+    snaps: Vec<PathBuf>,
+    /// A directory whose *.snap files are all offered to the image
+    #[arg(long, value_name = "DIR")]
+    snaps_dir: Option<PathBuf>,
+    /// Assertions: the model's brand chain, snap declarations and revisions (repeatable)
+    #[arg(long, value_name = "FILE")]
+    assertions: Vec<PathBuf>,
+    /// Trusted root account-key assertions (repeatable)
+    #[arg(long, value_name = "FILE")]
+    trusted: Vec<PathBuf>,
+    /// Output directory for <volume>.img and manifest.json
+    #[arg(
+        short = 'O',
+        long = "output-dir",
+        value_name = "DIR",
+        default_value = "."
+    )]
+    output_dir: PathBuf,
+    /// Minimum image size (e.g. 4G, 600M); the gadget's layout sets the rest
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    image_size: Option<u64>,
+    /// Logical sector size of the disk
+    #[arg(long, default_value_t = 512, value_parser = parse_sector_size)]
+    sector_size: u64,
+    /// Recovery system label (default: the build date, YYYYMMDD)
+    #[arg(long)]
+    label: Option<String>,
+    /// Print the plan and write nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Print JSON on stdout (the plan with --dry-run, else the manifest)
+    #[arg(long)]
+    json: bool,
+    /// Keep the partial output of a failed build for debugging
+    #[arg(long)]
+    keep_failed: bool,
+}
 
-pub fn run(_args: BuildArgs) -> Result<()> {
-    bail!("`snapsmith build` is not implemented yet")
+fn parse_size(text: &str) -> Result<u64, String> {
+    parse_cli_size(text).map_err(|e| e.to_string())
+}
+
+fn parse_sector_size(text: &str) -> Result<u64, String> {
+    match text {
+        "512" => Ok(512),
+        "4096" => Ok(4096),
+        _ => Err(format!("{text:?} is not 512 or 4096")),
+    }
+}
+
+pub fn run(args: BuildArgs) -> Result<()> {
+    let request = BuildRequest {
+        model: args.model,
+        snaps: args.snaps,
+        snaps_dir: args.snaps_dir,
+        assertions: args.assertions,
+        trusted: args.trusted,
+        out_dir: args.output_dir,
+        image_size: args.image_size,
+        sector_size: args.sector_size,
+        label: args.label,
+        dry_run: args.dry_run,
+        keep_failed: args.keep_failed,
+    };
+    let reporter = Reporter::new(false);
+    let outcome = build::run(&request, &reporter)?;
+    reporter.finish();
+    match (args.dry_run, args.json) {
+        (true, true) => println!("{}", build::plan_json(&outcome.assembled)?),
+        (true, false) => print!("{}", build::render_table(&outcome.assembled)),
+        (false, true) => print!("{}", outcome.assembled.manifest.to_json()?),
+        (false, false) => {
+            for path in &outcome.written {
+                println!("{}", path.display());
+            }
+        }
+    }
+    Ok(())
 }

@@ -12,6 +12,28 @@ pub enum SnapCommand {
     Pack(PackArgs),
     /// Show a snap's metadata, digest and size
     Info(InfoArgs),
+    /// Print a signed snap-declaration and snap-revision for a snap file
+    Assert(AssertArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AssertArgs {
+    /// The .snap file
+    file: PathBuf,
+    /// Name of the signing key in the keyring (its account acts as the store)
+    #[arg(long, value_name = "NAME")]
+    key: String,
+    /// The snap id to assert (as the model lists it)
+    #[arg(long, value_name = "ID")]
+    snap_id: String,
+    /// The revision to assert (1 or more)
+    #[arg(long, value_name = "N")]
+    revision: u64,
+    /// Publisher and developer account (default: the signing key's account)
+    #[arg(long, value_name = "ACCOUNT")]
+    publisher: Option<String>,
+    #[command(flatten)]
+    keyring: super::key::KeyringArg,
 }
 
 #[derive(Debug, Args)]
@@ -39,7 +61,23 @@ pub fn run(cmd: SnapCommand) -> Result<()> {
     match cmd {
         SnapCommand::Pack(args) => pack(args),
         SnapCommand::Info(args) => info(args),
+        SnapCommand::Assert(args) => assert(args),
     }
+}
+
+fn assert(args: AssertArgs) -> Result<()> {
+    let (key_info, key) = args.keyring.open()?.load(&args.key)?;
+    let when = time::OffsetDateTime::from_unix_timestamp(crate::repro::build_time()?)?;
+    let timestamp = crate::assertion::types::format_time(when);
+    let request = snap::SnapAssertRequest {
+        snap_id: &args.snap_id,
+        revision: args.revision,
+        publisher: args.publisher.as_deref(),
+        timestamp: &timestamp,
+    };
+    let signed = snap::snap_assertions(&args.file, &request, &key, &key_info.account_id)?;
+    super::key::write_stdout(&crate::assertion::encode_stream(&signed))?;
+    Ok(())
 }
 
 fn pack(args: PackArgs) -> Result<()> {
@@ -48,11 +86,16 @@ fn pack(args: PackArgs) -> Result<()> {
         ..PackOptions::reproducible()?
     };
     let yaml = std::fs::read(args.dir.join("meta/snap.yaml"));
-    // The default name needs snap.yaml; pack_dir reports a missing or bad one itself.
-    let output = match (
-        args.output,
-        yaml.ok().and_then(|y| SnapInfo::parse(&y).ok()),
-    ) {
+    // pack_dir reports a missing or bad snap.yaml itself; here it names the output and says
+    // whether the tree is a gadget, whose gadget.yaml must be valid too (as `snap pack` does).
+    let info = yaml.ok().and_then(|y| SnapInfo::parse(&y).ok());
+    if info
+        .as_ref()
+        .is_some_and(|i| i.snap_type == snap::SnapType::Gadget)
+    {
+        crate::gadget::load(&args.dir, crate::gadget::Ruleset::Unknown)?;
+    }
+    let output = match (args.output, info) {
         (Some(out), _) => out,
         (None, Some(info)) => PathBuf::from(default_file_name(&info)),
         (None, None) => PathBuf::from("snap.snap"),

@@ -27,6 +27,9 @@ pub struct ImageReport {
     /// The partition table; `None` when the image has neither a GPT nor an MBR.
     pub table: Option<TableReport>,
     pub partitions: Vec<PartitionReport>,
+    /// The recovery systems on ubuntu-seed, when the image has a seed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<crate::seed::SeedReport>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -77,6 +80,7 @@ pub fn inspect(path: &Path) -> Result<ImageReport> {
         size,
         table: None,
         partitions: Vec::new(),
+        seed: None,
     };
     if let Some((table, mut partitions)) = found {
         for p in &mut partitions {
@@ -88,8 +92,25 @@ pub fn inspect(path: &Path) -> Result<ImageReport> {
                 )
             })?;
         }
+        report.seed = seed_of(&file, &partitions)
+            .with_context(|| format!("{}: reading the seed", path.display()))?;
         report.table = Some(table);
         report.partitions = partitions;
     }
     Ok(report)
+}
+
+/// The seed on the vfat partition labelled (or named) `ubuntu-seed`, if any.
+fn seed_of(file: &File, partitions: &[PartitionReport]) -> Result<Option<crate::seed::SeedReport>> {
+    let seed = partitions.iter().find(|p| {
+        p.filesystem.as_ref().is_some_and(|f| {
+            f.kind == "vfat"
+                && (f.label.as_deref() == Some("ubuntu-seed")
+                    || p.name.as_deref() == Some("ubuntu-seed"))
+        })
+    });
+    match seed {
+        Some(p) => crate::seed::read_seed(file, p.offset, p.size),
+        None => Ok(None),
+    }
 }

@@ -30,6 +30,9 @@ pub fn render(report: &ImageReport) -> String {
     for p in &report.partitions {
         let _ = writeln!(out, "{}", partition_line(p));
     }
+    if let Some(seed) = &report.seed {
+        render_seed(&mut out, seed);
+    }
     for p in &report.partitions {
         let Some(files) = p.filesystem.as_ref().and_then(|f| f.files.as_ref()) else {
             continue;
@@ -76,4 +79,26 @@ fn partition_line(p: &PartitionReport) -> String {
         p.offset,
         human(p.size)
     )
+}
+
+/// The recovery systems and their snaps.
+fn render_seed(out: &mut String, seed: &crate::seed::SeedReport) {
+    let _ = writeln!(out, "\nseed:");
+    for s in &seed.systems {
+        match (&s.brand, &s.model, &s.grade, &s.problem) {
+            (Some(b), Some(m), Some(g), _) => {
+                let _ = writeln!(out, "  system {}: model {b}/{m} (grade {g})", s.label);
+            }
+            (_, _, _, problem) => {
+                let why = problem.as_deref().unwrap_or("unknown model");
+                let _ = writeln!(out, "  system {}: {why}", s.label);
+            }
+        }
+        for snap in &s.snaps {
+            let _ = writeln!(out, "    systems/{}/snaps/{snap}", s.label);
+        }
+    }
+    for snap in &seed.snaps {
+        let _ = writeln!(out, "  snaps/{snap}");
+    }
 }

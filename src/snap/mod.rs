@@ -14,12 +14,14 @@
 //! # Ok(()) }
 //! ```
 
+mod assert;
 mod digest;
 pub mod naming;
 mod pack;
 mod reader;
 mod yaml;
 
+pub use assert::{SnapAssertRequest, snap_assertions};
 pub use digest::{SnapDigest, digest, digest_reader};
 pub use pack::{Compression, PackOptions, pack_dir, write_atomically};
 pub use reader::{Entry, EntryKind, SnapFile};

@@ -1,0 +1,280 @@
+//! `build`: a verified model and snap files become disk images, a recovery system and a
+//! manifest.
+//!
+//! Stages, in order, and nothing written before the last one:
+//! 1. **load**: the model and its chain, the snap files (metadata and digest);
+//! 2. **resolve**: [`crate::seed::resolve`] picks the snap for each model entry or refuses;
+//! 3. **plan**: the gadget's layout becomes an [`ImagePlan`]; the seed, run system and boot
+//!    trees are placed on their roles ([`assemble`]); the plan is validated;
+//! 4. **execute**: images are written into a staging directory inside the output directory,
+//!    the manifest records every partition's hash, and the outputs are renamed into place
+//!    ([`execute`]). On failure nothing remains at an output path.
+
+mod load;
+mod manifest;
+mod output;
+mod progress;
+mod run;
+
+pub use manifest::{
+    MANIFEST_NAME, Manifest, ManifestModel, ManifestPartition, ManifestSnap, ManifestVolume,
+    sha256_window,
+};
+pub use output::Staging;
+pub use progress::Reporter;
+pub use run::{BuildRequest, Outcome, plan_json, run};
+
+use crate::plan::{FileEntry, ImagePlan, StructureContent};
+use crate::seed::{
+    self, AssertedRevision, Candidate, ModelId, ModelSpec, RoleTrees, SeedAssertions, SeedSnap,
+};
+use crate::snap::{self, SnapFile, SnapType};
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What the assertion layer hands over about a verified model and its snaps.
+#[derive(Debug, Clone)]
+pub struct LoadedModel {
+    pub spec: ModelSpec,
+    pub id: ModelId,
+    /// The model assertion, encoded.
+    pub model: Vec<u8>,
+    /// The model's prerequisites (brand account and account-key, publisher accounts), encoded.
+    pub model_etc: Vec<u8>,
+    /// snap-declaration + snap-revision of each asserted snap file, encoded, by the file's
+    /// SHA3-384.
+    pub snap_streams: BTreeMap<String, Vec<u8>>,
+    /// Verified snap-declaration + snap-revision facts, one per asserted snap file.
+    pub asserted: Vec<AssertedRevision>,
+}
+
+/// Files the boot layer puts on the image: bootloader assets of the recovery system
+/// (ubuntu-seed) and of run mode (ubuntu-boot). Empty until a bootloader is configured.
+#[derive(Debug, Clone, Default)]
+pub struct BootAssets {
+    pub seed: Vec<FileEntry>,
+    pub boot: Vec<FileEntry>,
+}
+
+/// A build ready to execute: the validated plan, the snaps and the manifest (without hashes).
+#[derive(Debug, Clone)]
+pub struct Assembled {
+    pub plan: ImagePlan,
+    pub snaps: Vec<SeedSnap>,
+    pub label: String,
+    pub manifest: Manifest,
+}
+
+/// Opens and digests every snap given by path and every `*.snap` in `snaps_dir` (sorted).
+pub fn load_candidates(files: &[PathBuf], snaps_dir: Option<&Path>) -> Result<Vec<Candidate>> {
+    let mut paths = files.to_vec();
+    if let Some(dir) = snaps_dir {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir)
+            .with_context(|| format!("reading snaps directory {}", dir.display()))?
+        {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "snap") && path.is_file() {
+                found.push(path);
+            }
+        }
+        found.sort();
+        paths.extend(found);
+    }
+    paths
+        .iter()
+        .map(|path| {
+            let file = SnapFile::open(path)?;
+            let digest = snap::digest(path)?;
+            Ok(Candidate {
+                path: path.clone(),
+                info: file.info().clone(),
+                digest,
+            })
+        })
+        .collect()
+}
+
+/// The label from `--label`, else the build date.
+pub fn choose_label(label: Option<&str>, build_time: i64) -> Result<String> {
+    let label = match label {
+        Some(l) => l.to_string(),
+        None => seed::default_label(build_time)?,
+    };
+    seed::validate_label(&label)?;
+    Ok(label)
+}
+
+/// The gadget snap of a resolved set.
+pub fn gadget_of(snaps: &[SeedSnap]) -> Result<&SeedSnap> {
+    snaps
+        .iter()
+        .find(|s| s.snap_type == SnapType::Gadget)
+        .context("no gadget snap was selected")
+}
+
+/// Extracts the gadget snap (its content feeds the gadget's structures) and returns its
+/// `meta/gadget.yaml`.
+pub fn unpack_gadget(gadget: &SeedSnap, dir: &Path) -> Result<Vec<u8>> {
+    let file = SnapFile::open(&gadget.path)?;
+    let yaml = file
+        .gadget_yaml()
+        .with_context(|| format!("gadget snap {}", gadget.path.display()))?;
+    file.extract_to(dir)?;
+    Ok(yaml)
+}
+
+/// Places the seed, run system and boot trees on the gadget's plan, validates it and drafts
+/// the manifest. Preinstalled: ubuntu-boot, ubuntu-save and ubuntu-data are populated.
+pub fn assemble(
+    model: &LoadedModel,
+    snaps: Vec<SeedSnap>,
+    mut plan: ImagePlan,
+    label: &str,
+    boot_assets: &BootAssets,
+) -> Result<Assembled> {
+    let mut seed_tree = seed::seed_tree(
+        label,
+        model.spec.grade,
+        &snaps,
+        &seed_assertions(model, &snaps),
+    )?;
+    seed_tree.extend(&boot_assets.seed)?;
+    let trees = RoleTrees {
+        seed: seed_tree,
+        boot: Some(seed::boot_tree(&model.model, &boot_assets.boot)?),
+        save: Some(seed::save_tree()?),
+        data: Some(seed::data_tree(label, &model.id, &snaps)?),
+    };
+    seed::place(&mut plan, &trees)?;
+    plan.validate().context("the image plan is not valid")?;
+    let manifest = Manifest::new(&model.id, label, &snaps, &plan);
+    Ok(Assembled {
+        plan,
+        snaps,
+        label: label.to_string(),
+        manifest,
+    })
+}
+
+/// The seed's assertion files: snap assertions of model snaps in `snaps`, those of extra snaps
+/// in `extra-snaps`, in seed order; assertions of files not in the image are left out.
+fn seed_assertions(model: &LoadedModel, snaps: &[SeedSnap]) -> SeedAssertions {
+    let mut out = SeedAssertions {
+        model: model.model.clone(),
+        model_etc: model.model_etc.clone(),
+        ..SeedAssertions::default()
+    };
+    for s in snaps.iter().filter(|s| s.asserted()) {
+        let Some(stream) = model.snap_streams.get(&s.digest.sha3_384) else {
+            continue;
+        };
+        let into = if s.in_model {
+            &mut out.snaps
+        } else {
+            &mut out.extra_snaps
+        };
+        if !into.is_empty() {
+            into.push(b'\n');
+        }
+        into.extend_from_slice(stream);
+    }
+    out
+}
+
+/// Writes the images with `write` (the disk writer: plan + directory -> image paths) into a
+/// staging directory in `out_dir`, hashes the partitions, writes `manifest.json` and moves all
+/// into place. Returns the final paths (images, then the manifest).
+pub fn execute(
+    assembled: &mut Assembled,
+    out_dir: &Path,
+    keep_failed: bool,
+    write: impl FnOnce(&ImagePlan, &Path) -> Result<Vec<PathBuf>>,
+) -> Result<Vec<PathBuf>> {
+    let staging = Staging::create(out_dir)?;
+    // Ctrl-C or SIGTERM from here on ends in the error path below, which removes the staging
+    // directory, instead of killing the process with it in place.
+    let _guard = crate::disk::interrupt::InterruptGuard::install();
+    match stage_outputs(assembled, staging.path(), write) {
+        Ok(names) => staging.commit(&names),
+        Err(err) => Err(staging.fail(err, keep_failed)),
+    }
+}
+
+fn stage_outputs(
+    assembled: &mut Assembled,
+    dir: &Path,
+    write: impl FnOnce(&ImagePlan, &Path) -> Result<Vec<PathBuf>>,
+) -> Result<Vec<String>> {
+    let written = write(&assembled.plan, dir)?;
+    let mut names = Vec::new();
+    for volume in &assembled.plan.volumes {
+        let name = format!("{}.img", volume.name);
+        if !written.iter().any(|p| p.file_name() == Some(name.as_ref())) {
+            bail!("the disk writer did not write {name}");
+        }
+        names.push(name);
+    }
+    crate::disk::interrupt::check()?;
+    assembled.manifest.hash_partitions(dir)?;
+    crate::disk::interrupt::check()?;
+    let json = assembled.manifest.to_json()?;
+    std::fs::write(dir.join(MANIFEST_NAME), json).context("writing manifest.json")?;
+    names.push(MANIFEST_NAME.to_string());
+    Ok(names)
+}
+
+/// The plan as a table for `--dry-run`.
+pub fn render_table(a: &Assembled) -> String {
+    let mut out = format!(
+        "model {}/{} (grade {}), recovery system {}\n\nsnaps:\n",
+        a.manifest.model.brand, a.manifest.model.model, a.manifest.model.grade, a.label
+    );
+    for s in &a.manifest.snaps {
+        out.push_str(&format!(
+            "  {:<20} {:<7} rev {:<6} {:>10} bytes  {}\n",
+            s.name, s.snap_type, s.revision, s.size, s.seed_path
+        ));
+    }
+    for v in &a.plan.volumes {
+        out.push_str(&format!(
+            "\nvolume {} ({}.img, {} bytes, {:?}, {}-byte sectors):\n",
+            v.name, v.name, v.size, v.schema, v.sector_size
+        ));
+        out.push_str(
+            "  #  name                 role           offset       size         content\n",
+        );
+        for s in &v.structures {
+            let number = s
+                .partition
+                .as_ref()
+                .map_or_else(|| "-".to_string(), |p| p.number.to_string());
+            let content = match &s.content {
+                StructureContent::Empty => "empty".to_string(),
+                StructureContent::Raw(images) => format!("{} raw image(s)", images.len()),
+                StructureContent::Filesystem(fs) => format!(
+                    "{} {}, {} entries",
+                    serde_json::to_value(fs.kind)
+                        .ok()
+                        .and_then(|k| k.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    fs.label.as_deref().unwrap_or("-"),
+                    fs.files.len()
+                ),
+            };
+            out.push_str(&format!(
+                "  {number:<2} {:<20} {:<14} {:<12} {:<12} {content}\n",
+                s.name,
+                s.role.as_deref().unwrap_or("-"),
+                s.offset,
+                s.size
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "build/assemble_tests.rs"]
+mod tests;

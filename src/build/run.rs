@@ -1,0 +1,169 @@
+//! The `build` command end to end: load, resolve, plan, execute, with progress on stderr.
+
+use super::{
+    Assembled, BootAssets, LoadedModel, Reporter, assemble, choose_label, execute, gadget_of,
+};
+use crate::disk::{self, WriteOptions};
+use crate::gadget::content::Trees;
+use crate::gadget::{self, PlanOptions, Ruleset};
+use crate::plan::ImagePlan;
+use crate::seed::{self, SeedSnap};
+use crate::snap::{SnapFile, SnapType};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Everything `snapsmith build` was asked to do.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    pub model: PathBuf,
+    pub snaps: Vec<PathBuf>,
+    pub snaps_dir: Option<PathBuf>,
+    pub assertions: Vec<PathBuf>,
+    pub trusted: Vec<PathBuf>,
+    pub out_dir: PathBuf,
+    pub image_size: Option<u64>,
+    pub sector_size: u64,
+    pub label: Option<String>,
+    pub dry_run: bool,
+    pub keep_failed: bool,
+}
+
+/// What a build did (or, with `--dry-run`, would do).
+#[derive(Debug)]
+pub struct Outcome {
+    pub assembled: Assembled,
+    /// Final paths: images, then manifest.json; empty for a dry run.
+    pub written: Vec<PathBuf>,
+}
+
+/// Runs a build: nothing is written before the plan is complete and valid, and nothing remains
+/// at an output path when it fails.
+pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
+    let build_time = crate::repro::build_time()?;
+    reporter.stage("verifying the model and assertions");
+    let model = super::load::load_model(req)?;
+    reporter.stage("reading snaps");
+    let candidates = super::load_candidates(&req.snaps, req.snaps_dir.as_deref())?;
+    reporter.stage("resolving snaps against the model");
+    let snaps = seed::resolve(&model.spec, &candidates, &model.asserted).with_context(|| {
+        format!(
+            "model {}/{} (grade {})",
+            model.id.brand, model.id.model, model.id.grade
+        )
+    })?;
+    let label = choose_label(req.label.as_deref(), build_time)?;
+    reporter.stage("laying out the gadget");
+    let unpacked = Unpacked::new(&snaps)?;
+    let plan = gadget_plan(req, &model, &unpacked)?;
+    // The boot layer supplies the bootloader's files once the gadget's bootloader is set up;
+    // until then the seed and ubuntu-boot carry only what seeding itself puts there.
+    let boot_assets = BootAssets::default();
+    let mut assembled = assemble(&model, snaps, plan, &label, &boot_assets)?;
+    gadget::bridge::check_plan_fit(&assembled.plan)
+        .context("the seed and the run system do not fit the gadget's partitions")?;
+    if req.dry_run {
+        return Ok(Outcome {
+            assembled,
+            written: Vec::new(),
+        });
+    }
+    let written = execute(
+        &mut assembled,
+        &req.out_dir,
+        req.keep_failed,
+        |plan, dir| {
+            let opts = WriteOptions {
+                keep_failed: req.keep_failed,
+                build_time,
+                progress: reporter,
+            };
+            disk::write_image(plan, dir, &opts)
+        },
+    )?;
+    reporter.stage("done");
+    Ok(Outcome { assembled, written })
+}
+
+/// The gadget (and, when its content refers to `$kernel:`, the kernel) unpacked for content.
+struct Unpacked {
+    _dir: tempfile::TempDir,
+    gadget_snap: PathBuf,
+    gadget: PathBuf,
+    kernel: Option<PathBuf>,
+}
+
+impl Unpacked {
+    fn new(snaps: &[SeedSnap]) -> Result<Unpacked> {
+        let dir = tempfile::Builder::new()
+            .prefix("snapsmith-build-")
+            .tempdir()
+            .context("creating a temporary directory")?;
+        let g = gadget_of(snaps)?;
+        let gadget = dir.path().join("gadget");
+        let yaml = super::unpack_gadget(g, &gadget)?;
+        let kernel = match snaps.iter().find(|s| s.snap_type == SnapType::Kernel) {
+            Some(k) if contains(&yaml, b"$kernel:") => {
+                let root = dir.path().join("kernel");
+                SnapFile::open(&k.path)?.extract_to(&root)?;
+                Some(root)
+            }
+            _ => None,
+        };
+        Ok(Unpacked {
+            _dir: dir,
+            gadget_snap: g.path.clone(),
+            gadget,
+            kernel,
+        })
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn gadget_plan(req: &BuildRequest, model: &LoadedModel, u: &Unpacked) -> Result<ImagePlan> {
+    let loaded = gadget::load(&u.gadget_snap, Ruleset::Uc20)?;
+    let opts = PlanOptions {
+        sector_size: req.sector_size,
+        image_size: req.image_size,
+        ruleset: Ruleset::Uc20,
+        id_seed: format!("{}/{}", model.id.brand, model.id.model).into_bytes(),
+    };
+    let trees = Trees {
+        gadget: &u.gadget,
+        kernel: u.kernel.as_deref(),
+    };
+    gadget::image_plan(&loaded, trees, &opts)
+}
+
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    model: &'a super::ManifestModel,
+    label: &'a str,
+    snaps: &'a [super::ManifestSnap],
+    plan: &'a ImagePlan,
+}
+
+/// The plan as JSON for `--dry-run --json`.
+pub fn plan_json(a: &Assembled) -> Result<String> {
+    Ok(serde_json::to_string_pretty(&PlanJson {
+        model: &a.manifest.model,
+        label: &a.label,
+        snaps: &a.manifest.snaps,
+        plan: &a.plan,
+    })?)
+}
+
+impl disk::Progress for Reporter {
+    fn volume(&self, name: &str, bytes: u64) {
+        self.bytes(&format!("writing {name}.img"), bytes);
+    }
+    fn step(&self, what: &str) {
+        Reporter::step(self, what);
+    }
+    fn advance(&self, bytes: u64) {
+        Reporter::advance(self, bytes);
+    }
+}

@@ -1,0 +1,370 @@
+//! `snapsmith build` of the example model with small snaps made by `snap pack`, checked with
+//! sfdisk, fsck.vfat, e2fsck, mtools, debugfs and openssl.
+
+mod build_common;
+mod common;
+
+use build_common::*;
+use serde_json::Value;
+use std::path::Path;
+
+fn manifest(out: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
+}
+
+fn partition<'a>(m: &'a Value, name: &str) -> &'a Value {
+    m["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no partition {name} in the manifest"))
+}
+
+fn offset_size(p: &Value) -> (u64, u64) {
+    (p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap())
+}
+
+#[test]
+fn example_model_builds_a_preinstalled_image() {
+    if !common::have_tools("example_model_builds_a_preinstalled_image", TOOLS)
+        || !common::have_tools("example_model_builds_a_preinstalled_image", &["openssl"])
+    {
+        return;
+    }
+    let kit = Kit::new();
+    let out = kit.dir.path().join("out");
+    let stdout = build(&kit.snaps(), &out)
+        .args(["--label", "dev"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8(stdout).unwrap();
+    assert!(
+        stdout.contains("pc.img") && stdout.contains("manifest.json"),
+        "{stdout}"
+    );
+    let mut names: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["manifest.json", "pc.img"], "no staging left behind");
+    let image = out.join("pc.img");
+
+    let table: Value =
+        serde_json::from_str(&run("sfdisk", &["--json", image.to_str().unwrap()])).unwrap();
+    let parts: Vec<_> = table["partitiontable"]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        parts,
+        ["ubuntu-seed", "ubuntu-boot", "ubuntu-save", "ubuntu-data"]
+    );
+
+    let m = manifest(&out);
+    assert_eq!(m["model"]["brand"], "dev");
+    assert_eq!(m["model"]["model"], "dev-amd64");
+    assert_eq!(m["model"]["grade"], "dangerous");
+    assert_eq!(m["label"], "dev");
+    let snaps: Vec<_> = m["snaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["revision"].as_str().unwrap().to_string(),
+                s["seed-path"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(snaps.contains(&(
+        "hello".into(),
+        "x1".into(),
+        "systems/dev/snaps/hello_1.0.snap".into()
+    )));
+    assert!(
+        !snaps.iter().any(|s| s.0 == "snapd"),
+        "no snapd snap is added"
+    );
+    let hello = m["snaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "hello")
+        .unwrap();
+    let digest = snapsmith::snap::digest(&kit.hello).unwrap();
+    assert_eq!(hello["sha3-384"], digest.sha3_384.as_str());
+
+    let work = tempfile::tempdir().unwrap();
+    check_seed(&image, partition(&m, "ubuntu-seed"), &kit, work.path());
+    check_boot(&image, partition(&m, "ubuntu-boot"), work.path());
+    check_data(&image, partition(&m, "ubuntu-data"), &kit, work.path());
+    let save = work.path().join("save.img");
+    let (o, s) = offset_size(partition(&m, "ubuntu-save"));
+    extract(&image, o, s, &save);
+    run("e2fsck", &["-fn", save.to_str().unwrap()]);
+
+    let report = common::snapsmith()
+        .args(["inspect", "--json"])
+        .arg(&image)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: Value = serde_json::from_slice(&report).unwrap();
+    let system = &report["seed"]["systems"][0];
+    assert_eq!(system["label"], "dev");
+    assert_eq!(system["brand"], "dev");
+    assert_eq!(system["model"], "dev-amd64");
+    assert_eq!(system["grade"], "dangerous");
+    assert_eq!(
+        system["snaps"],
+        serde_json::json!([
+            "core_1.snap",
+            "hello_1.0.snap",
+            "pc-kernel_6.1.snap",
+            "pc_1.0.snap"
+        ])
+    );
+
+    for p in m["partitions"].as_array().unwrap() {
+        let (o, s) = offset_size(p);
+        let part = work.path().join("part");
+        extract(&image, o, s, &part);
+        let hex = run(
+            "openssl",
+            &["dgst", "-sha256", "-r", part.to_str().unwrap()],
+        );
+        assert_eq!(
+            hex.split_whitespace().next().unwrap(),
+            p["sha256"].as_str().unwrap()
+        );
+    }
+}
+
+fn check_seed(image: &Path, p: &Value, kit: &Kit, work: &Path) {
+    let (offset, size) = offset_size(p);
+    let part = work.join("seed.img");
+    extract(image, offset, size, &part);
+    run("fsck.vfat", &["-n", part.to_str().unwrap()]);
+    let at = format!("{}@@{offset}", image.display());
+    let system = run("mdir", &["-b", "-i", &at, "::/systems/dev"]);
+    for want in ["model", "assertions", "snaps", "options.yaml"] {
+        assert!(system.contains(want), "{want} missing from {system}");
+    }
+    let copy = work.join("copy");
+    let get = |inside: &str| {
+        run(
+            "mcopy",
+            &["-n", "-o", "-i", &at, inside, copy.to_str().unwrap()],
+        );
+        std::fs::read(&copy).unwrap()
+    };
+    let model = std::fs::read(common::repo().join("models/dev-amd64.model")).unwrap();
+    assert_eq!(
+        String::from_utf8(get("::/systems/dev/model"))
+            .unwrap()
+            .trim_end(),
+        String::from_utf8(model).unwrap().trim_end()
+    );
+    let model_etc = String::from_utf8(get("::/systems/dev/assertions/model-etc")).unwrap();
+    assert!(model_etc.contains("type: account-key"), "{model_etc}");
+    assert_eq!(
+        get("::/systems/dev/snaps/hello_1.0.snap"),
+        std::fs::read(&kit.hello).unwrap()
+    );
+    assert_eq!(
+        get("::/systems/dev/snaps/pc-kernel_6.1.snap"),
+        std::fs::read(&kit.kernel).unwrap()
+    );
+    let options = String::from_utf8(get("::/systems/dev/options.yaml")).unwrap();
+    assert!(options.contains("unasserted: core_1.snap"), "{options}");
+}
+
+fn check_boot(image: &Path, p: &Value, work: &Path) {
+    let (offset, size) = offset_size(p);
+    let part = work.join("boot.img");
+    extract(image, offset, size, &part);
+    run("fsck.vfat", &["-n", part.to_str().unwrap()]);
+    let at = format!("{}@@{offset}", image.display());
+    let listing = run("mdir", &["-b", "-i", &at, "::/device"]);
+    assert!(listing.contains("model"), "{listing}");
+}
+
+fn check_data(image: &Path, p: &Value, kit: &Kit, work: &Path) {
+    let (offset, size) = offset_size(p);
+    let part = work.join("data.img");
+    extract(image, offset, size, &part);
+    run("e2fsck", &["-fn", part.to_str().unwrap()]);
+    let dev = part.to_str().unwrap();
+    let modeenv = run(
+        "debugfs",
+        &["-R", "cat /system-data/var/lib/snapd/modeenv", dev],
+    );
+    for want in [
+        "mode=run\n",
+        "recovery_system=dev\n",
+        "base=core_x1.snap\n",
+        "gadget=pc_x1.snap\n",
+        "current_kernels=pc-kernel_x1.snap\n",
+        "model=dev/dev-amd64\n",
+        "grade=dangerous\n",
+    ] {
+        assert!(modeenv.contains(want), "{want:?} missing from {modeenv}");
+    }
+    assert!(!modeenv.contains("try_base"), "{modeenv}");
+    let listing = run(
+        "debugfs",
+        &["-R", "ls -l /system-data/var/lib/snapd/snaps", dev],
+    );
+    for want in [
+        "core_x1.snap",
+        "pc_x1.snap",
+        "pc-kernel_x1.snap",
+        "hello_x1.snap",
+    ] {
+        assert!(listing.contains(want), "{want} missing from {listing}");
+    }
+    let out = work.join("hello.snap");
+    let dump = format!(
+        "dump /system-data/var/lib/snapd/snaps/hello_x1.snap {}",
+        out.display()
+    );
+    run("debugfs", &["-R", &dump, dev]);
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(&kit.hello).unwrap()
+    );
+}
+
+#[test]
+fn same_inputs_give_the_same_image() {
+    if !common::have_tools("same_inputs_give_the_same_image", TOOLS) {
+        return;
+    }
+    let kit = Kit::new();
+    let (a, b) = (kit.dir.path().join("a"), kit.dir.path().join("b"));
+    build(&kit.snaps(), &a).assert().success();
+    build(&kit.snaps(), &b).assert().success();
+    assert_eq!(
+        std::fs::read(a.join("manifest.json")).unwrap(),
+        std::fs::read(b.join("manifest.json")).unwrap()
+    );
+    let same = std::fs::read(a.join("pc.img")).unwrap() == std::fs::read(b.join("pc.img")).unwrap();
+    assert!(same, "pc.img differs between two builds of the same inputs");
+    // The label defaults to the build date from SOURCE_DATE_EPOCH.
+    assert_eq!(manifest(&a)["label"], "20260101");
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_writes_nothing() {
+    let kit = Kit::new();
+    let out = kit.dir.path().join("out");
+    let text = build(&kit.snaps(), &out)
+        .arg("--dry-run")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("ubuntu-data") && text.contains("system-data"),
+        "{text}"
+    );
+    assert!(text.contains("hello"), "{text}");
+    assert!(nothing_in(&out), "a dry run wrote into {}", out.display());
+    let json = build(&kit.snaps(), &out)
+        .args(["--dry-run", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(v["plan"]["volumes"][0]["name"], "pc");
+    assert_eq!(v["model"]["model"], "dev-amd64");
+    assert!(nothing_in(&out));
+}
+
+#[test]
+fn interrupted_build_leaves_nothing() {
+    let kit = Kit::new();
+    let mut interrupted = 0;
+    for (i, delay_ms) in [200u64, 600, 1200, 2000].iter().enumerate() {
+        let out = kit.dir.path().join(format!("out{i}"));
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("snapsmith"));
+        cmd.env("SOURCE_DATE_EPOCH", EPOCH)
+            .arg("build")
+            .arg(common::repo().join("models/dev-amd64.model"))
+            .arg("--assertions")
+            .arg(common::repo().join("models/dev-brand.assert"))
+            .arg("--trusted")
+            .arg(common::repo().join("models/dev-root.assert"))
+            .arg("-O")
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        for s in kit.snaps() {
+            cmd.arg("--snap").arg(s);
+        }
+        let mut child = cmd.spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(*delay_ms));
+        let pid = i32::try_from(child.id()).unwrap();
+        // SAFETY: signals our own child process.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        let status = child.wait().unwrap();
+        if status.success() {
+            continue;
+        }
+        interrupted += 1;
+        assert!(
+            nothing_in(&out),
+            "an interrupted build left files in {}",
+            out.display()
+        );
+    }
+    assert!(interrupted > 0, "no build could be interrupted");
+}
+
+#[test]
+fn gadget_content_lands_beside_the_seed() {
+    if !common::have_tools("gadget_content_lands_beside_the_seed", TOOLS) {
+        return;
+    }
+    let kit = Kit::new();
+    let yaml = std::fs::read_to_string(common::repo().join("gadgets/pc/meta/gadget.yaml"))
+        .unwrap()
+        .replace(
+            "        size: 256M\n",
+            "        size: 256M\n        content:\n          - source: boot/\n            target: EFI/boot/\n",
+        );
+    assert!(yaml.contains("target: EFI/boot/"));
+    let snap_yaml = std::fs::read(common::repo().join("gadgets/pc/meta/snap.yaml")).unwrap();
+    let gadget = kit.repack(
+        "pc-content",
+        &[
+            ("meta/snap.yaml", &snap_yaml),
+            ("meta/gadget.yaml", yaml.as_bytes()),
+            ("boot/bootx64.efi", b"MZ not really an EFI binary"),
+        ],
+    );
+    let out = kit.dir.path().join("out");
+    build(&[&gadget, &kit.kernel, &kit.base, &kit.hello], &out)
+        .args(["--label", "dev"])
+        .assert()
+        .success();
+    let seed = partition(&manifest(&out), "ubuntu-seed").clone();
+    let at = format!("{}@@{}", out.join("pc.img").display(), seed["offset"]);
+    let root = run("mdir", &["-b", "-/", "-i", &at, "::/"]);
+    assert!(root.contains("EFI/boot/bootx64.efi"), "{root}");
+    assert!(root.contains("systems/dev/model"), "{root}");
+}

@@ -1,0 +1,326 @@
+//! Each refusal of `snapsmith build` names the snap and the rule, exits 1 and leaves no image;
+//! and a grade `signed` model builds from snaps asserted with `snapsmith snap assert`.
+
+mod build_common;
+mod common;
+
+use build_common::*;
+use common::{repo, snapsmith};
+use predicates::str::contains;
+use std::path::{Path, PathBuf};
+
+/// Runs a build that must fail with `message`, then checks nothing was left in the output dir.
+fn refused(snaps: &[&Path], out: &Path, message: &str) {
+    build(snaps, out).assert().code(1).stderr(contains(message));
+    assert!(
+        nothing_in(out),
+        "a refused build left files in {}",
+        out.display()
+    );
+}
+
+#[test]
+fn missing_required_snap() {
+    let kit = Kit::new();
+    let out = kit.dir.path().join("out");
+    refused(
+        &[&kit.gadget, &kit.kernel, &kit.base],
+        &out,
+        "snap \"hello\" is required by the model but no snap file was given for it",
+    );
+}
+
+#[test]
+fn wrong_type() {
+    let kit = Kit::new();
+    let out = kit.dir.path().join("out");
+    let app = kit.repack(
+        "kernel-as-app",
+        &[(
+            "meta/snap.yaml",
+            b"name: pc-kernel\nversion: '1'\napps:\n  k:\n    command: k\n",
+        )],
+    );
+    refused(
+        &[&kit.gadget, &app, &kit.base, &kit.hello],
+        &out,
+        "type app in meta/snap.yaml, but the model says kernel",
+    );
+}
+
+#[test]
+fn wrong_architecture() {
+    let kit = Kit::new();
+    let out = kit.dir.path().join("out");
+    let arm = kit.repack(
+        "hello-arm",
+        &[(
+            "meta/snap.yaml",
+            b"name: hello\nversion: '1'\nbase: core\narchitectures: [arm64]\n",
+        )],
+    );
+    refused(
+        &[&kit.gadget, &kit.kernel, &kit.base, &arm],
+        &out,
+        "snap \"hello\"",
+    );
+    build(&[&kit.gadget, &kit.kernel, &kit.base, &arm], &out)
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "is built for arm64, not for the model's architecture amd64",
+        ));
+}
+
+#[test]
+fn base_not_in_image() {
+    let kit = Kit::new();
+    let out = kit.dir.path().join("out");
+    let other = kit.repack(
+        "hello-core24",
+        &[(
+            "meta/snap.yaml",
+            b"name: hello\nversion: '1'\nbase: core24\n",
+        )],
+    );
+    refused(
+        &[&kit.gadget, &kit.kernel, &kit.base, &other],
+        &out,
+        "snap \"hello\"",
+    );
+    build(&[&kit.gadget, &kit.kernel, &kit.base, &other], &out)
+        .assert()
+        .code(1)
+        .stderr(contains("needs base \"core24\", which is not in the image"));
+}
+
+#[test]
+fn untrusted_model() {
+    let kit = Kit::new();
+    let out = kit.dir.path().join("out");
+    let mut cmd = snapsmith();
+    cmd.arg("build")
+        .arg(repo().join("models/dev-amd64.model"))
+        .arg("--assertions")
+        .arg(repo().join("models/dev-brand.assert"))
+        .arg("-O")
+        .arg(&out);
+    for s in kit.snaps() {
+        cmd.arg("--snap").arg(s);
+    }
+    cmd.assert().code(1).stderr(contains("verifying the model"));
+    assert!(nothing_in(&out));
+}
+
+/// A grade-signed variant of the example model with snap ids, signed with the test brand key.
+fn signed_model(dir: &Path) -> PathBuf {
+    let json = r#"{
+        "type": "model", "series": "16", "authority-id": "dev", "brand-id": "dev",
+        "model": "dev-signed", "architecture": "amd64", "base": "core", "grade": "signed",
+        "timestamp": "2026-01-01T00:00:00+00:00",
+        "snaps": [
+            {"name": "pc", "id": "pcid", "type": "gadget", "default-channel": "latest/stable"},
+            {"name": "pc-kernel", "id": "kernelid", "type": "kernel", "default-channel": "latest/stable"},
+            {"name": "core", "id": "coreid", "type": "base", "default-channel": "latest/stable"},
+            {"name": "hello", "id": "helloid", "type": "app", "default-channel": "latest/stable"}
+        ]
+    }"#;
+    let headers = dir.join("signed.json");
+    std::fs::write(&headers, json).unwrap();
+    let signed = snapsmith()
+        .args(["sign", "--keyring"])
+        .arg(repo().join("models/test-keys"))
+        .args(["--key", "dev-brand"])
+        .arg(&headers)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let model = dir.join("dev-signed.model");
+    std::fs::write(&model, signed).unwrap();
+    model
+}
+
+/// `snapsmith snap assert` output for a snap file.
+fn assert_snap(dir: &Path, snap: &Path, id: &str, revision: u32) -> PathBuf {
+    let out = snapsmith()
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .args(["snap", "assert"])
+        .arg(snap)
+        .args(["--keyring"])
+        .arg(repo().join("models/test-keys"))
+        .args(["--key", "dev-root", "--snap-id", id, "--revision"])
+        .arg(revision.to_string())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let path = dir.join(format!("{id}-{revision}.assert"));
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+fn signed_build(
+    model: &Path,
+    snaps: &[&Path],
+    assertions: &[PathBuf],
+    out: &Path,
+) -> assert_cmd::Command {
+    let mut cmd = snapsmith();
+    cmd.env("SOURCE_DATE_EPOCH", EPOCH)
+        .arg("build")
+        .arg(model)
+        .arg("--assertions")
+        .arg(repo().join("models/dev-brand.assert"))
+        .arg("--trusted")
+        .arg(repo().join("models/dev-root.assert"))
+        .arg("-O")
+        .arg(out);
+    for a in assertions {
+        cmd.arg("--assertions").arg(a);
+    }
+    for s in snaps {
+        cmd.arg("--snap").arg(s);
+    }
+    cmd
+}
+
+#[test]
+fn signed_grade_needs_assertions_and_refuses_extras() {
+    let kit = Kit::new();
+    let dir = kit.dir.path();
+    let model = signed_model(dir);
+    let assertions: Vec<PathBuf> = [
+        (&kit.gadget, "pcid", 11),
+        (&kit.kernel, "kernelid", 12),
+        (&kit.base, "coreid", 13),
+        (&kit.hello, "helloid", 14),
+    ]
+    .iter()
+    .map(|(snap, id, rev)| assert_snap(dir, snap, id, *rev))
+    .collect();
+
+    let out = dir.join("out");
+    signed_build(&model, &kit.snaps(), &assertions[..3], &out)
+        .assert()
+        .code(1)
+        .stderr(contains("snap \"hello\" ("))
+        .stderr(contains(
+            "grade signed needs a snap-declaration and snap-revision for it",
+        ));
+    assert!(nothing_in(&out));
+
+    // A file asserted under the model's snap-id for hello, but named otherwise.
+    let hullo = kit.repack(
+        "hullo",
+        &[("meta/snap.yaml", b"name: hullo\nversion: '1'\nbase: core\n")],
+    );
+    let mut renamed = assertions[..3].to_vec();
+    renamed.push(assert_snap(dir, &hullo, "helloid", 15));
+    signed_build(
+        &model,
+        &[&kit.gadget, &kit.kernel, &kit.base, &hullo],
+        &renamed,
+        &out,
+    )
+    .assert()
+    .code(1)
+    .stderr(contains(
+        "the model lists snap-id helloid under the name \"hello\"",
+    ))
+    .stderr(contains("but the file is snap \"hullo\""));
+    assert!(nothing_in(&out));
+
+    let extra = kit.repack(
+        "extra",
+        &[("meta/snap.yaml", b"name: extra\nversion: '1'\nbase: core\n")],
+    );
+    let mut with_extra = kit.snaps();
+    with_extra.push(&extra);
+    signed_build(&model, &with_extra, &assertions, &out)
+        .assert()
+        .code(1)
+        .stderr(contains("snap \"extra\""))
+        .stderr(contains("extra snaps are allowed only in grade dangerous"));
+    assert!(nothing_in(&out));
+
+    let json = signed_build(&model, &kit.snaps(), &assertions, &out)
+        .args(["--dry-run", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let plan: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let hello = plan["snaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "hello")
+        .unwrap();
+    assert_eq!(hello["revision"], "14");
+    assert_eq!(hello["snap-id"], "helloid");
+    assert_eq!(hello["seed-path"], "snaps/hello_14.snap");
+    assert!(nothing_in(&out));
+
+    if !common::have_tools("signed_grade_builds", TOOLS) {
+        return;
+    }
+    signed_build(&model, &kit.snaps(), &assertions, &out)
+        .args(["--label", "signed"])
+        .assert()
+        .success();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let seed = manifest["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["role"] == "system-seed")
+        .unwrap();
+    let at = format!("{}@@{}", out.join("pc.img").display(), seed["offset"]);
+    let snaps = run("mdir", &["-b", "-i", &at, "::/snaps"]);
+    assert!(
+        snaps.contains("hello_14.snap") && snaps.contains("pc_11.snap"),
+        "{snaps}"
+    );
+    let system = run("mdir", &["-b", "-i", &at, "::/systems/signed"]);
+    assert!(!system.contains("options.yaml"), "{system}");
+    let copy = dir.join("snaps.assert");
+    run(
+        "mcopy",
+        &[
+            "-n",
+            "-o",
+            "-i",
+            &at,
+            "::/systems/signed/assertions/snaps",
+            copy.to_str().unwrap(),
+        ],
+    );
+    let text = std::fs::read_to_string(&copy).unwrap();
+    assert_eq!(text.matches("type: snap-revision").count(), 4, "{text}");
+    assert!(text.contains("snap-revision: 14"), "{text}");
+}
+
+#[test]
+fn snaps_dir_and_duplicates() {
+    let kit = Kit::new();
+    let snaps = kit.dir.path().join("snaps");
+    std::fs::create_dir(&snaps).unwrap();
+    for s in kit.snaps() {
+        std::fs::copy(s, snaps.join(s.file_name().unwrap())).unwrap();
+    }
+    let out = kit.dir.path().join("out");
+    let mut cmd = build(&[], &out);
+    cmd.arg("--snaps-dir").arg(&snaps).arg("--dry-run");
+    cmd.assert().success().stdout(contains("hello"));
+    let mut cmd = build(&[&kit.hello], &out);
+    cmd.arg("--snaps-dir").arg(&snaps);
+    cmd.assert()
+        .code(1)
+        .stderr(contains("two snap files are named \"hello\""));
+    assert!(nothing_in(&out));
+}
