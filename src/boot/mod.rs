@@ -3,5 +3,9 @@
 //! on it.
 
 pub mod grubenv;
+pub mod modeenv;
+pub mod state;
+pub mod update;
 
 pub use grubenv::Grubenv;
+pub use modeenv::Modeenv;

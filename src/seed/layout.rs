@@ -8,9 +8,9 @@
 //!
 //! docs/image-layout.md explains each path and why it is there.
 
-use super::modeenv::Modeenv;
 use super::resolve::{Grade, SeedSnap};
 use super::tree::Tree;
+use crate::boot::modeenv::Modeenv;
 use crate::plan::{FileEntry, FileSource};
 use crate::snap::SnapType;
 use anyhow::{Context, Result, bail};

@@ -4,17 +4,16 @@
 
 mod inspect;
 mod layout;
-mod modeenv;
 mod place;
 mod resolve;
 mod tree;
 
+pub use crate::boot::modeenv::Modeenv;
 pub use inspect::{SeedReport, SystemReport, read_seed};
 pub use layout::{
     DATA_SNAPS_DIR, MODEENV_PATH, ModelId, SeedAssertions, boot_tree, data_tree, default_label,
     initial_modeenv, save_tree, seed_file_name, seed_path, seed_tree, validate_label,
 };
-pub use modeenv::Modeenv;
 pub use place::{ROLE_BOOT, ROLE_DATA, ROLE_SAVE, ROLE_SEED, RoleTrees, place};
 pub use resolve::{
     AssertedRevision, Candidate, Grade, ModelSnap, ModelSpec, ResolveError, Revision, SeedSnap,
