@@ -4,6 +4,10 @@
 //! matched case-insensitively); `snapsmith.base=FILE` or `snap_core=FILE` the base snap under
 //! `system-data/var/lib/snapd/snaps/`; `snapsmith.timeout=SECONDS` how long to wait for the
 //! disk (default 30); `snapsmith.init=PATH` the base's init (default `/sbin/init`).
+//!
+//! Run mode (the boot protocol of docs/agent.md): `snapsmith.mode=run`, `snapsmith.kernel=FILE`
+//! the booted kernel snap (checked against modeenv's current_kernels), `snapsmith.boot=NAME`
+//! the GPT name of ubuntu-boot, `snapsmith.poweroff=idle` power off once nothing is pending.
 
 use std::time::Duration;
 
@@ -17,6 +21,11 @@ pub struct Options {
     pub base: Option<String>,
     pub disk_timeout: Duration,
     pub base_init: String,
+    /// `run` for the run-mode protocol; otherwise the base named by `base` is booted directly.
+    pub mode: Option<String>,
+    pub kernel: Option<String>,
+    pub boot_partition: String,
+    pub poweroff_idle: bool,
 }
 
 impl Default for Options {
@@ -26,6 +35,10 @@ impl Default for Options {
             base: None,
             disk_timeout: Duration::from_secs(30),
             base_init: "/sbin/init".to_string(),
+            mode: None,
+            kernel: None,
+            boot_partition: "ubuntu-boot".to_string(),
+            poweroff_idle: false,
         }
     }
 }
@@ -53,18 +66,20 @@ pub fn parse(cmdline: &str) -> Result<Options, String> {
                 opts.disk_timeout = Duration::from_secs_f64(secs);
             }
             "snapsmith.init" => opts.base_init = value.to_string(),
+            "snapsmith.mode" if !value.is_empty() => opts.mode = Some(value.to_string()),
+            "snapsmith.kernel" if !value.is_empty() => opts.kernel = Some(value.to_string()),
+            "snapsmith.boot" => opts.boot_partition = value.to_string(),
+            "snapsmith.poweroff" => opts.poweroff_idle = value == "idle",
             _ => {}
         }
     }
-    if opts
-        .base
-        .as_deref()
-        .is_some_and(|b| b.contains('/') || b == "..")
-    {
-        return Err(format!(
-            "base snap name {:?} must be a file name",
-            opts.base
-        ));
+    for (what, name) in [("base", &opts.base), ("kernel", &opts.kernel)] {
+        if name
+            .as_deref()
+            .is_some_and(|b| b.contains('/') || b == "..")
+        {
+            return Err(format!("{what} snap name {name:?} must be a file name"));
+        }
     }
     Ok(opts)
 }
@@ -94,5 +109,20 @@ mod tests {
         );
         assert!(parse("snapsmith.timeout=-1").is_err());
         assert!(parse("snap_core=../x").is_err());
+        assert!(parse("snapsmith.kernel=a/b").is_err());
+    }
+
+    #[test]
+    fn run_mode_options() {
+        let opts = parse(
+            "console=ttyS0 panic=-1 snapsmith.mode=run snapsmith.kernel=pc-kernel_1.snap \
+             snapsmith.poweroff=idle",
+        )
+        .unwrap();
+        assert_eq!(opts.mode.as_deref(), Some("run"));
+        assert_eq!(opts.kernel.as_deref(), Some("pc-kernel_1.snap"));
+        assert!(opts.poweroff_idle);
+        assert_eq!(opts.boot_partition, "ubuntu-boot");
+        assert!(!parse("snapsmith.poweroff=never").unwrap().poweroff_idle);
     }
 }

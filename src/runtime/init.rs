@@ -1,13 +1,20 @@
 //! snapsmith's init: PID 1 of the initramfs. It mounts /proc, /sys and /dev, loads the boot
 //! modules in the order the initramfs lists them, waits for the data partition (found by its
 //! GPT partition name), loop-mounts the base snap read-only, moves the pseudo filesystems into
-//! it and switches root to the base's init.
+//! it and switches root.
+//!
+//! In run mode (`snapsmith.mode=run`) the base comes from modeenv: the booted kernel must be
+//! listed in current_kernels, and base_status moves try -> trying -> rollback before the base is
+//! mounted (decided by [`crate::boot::state`]); after the switch this process stays PID 1 as the
+//! agent ([`super::agent`]). Without run mode the base named on the command line is booted and
+//! its own init is executed.
 //!
 //! It never hangs and never exits: any fatal error prints one `snapsmith: error ...` line on the
 //! console and reboots, so a bootloader can fall back to the previous kernel or base.
 
 use super::cmdline::{self, Options, SNAPS_DIR};
-use super::{MARKER_ERROR, MARKER_INIT, MARKER_READY, cleanup, sys};
+use super::{MARKER_ERROR, MARKER_INIT, MARKER_READY, agent, cleanup, sys};
+use crate::boot::{modeenv::Modeenv, state};
 use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -37,7 +44,7 @@ pub fn main() -> std::process::ExitCode {
 }
 
 /// Writes one line to the console in a single write, so kernel messages do not split it.
-fn console(line: &str) {
+pub(super) fn console(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(format!("{line}\n").as_bytes());
     let _ = out.flush();
@@ -62,25 +69,59 @@ fn run(start: Instant) -> Result<()> {
         "{MARKER_INIT} modules={count} ms={}",
         start.elapsed().as_millis()
     ));
-    let base = opts
-        .base
-        .clone()
-        .context("no base snap named on the kernel command line (snap_core= or snapsmith.base=)")?;
     let data = wait_for_partition(&opts.data_partition, opts.disk_timeout)?;
     console(&format!(
         "{MARKER_INIT} data={} partition={}",
         data.display(),
         opts.data_partition
     ));
-    let loop_dev = mount_base(&opts, &data, &base)?;
+    mount_data(&opts, &data)?;
+    if opts.mode.as_deref() == Some("run") {
+        return run_mode(&opts, start);
+    }
+    let base = opts
+        .base
+        .clone()
+        .context("no base snap named on the kernel command line (snap_core= or snapsmith.base=)")?;
+    let loop_dev = mount_base(&opts, &base, true)?;
+    switch(&base, &loop_dev, start)?;
+    Err(sys::exec(&opts.base_init))
+}
+
+/// Frees the initramfs, prints the ready marker and switches into /root.
+fn switch(base: &str, loop_dev: &Path, start: Instant) -> Result<()> {
     let freed = cleanup::free_initramfs(Path::new("/root"));
     console(&format!(
         "{MARKER_READY} base={base} loop={} freed={freed} ms={}",
         loop_dev.display(),
         start.elapsed().as_millis()
     ));
-    sys::switch_root(Path::new("/root"))?;
-    Err(sys::exec(&opts.base_init))
+    sys::switch_root(Path::new("/root"))
+}
+
+/// Run mode: kernel gate and base choice from modeenv, then the switch, then the agent.
+fn run_mode(opts: &Options, start: Instant) -> Result<()> {
+    let kernel = opts
+        .kernel
+        .clone()
+        .context("run mode needs snapsmith.kernel= on the kernel command line")?;
+    let path = Path::new("/writable").join(crate::seed::MODEENV_PATH);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let env = Modeenv::decode(&text).with_context(|| format!("reading {}", path.display()))?;
+    state::check_kernel(&env, &kernel)?;
+    let boot = state::choose_base(&env).with_context(|| format!("{}", path.display()))?;
+    if let Some(next) = &boot.write {
+        agent::write_synced(&path, next.encode().as_bytes())?;
+    }
+    let loop_dev = mount_base(opts, &boot.base, false)?;
+    switch(&boot.base, &loop_dev, start)?;
+    let never = agent::run(&agent::Booted {
+        kernel,
+        base: boot.base,
+        opts: opts.clone(),
+    })?;
+    match never {}
 }
 
 fn mount_pseudo_filesystems() -> Result<()> {
@@ -124,7 +165,7 @@ pub fn find_partition<'a>(
     })
 }
 
-fn block_uevents() -> Vec<String> {
+pub(super) fn block_uevents() -> Vec<String> {
     let Ok(dir) = std::fs::read_dir("/sys/class/block") else {
         return Vec::new();
     };
@@ -137,7 +178,7 @@ fn block_uevents() -> Vec<String> {
 }
 
 /// Polls sysfs until the partition named `name` has a device node, or `timeout` passes.
-fn wait_for_partition(name: &str, timeout: Duration) -> Result<PathBuf> {
+pub(super) fn wait_for_partition(name: &str, timeout: Duration) -> Result<PathBuf> {
     let deadline = Instant::now() + timeout;
     loop {
         let uevents = block_uevents();
@@ -167,9 +208,8 @@ fn wait_for_partition(name: &str, timeout: Duration) -> Result<PathBuf> {
     }
 }
 
-/// Mounts the data partition on /writable and the base snap (through a read-only loop device)
-/// on /root, then moves /writable, /dev, /proc and /sys into it. Returns the loop device.
-fn mount_base(opts: &Options, data: &Path, base: &str) -> Result<PathBuf> {
+/// Mounts the data partition on /writable.
+fn mount_data(opts: &Options, data: &Path) -> Result<()> {
     Mount::builder()
         .fstype("ext4")
         .mount(data, "/writable")
@@ -180,6 +220,12 @@ fn mount_base(opts: &Options, data: &Path, base: &str) -> Result<PathBuf> {
                 opts.data_partition
             )
         })?;
+    Ok(())
+}
+
+/// Mounts the base snap from /writable (through a read-only loop device) on /root, then moves
+/// /writable, /dev, /proc and /sys into it. Returns the loop device.
+fn mount_base(opts: &Options, base: &str, needs_init: bool) -> Result<PathBuf> {
     let snap = Path::new("/writable").join(SNAPS_DIR).join(base);
     sys::require_entry(&snap, "base snap")?;
     let control = loopdev::LoopControl::open().context("opening /dev/loop-control")?;
@@ -196,10 +242,12 @@ fn mount_base(opts: &Options, data: &Path, base: &str) -> Result<PathBuf> {
         .flags(MountFlags::RDONLY)
         .mount(&loop_path, "/root")
         .with_context(|| format!("mounting {} from {}", snap.display(), loop_path.display()))?;
-    sys::require_entry(
-        &Path::new("/root").join(opts.base_init.trim_start_matches('/')),
-        "base init",
-    )?;
+    if needs_init {
+        sys::require_entry(
+            &Path::new("/root").join(opts.base_init.trim_start_matches('/')),
+            "base init",
+        )?;
+    }
     for dir in ["writable", "dev", "proc", "sys"] {
         let target = Path::new("/root").join(dir);
         if !target.is_dir() {

@@ -90,3 +90,43 @@ pub fn require_entry(path: &Path, what: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// Flushes filesystems and powers the machine off; returns only if the kernel refused.
+pub fn poweroff() {
+    // SAFETY: plain system calls without pointers.
+    unsafe {
+        libc::sync();
+        libc::reboot(libc::RB_POWER_OFF);
+    }
+}
+
+/// Remounts the filesystem at `target` read-only, so the next boot needs no journal recovery.
+pub fn remount_readonly(target: &Path) -> Result<()> {
+    let c = cstring(target)?;
+    // SAFETY: valid C strings; a remount passes no source, type or data.
+    let rc = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REMOUNT | libc::MS_RDONLY,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("remounting {} read-only", target.display()));
+    }
+    Ok(())
+}
+
+/// Reaps exited children forever (PID 1's duty once it has nothing else to do).
+pub fn reap_forever() -> ! {
+    loop {
+        // SAFETY: waitpid with a null status pointer is allowed.
+        let rc = unsafe { libc::waitpid(-1, std::ptr::null_mut(), 0) };
+        if rc < 0 {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Update installation from the mounted `snapsmith-update` filesystem, in try mode: each listed
+//! kernel or base snap that is neither applied before (digest in
+//! `system-data/var/lib/snapsmith/applied`) nor already installed is copied into ubuntu-data's
+//! snaps directory as the next local revision; a kernel's `vmlinuz` and `initrd.img` go to
+//! ubuntu-boot `EFI/ubuntu/<file>/`, then modeenv and grubenv ask the next boot to try it
+//! (states from [`crate::boot::state`]). The digest is recorded at staging, so a bad update is
+//! tried once, not after every rollback.
+
+use super::MARKER;
+use super::agent::{GRUBENV, WRITABLE, write_grubenv, write_synced};
+use super::init::console;
+use crate::boot::grubenv::Grubenv;
+use crate::boot::modeenv::Modeenv;
+use crate::boot::state;
+use crate::boot::update::{self, Manifest};
+use crate::snap::{SnapFile, SnapType};
+use anyhow::{Context as _, Result, bail};
+use std::path::Path;
+
+/// Where things are.
+pub struct Context<'a> {
+    pub update_dir: &'a Path,
+    pub boot_dir: Option<&'a Path>,
+    pub modeenv_path: &'a Path,
+}
+
+/// Stages every pending snap of `m`; returns how many were staged (a reboot is then due).
+pub fn stage_all(
+    ctx: &Context,
+    m: &Manifest,
+    mut env: Modeenv,
+    mut grub: Option<Grubenv>,
+) -> Result<usize> {
+    let applied_path = Path::new(WRITABLE).join(update::APPLIED_PATH);
+    let snaps_dir = Path::new(WRITABLE).join(crate::seed::DATA_SNAPS_DIR);
+    let mut applied = update::applied(&std::fs::read_to_string(&applied_path).unwrap_or_default());
+    let mut staged = 0;
+    for file in &m.snaps {
+        let source = ctx.update_dir.join(file);
+        let digest = crate::snap::digest(&source)?;
+        if applied.contains(&digest.sha3_384) {
+            continue;
+        }
+        let snap = SnapFile::open(&source)?;
+        let info = snap.info();
+        let existing = list_dir(&snaps_dir)?;
+        let installed = installed_same(&snaps_dir, &existing, &info.name, &digest)?;
+        let kind = info.snap_type;
+        let staged_as = match (installed, kind) {
+            (true, _) => None,
+            (false, SnapType::Kernel | SnapType::Base) => {
+                let target = state::next_local_file(&info.name, &existing);
+                copy_synced(&source, &snaps_dir.join(&target))?;
+                if kind == SnapType::Kernel {
+                    let boot = ctx
+                        .boot_dir
+                        .context("no ubuntu-boot partition to stage a kernel on")?;
+                    let g = grub
+                        .as_ref()
+                        .context("ubuntu-boot has no EFI/ubuntu/grubenv to stage a kernel with")?;
+                    extract_kernel(&snap, &boot.join("EFI/ubuntu").join(&target))?;
+                    let (next_env, next_grub) = state::stage_kernel(&env, g, &target)?;
+                    write_synced(ctx.modeenv_path, next_env.encode().as_bytes())?;
+                    write_grubenv(&boot.join(GRUBENV), &next_grub)?;
+                    (env, grub) = (next_env, Some(next_grub));
+                } else {
+                    env = state::stage_base(&env, &target);
+                    write_synced(ctx.modeenv_path, env.encode().as_bytes())?;
+                }
+                Some(target)
+            }
+            (false, other) => {
+                console(&format!(
+                    "{MARKER} update ignored {file}: type {} is not installed by updates",
+                    other.as_str()
+                ));
+                None
+            }
+        };
+        applied.push(digest.sha3_384);
+        write_synced(
+            &applied_path,
+            format!("{}\n", applied.join("\n")).as_bytes(),
+        )?;
+        if let Some(target) = staged_as {
+            console(&format!(
+                "{MARKER} update staged {}={target}",
+                kind.as_str()
+            ));
+            staged += 1;
+        }
+    }
+    Ok(staged)
+}
+
+fn list_dir(dir: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        names.push(entry?.file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// True when an installed file of snap `name` has the same digest (sizes compared first).
+fn installed_same(
+    dir: &Path,
+    existing: &[String],
+    name: &str,
+    digest: &crate::snap::SnapDigest,
+) -> Result<bool> {
+    let prefix = format!("{name}_");
+    for file in existing.iter().filter(|f| f.starts_with(&prefix)) {
+        let path = dir.join(file);
+        if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(digest.size) {
+            continue;
+        }
+        if crate::snap::digest(&path)?.sha3_384 == digest.sha3_384 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn copy_synced(from: &Path, to: &Path) -> Result<()> {
+    let bytes = std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    write_synced(to, &bytes)
+}
+
+/// Writes the kernel snap's boot assets into `dir` on ubuntu-boot.
+fn extract_kernel(snap: &SnapFile, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for name in ["vmlinuz", "initrd.img"] {
+        if !snap.has_file(name) {
+            bail!("kernel snap {} has no {name}", snap.path().display());
+        }
+        let bytes = snap.read_file(name)?;
+        write_synced(&dir.join(name), &bytes)?;
+    }
+    Ok(())
+}
