@@ -3,6 +3,7 @@
 //! console and waits for markers.
 
 pub mod accel;
+pub mod disks;
 pub mod runner;
 pub mod spec;
 

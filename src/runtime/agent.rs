@@ -89,6 +89,7 @@ pub fn run(booted: &Booted) -> Result<Infallible> {
             update_dir: dir,
             boot_dir: mounts.boot.as_deref(),
             modeenv_path: &modeenv_path,
+            scratch: &scratch,
         };
         if install::stage_all(&ctx, m, env, grub)? > 0 {
             shutdown(&mut mounts, Then::Reboot);
@@ -178,18 +179,19 @@ pub(super) fn write_grubenv(path: &Path, env: &Grubenv) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// Writes `bytes` to a temporary file beside `path`, fsyncs it and renames it over `path`.
+/// Writes `bytes` to a temporary file beside `path`, fsyncs it and renames it over `path`. The
+/// temporary name is fixed: random names would wait on the kernel's entropy early in boot.
 pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().context("path has no directory")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    temp.write_all(bytes)
-        .and_then(|()| temp.as_file().sync_all())
-        .with_context(|| format!("writing {}", path.display()))?;
-    temp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("renaming into {}", path.display()))?;
+    let name = path.file_name().context("path has no file name")?;
+    let temp = dir.join(format!(".{}.new", name.to_string_lossy()));
+    let mut file =
+        std::fs::File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", temp.display()))?;
+    std::fs::rename(&temp, path).with_context(|| format!("renaming into {}", path.display()))?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }

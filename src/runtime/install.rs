@@ -13,15 +13,18 @@ use crate::boot::grubenv::Grubenv;
 use crate::boot::modeenv::Modeenv;
 use crate::boot::state;
 use crate::boot::update::{self, Manifest};
-use crate::snap::{SnapFile, SnapType};
+use crate::snap::{SnapInfo, SnapType};
 use anyhow::{Context as _, Result, bail};
 use std::path::Path;
+use sys_mount::{Mount, MountFlags, UnmountFlags};
 
 /// Where things are.
 pub struct Context<'a> {
     pub update_dir: &'a Path,
     pub boot_dir: Option<&'a Path>,
     pub modeenv_path: &'a Path,
+    /// A directory for temporary mount points.
+    pub scratch: &'a Path,
 }
 
 /// Stages every pending snap of `m`; returns how many were staged (a reboot is then due).
@@ -41,8 +44,16 @@ pub fn stage_all(
         if applied.contains(&digest.sha3_384) {
             continue;
         }
-        let snap = SnapFile::open(&source)?;
-        let info = snap.info();
+        // Read from ubuntu-data, not from the update medium: what is installed is what is checked.
+        let incoming = snaps_dir.join(".incoming.snap");
+        copy_synced(&source, &incoming)?;
+        let mount = ctx.scratch.join("snap");
+        let info = with_mounted(&incoming, &mount, |root| {
+            let yaml = root.join("meta/snap.yaml");
+            let bytes =
+                std::fs::read(&yaml).with_context(|| format!("reading {file}: meta/snap.yaml"))?;
+            SnapInfo::parse(&bytes).with_context(|| format!("{file}: meta/snap.yaml"))
+        })?;
         let existing = list_dir(&snaps_dir)?;
         let installed = installed_same(&snaps_dir, &existing, &info.name, &digest)?;
         let kind = info.snap_type;
@@ -50,7 +61,8 @@ pub fn stage_all(
             (true, _) => None,
             (false, SnapType::Kernel | SnapType::Base) => {
                 let target = state::next_local_file(&info.name, &existing);
-                copy_synced(&source, &snaps_dir.join(&target))?;
+                std::fs::rename(&incoming, snaps_dir.join(&target))
+                    .with_context(|| format!("installing {target}"))?;
                 if kind == SnapType::Kernel {
                     let boot = ctx
                         .boot_dir
@@ -58,7 +70,9 @@ pub fn stage_all(
                     let g = grub
                         .as_ref()
                         .context("ubuntu-boot has no EFI/ubuntu/grubenv to stage a kernel with")?;
-                    extract_kernel(&snap, &boot.join("EFI/ubuntu").join(&target))?;
+                    let assets = boot.join("EFI/ubuntu").join(&target);
+                    let snap_path = snaps_dir.join(&target);
+                    with_mounted(&snap_path, &mount, |root| extract_kernel(root, &assets))?;
                     let (next_env, next_grub) = state::stage_kernel(&env, g, &target)?;
                     write_synced(ctx.modeenv_path, next_env.encode().as_bytes())?;
                     write_grubenv(&boot.join(GRUBENV), &next_grub)?;
@@ -77,6 +91,7 @@ pub fn stage_all(
                 None
             }
         };
+        let _ = std::fs::remove_file(&incoming);
         applied.push(digest.sha3_384);
         write_synced(
             &applied_path,
@@ -96,7 +111,10 @@ pub fn stage_all(
 fn list_dir(dir: &Path) -> Result<Vec<String>> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        names.push(entry?.file_name().to_string_lossy().into_owned());
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') {
+            names.push(name);
+        }
     }
     names.sort();
     Ok(names)
@@ -127,15 +145,42 @@ fn copy_synced(from: &Path, to: &Path) -> Result<()> {
     write_synced(to, &bytes)
 }
 
-/// Writes the kernel snap's boot assets into `dir` on ubuntu-boot.
-fn extract_kernel(snap: &SnapFile, dir: &Path) -> Result<()> {
+/// Copies the mounted kernel snap's boot assets into `dir` on ubuntu-boot.
+fn extract_kernel(root: &Path, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     for name in ["vmlinuz", "initrd.img"] {
-        if !snap.has_file(name) {
-            bail!("kernel snap {} has no {name}", snap.path().display());
+        let from = root.join(name);
+        if !from.is_file() {
+            bail!("kernel snap has no {name}");
         }
-        let bytes = snap.read_file(name)?;
-        write_synced(&dir.join(name), &bytes)?;
+        copy_synced(&from, &dir.join(name))?;
     }
     Ok(())
+}
+
+/// Loop-mounts the snap read-only on `at` (squashfs, as the kernel will), runs `f` on it and
+/// unmounts (the loop device clears itself).
+fn with_mounted<T>(snap: &Path, at: &Path, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    std::fs::create_dir_all(at).with_context(|| format!("creating {}", at.display()))?;
+    let control = loopdev::LoopControl::open().context("opening /dev/loop-control")?;
+    let device = control.next_free().context("finding a free loop device")?;
+    device
+        .with()
+        .read_only(true)
+        .autoclear(true)
+        .attach(snap)
+        .with_context(|| format!("attaching {} to a loop device", snap.display()))?;
+    let dev = device.path().context("loop device has no path")?;
+    let mounted = Mount::builder()
+        .fstype("squashfs")
+        .flags(MountFlags::RDONLY)
+        .mount(&dev, at)
+        .with_context(|| format!("mounting {} as squashfs", snap.display()));
+    if let Err(err) = mounted {
+        let _ = device.detach();
+        return Err(err);
+    }
+    let out = f(at);
+    let _ = sys_mount::unmount(at, UnmountFlags::empty());
+    out
 }

@@ -1,0 +1,283 @@
+//! VM tests of the run-mode init and the agent with direct kernel boot (the Debian kernel with
+//! snapsmith's initramfs; QEMU reboots into the same kernel): the base try/commit and
+//! try/rollback paths driven by a `snapsmith-update` disk, data that survives the rollback,
+//! the current_kernels gate, and the kernel commit the agent does after a GRUB try boot.
+//! Disks are written with the project's own planner and writer.
+
+mod common;
+mod vm_support;
+
+use snapsmith::boot::grubenv::Grubenv;
+use snapsmith::boot::modeenv::Modeenv;
+use snapsmith::boot::update::{Manifest, Then};
+use snapsmith::exec::Cmd;
+use snapsmith::plan::{FileSource, FsKind};
+use snapsmith::qemu::disks::{self, Part};
+use snapsmith::qemu::{self, DirectKernel, Disk, Vm, VmSpec};
+use snapsmith::runtime::MARKER_ERROR;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(240);
+const MIB: u64 = 1024 * 1024;
+const SNAPS: &str = "system-data/var/lib/snapd/snaps";
+
+/// A test base snap: busybox, the mount points, and a health check exiting with `health`.
+fn base_snap(dir: &Path, version: &str, health: i32) -> PathBuf {
+    let root = dir.join(format!("base-{version}"));
+    for sub in [
+        "bin",
+        "dev",
+        "proc",
+        "sys",
+        "run",
+        "writable",
+        "snapsmith",
+        "meta",
+    ] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    std::fs::write(
+        root.join("meta/snap.yaml"),
+        format!("name: testbase\nversion: '{version}'\ntype: base\n"),
+    )
+    .unwrap();
+    let check = root.join("snapsmith/health");
+    std::fs::write(&check, format!("#!/bin/busybox sh\nexit {health}\n")).unwrap();
+    std::fs::set_permissions(&check, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let snap = dir.join(format!("testbase_{version}.snap"));
+    Cmd::new("mksquashfs")
+        .arg(&root)
+        .arg(&snap)
+        .args(["-noappend", "-comp", "gzip", "-all-root", "-quiet"])
+        .arg("-no-progress")
+        .run()
+        .unwrap();
+    snap
+}
+
+fn grubenv(status: &str, kernel: &str, try_kernel: &str) -> Vec<u8> {
+    let mut g = Grubenv::new();
+    g.set("kernel_status", status).unwrap();
+    g.set("snap_kernel", kernel).unwrap();
+    g.set("snap_try_kernel", try_kernel).unwrap();
+    g.encode().unwrap()
+}
+
+/// A run-mode disk: ubuntu-boot (vfat, grubenv) and ubuntu-data (ext4, modeenv, base).
+fn run_disk(dir: &Path, modeenv: &Modeenv, grub: Vec<u8>, base: &Path) -> PathBuf {
+    let boot = Part::new("ubuntu-boot", FsKind::Vfat, 40 * MIB)
+        .file("EFI/ubuntu/grubenv", FileSource::Bytes(grub));
+    let data = Part::new("ubuntu-data", FsKind::Ext4, 48 * MIB)
+        .file(
+            "system-data/var/lib/snapd/modeenv",
+            FileSource::Bytes(modeenv.encode().into_bytes()),
+        )
+        .file(
+            &format!("{SNAPS}/{}", modeenv.base),
+            FileSource::File(base.to_path_buf()),
+        );
+    disks::write_gpt(dir, "run", &[boot, data]).unwrap()
+}
+
+fn modeenv(base: &str, kernels: &[&str]) -> Modeenv {
+    Modeenv {
+        mode: "run".into(),
+        base: base.into(),
+        current_kernels: kernels.iter().map(|k| k.to_string()).collect(),
+        ..Modeenv::default()
+    }
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    vmlinuz: PathBuf,
+    initrd: PathBuf,
+}
+
+fn setup(test: &str) -> Option<Setup> {
+    let deb = vm_support::ready(test)?;
+    let dir = tempfile::tempdir().unwrap();
+    let (vmlinuz, initrd) = vm_support::kernel_and_initrd(&deb, dir.path());
+    Some(Setup {
+        dir,
+        vmlinuz,
+        initrd,
+    })
+}
+
+impl Setup {
+    fn spec(&self, kernel: &str, disks: &[&Path], no_reboot: bool) -> VmSpec {
+        let mut spec = VmSpec::new(qemu::detect());
+        spec.kernel = Some(DirectKernel {
+            kernel: self.vmlinuz.clone(),
+            initrd: Some(self.initrd.clone()),
+            append: format!(
+                "console=ttyS0 quiet panic=-1 snapsmith.mode=run snapsmith.kernel={kernel} \
+                 snapsmith.poweroff=idle"
+            ),
+        });
+        spec.disks = disks.iter().map(|d| Disk::raw(*d)).collect();
+        spec.no_reboot = no_reboot;
+        spec
+    }
+}
+
+/// Waits for each marker in order; the error marker is awaited like any other.
+fn expect(vm: &mut Vm, markers: &[&str]) {
+    for marker in markers {
+        vm.wait_for(marker, TIMEOUT)
+            .unwrap_or_else(|e| panic!("waiting for {marker:?}: {e}"));
+    }
+}
+
+fn update_disk(dir: &Path, snap: &Path) -> PathBuf {
+    let manifest = Manifest {
+        snaps: vec![snap.file_name().unwrap().to_string_lossy().into_owned()],
+        write: [("home/note.txt".to_string(), "v1".to_string())].into(),
+        then: Some(Then::Poweroff),
+    };
+    disks::write_update_disk(dir, "update", &manifest, &[snap.to_path_buf()]).unwrap()
+}
+
+#[test]
+fn good_base_update_is_tried_and_committed() {
+    let Some(s) = setup("good_base_update_is_tried_and_committed") else {
+        return;
+    };
+    let dir = s.dir.path();
+    let old = base_snap(dir, "1", 0);
+    let new = base_snap(dir, "2", 0);
+    let disk = run_disk(
+        dir,
+        &modeenv("testbase_1.snap", &["pc-kernel_1.snap"]),
+        grubenv("", "pc-kernel_1.snap", ""),
+        &old,
+    );
+    let update = update_disk(dir, &new);
+    let spec = s.spec("pc-kernel_1.snap", &[&disk, &update], false);
+    let mut vm = Vm::start(&spec, &dir.join("serial.log")).unwrap();
+    expect(
+        &mut vm,
+        &[
+            "snapsmith: run kernel=pc-kernel_1.snap base=testbase_1.snap",
+            "snapsmith: data written home/note.txt",
+            "snapsmith: update staged base=testbase_x1.snap",
+            "snapsmith: run kernel=pc-kernel_1.snap base=testbase_x1.snap",
+            "snapsmith: commit base=testbase_x1.snap",
+            "snapsmith: data kept home/note.txt",
+            "snapsmith: idle",
+        ],
+    );
+    let (status, _) = vm.wait_exit(TIMEOUT).unwrap();
+    assert!(status.success(), "{status}");
+    // The update was applied once: the second boot staged nothing.
+    let staged = vm
+        .lines()
+        .iter()
+        .filter(|(_, l)| l.contains("update staged"))
+        .count();
+    assert_eq!(staged, 1);
+}
+
+#[test]
+fn failing_base_health_rolls_back_and_keeps_data() {
+    let Some(s) = setup("failing_base_health_rolls_back_and_keeps_data") else {
+        return;
+    };
+    let dir = s.dir.path();
+    let old = base_snap(dir, "1", 0);
+    let bad = base_snap(dir, "2", 1);
+    let disk = run_disk(
+        dir,
+        &modeenv("testbase_1.snap", &["pc-kernel_1.snap"]),
+        grubenv("", "pc-kernel_1.snap", ""),
+        &old,
+    );
+    let update = update_disk(dir, &bad);
+    let spec = s.spec("pc-kernel_1.snap", &[&disk, &update], false);
+    let mut vm = Vm::start(&spec, &dir.join("serial.log")).unwrap();
+    expect(
+        &mut vm,
+        &[
+            "snapsmith: data written home/note.txt",
+            "snapsmith: update staged base=testbase_x1.snap",
+            "snapsmith: run kernel=pc-kernel_1.snap base=testbase_x1.snap",
+            "snapsmith: error health check failed",
+            "snapsmith: run kernel=pc-kernel_1.snap base=testbase_1.snap",
+            "snapsmith: rollback base=testbase_x1.snap running=testbase_1.snap",
+            "snapsmith: data kept home/note.txt",
+            "snapsmith: idle",
+        ],
+    );
+    let (status, _) = vm.wait_exit(TIMEOUT).unwrap();
+    assert!(status.success(), "{status}");
+    assert!(!vm.lines().iter().any(|(_, l)| l.contains("commit base")));
+}
+
+#[test]
+fn kernel_gate_and_kernel_commit() {
+    let Some(s) = setup("kernel_gate_and_kernel_commit") else {
+        return;
+    };
+    let dir = s.dir.path();
+    let base = base_snap(dir, "1", 0);
+    let env = modeenv(
+        "testbase_1.snap",
+        &["pc-kernel_1.snap", "pc-kernel_x1.snap"],
+    );
+    let disk = run_disk(
+        dir,
+        &env,
+        grubenv("trying", "pc-kernel_1.snap", "pc-kernel_x1.snap"),
+        &base,
+    );
+    // A kernel modeenv does not list may not run.
+    let spec = s.spec("pc-kernel_9.snap", &[&disk], true);
+    let mut vm = Vm::start(&spec, &dir.join("gate.log")).unwrap();
+    expect(&mut vm, &[MARKER_ERROR]);
+    let line = vm.lines().last().unwrap().1.clone();
+    assert!(
+        line.contains("kernel pc-kernel_9.snap is not in current_kernels"),
+        "{line}"
+    );
+    vm.wait_exit(TIMEOUT).unwrap();
+    // GRUB booted the try kernel (kernel_status=trying): the agent commits it.
+    let spec = s.spec("pc-kernel_x1.snap", &[&disk], true);
+    let mut vm = Vm::start(&spec, &dir.join("commit.log")).unwrap();
+    expect(
+        &mut vm,
+        &[
+            "snapsmith: run kernel=pc-kernel_x1.snap base=testbase_1.snap",
+            "snapsmith: commit kernel=pc-kernel_x1.snap",
+            "snapsmith: idle",
+        ],
+    );
+    let (status, _) = vm.wait_exit(TIMEOUT).unwrap();
+    assert!(status.success(), "{status}");
+    drop(vm);
+    // The grubenv was rewritten in place: still 1024 bytes, committed.
+    let g = read_boot_file(&disk, "EFI/ubuntu/grubenv");
+    assert_eq!(g.len(), 1024);
+    let g = Grubenv::decode(&g).unwrap();
+    assert_eq!(g.get("snap_kernel"), Some("pc-kernel_x1.snap"));
+    assert_eq!(g.get("snap_try_kernel"), Some(""));
+    assert_eq!(g.get("kernel_status"), Some(""));
+}
+
+/// Reads a file from the first partition (ubuntu-boot, at 1 MiB) through fatfs.
+fn read_boot_file(disk: &Path, path: &str) -> Vec<u8> {
+    use std::io::Read;
+    let file = std::fs::File::open(disk).unwrap();
+    let window = snapsmith::disk::image::Window::new(&file, MIB, 40 * MIB);
+    let fs = fatfs::FileSystem::new(window, fatfs::FsOptions::new()).unwrap();
+    let mut out = Vec::new();
+    fs.root_dir()
+        .open_file(path)
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
