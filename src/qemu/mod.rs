@@ -3,8 +3,10 @@
 //! console and waits for markers.
 
 pub mod accel;
+pub mod derive;
 pub mod disks;
 pub mod runner;
+pub mod scenario;
 pub mod spec;
 
 pub use accel::{detect, ovmf};

@@ -1,0 +1,189 @@
+//! Validation scenarios as data (qemu/scenarios/*.yaml, built in; or a file): which update the
+//! validator derives from the image's own snaps and puts on the update disk, which data file the
+//! agent writes, the console markers to wait for in order (each with a timeout) and the
+//! expected end. Markers may use `{kernel}`, `{base}` (the image's current snaps) and
+//! `{new_kernel}`, `{new_base}` (the file names the agent gives the staged update).
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Default wait for one marker: TCG boots take 10-30 s, several VMs may share the host.
+pub const DEFAULT_STEP_TIMEOUT: f64 = 120.0;
+
+/// The update a scenario installs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateKind {
+    None,
+    /// The installed kernel snap with another version in meta/snap.yaml (another digest).
+    GoodKernel,
+    /// The installed kernel snap whose initrd.img has no /init.
+    BadKernel,
+    /// The installed base snap with another version.
+    GoodBase,
+    /// The installed base snap whose /snapsmith/health exits 1.
+    BadBase,
+}
+
+/// How the VM must end after the last marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// QEMU exits by itself with status 0 (the agent powered off).
+    Poweroff,
+    /// The last marker is enough; the VM is stopped.
+    Running,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub marker: String,
+    /// Seconds, counted from the previous marker.
+    #[serde(default = "default_timeout")]
+    pub timeout: f64,
+}
+
+fn default_timeout() -> f64 {
+    DEFAULT_STEP_TIMEOUT
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub update: UpdateKind,
+    /// Kernel updates are tried by GRUB: the image must boot through firmware and GRUB.
+    #[serde(default)]
+    pub needs_bootloader: bool,
+    /// Kernel panics and `snapsmith: error` lines are part of the scenario (else they fail it).
+    #[serde(default)]
+    pub tolerate_failures: bool,
+    /// Data files the agent writes under system-data/ (update.yaml `write:`).
+    #[serde(default)]
+    pub write: BTreeMap<String, String>,
+    pub steps: Vec<Step>,
+    pub outcome: Outcome,
+}
+
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "first-boot",
+        include_str!("../../qemu/scenarios/first-boot.yaml"),
+    ),
+    (
+        "good-kernel-update",
+        include_str!("../../qemu/scenarios/good-kernel-update.yaml"),
+    ),
+    (
+        "bad-kernel-rollback",
+        include_str!("../../qemu/scenarios/bad-kernel-rollback.yaml"),
+    ),
+    (
+        "bad-base-rollback",
+        include_str!("../../qemu/scenarios/bad-base-rollback.yaml"),
+    ),
+];
+
+impl Scenario {
+    /// Parses scenario YAML; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Scenario> {
+        let s: Scenario =
+            serde_yaml::from_str(text).with_context(|| format!("scenario {origin}"))?;
+        if s.steps.is_empty() {
+            bail!("scenario {origin}: steps: at least one marker is needed");
+        }
+        if let Some(step) = s
+            .steps
+            .iter()
+            .find(|st| !(st.timeout.is_finite() && st.timeout > 0.0))
+        {
+            bail!(
+                "scenario {origin}: steps: marker {:?}: timeout must be a positive number of seconds",
+                step.marker
+            );
+        }
+        Ok(s)
+    }
+
+    /// The built-in scenarios, in catalogue order.
+    pub fn builtin() -> Vec<Scenario> {
+        BUILTIN
+            .iter()
+            // Built-in files are checked by the unit test below.
+            .filter_map(|(name, text)| Scenario::parse(text, name).ok())
+            .collect()
+    }
+
+    /// A built-in scenario by name, or a scenario file by path.
+    pub fn load(name_or_file: &str) -> Result<Scenario> {
+        if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_file) {
+            return Scenario::parse(text, name);
+        }
+        let path = Path::new(name_or_file);
+        if !path.exists() {
+            let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
+            bail!(
+                "no scenario named {name_or_file} and no such file (built in: {})",
+                names.join(", ")
+            );
+        }
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        Scenario::parse(&text, &path.display().to_string())
+    }
+}
+
+/// Replaces `{key}` placeholders in a marker.
+pub fn expand(marker: &str, vars: &BTreeMap<&str, String>) -> String {
+    let mut out = marker.to_string();
+    for (key, value) in vars {
+        out = out.replace(&format!("{{{key}}}"), value);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_scenarios_parse() {
+        for (name, text) in BUILTIN {
+            let s = Scenario::parse(text, name).unwrap();
+            assert_eq!(&s.name, name);
+        }
+        assert_eq!(Scenario::builtin().len(), BUILTIN.len());
+        let bad = Scenario::load("bad-kernel-rollback").unwrap();
+        assert!(bad.needs_bootloader && bad.tolerate_failures);
+        assert_eq!(bad.update, UpdateKind::BadKernel);
+    }
+
+    #[test]
+    fn errors_name_the_scenario_and_field() {
+        let err = Scenario::load("no-such").unwrap_err().to_string();
+        assert!(err.contains("first-boot"), "{err}");
+        let err = Scenario::parse("name: x\nupdate: none\nsteps: []\noutcome: poweroff", "x.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("x.yaml") && err.contains("steps"), "{err}");
+        let err = Scenario::parse(
+            "name: x\nupdate: none\nsteps: [{marker: a, timeout: -1}]\noutcome: poweroff",
+            "x.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("timeout"), "{err}");
+        assert!(Scenario::parse("name: x\nupdate: sideways\nsteps: []", "y").is_err());
+    }
+
+    #[test]
+    fn placeholders() {
+        let vars = BTreeMap::from([("kernel", "k_1.snap".to_string())]);
+        assert_eq!(expand("run kernel={kernel} x={y}", &vars), "run kernel=k_1.snap x={y}");
+    }
+}
