@@ -15,6 +15,7 @@ mod key;
 mod model;
 mod sign;
 mod snap;
+mod validate;
 mod verify;
 
 /// Build immutable, Ubuntu Core-style OS images and prove they boot and roll back.
@@ -55,6 +56,8 @@ enum Command {
     KernelSnap(kernel::KernelSnapArgs),
     /// Download the Debian kernel package and build the example pc-kernel snap
     ExampleKernel(kernel::ExampleKernelArgs),
+    /// Boot an image through try/commit/rollback scenarios in QEMU and report
+    Validate(validate::ValidateArgs),
 }
 
 /// Parses argv, runs the command and maps the outcome to an exit code.
@@ -100,6 +103,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(args),
         Command::KernelSnap(args) => kernel::run_kernel_snap(args),
         Command::ExampleKernel(args) => kernel::run_example_kernel(args),
+        Command::Validate(args) => validate::run(args),
     }
 }
 

@@ -50,7 +50,11 @@ pub fn read_image(image: &Path) -> Result<ImageInfo> {
     };
     let data = named("ubuntu-data")
         .with_context(|| format!("{}: no ubuntu-data partition", image.display()))?;
-    let text = debugfs(image, data.offset, &format!("cat /{}", crate::seed::MODEENV_PATH))?;
+    let text = debugfs(
+        image,
+        data.offset,
+        &format!("cat /{}", crate::seed::MODEENV_PATH),
+    )?;
     let modeenv = Modeenv::decode(&text)
         .with_context(|| format!("{}: ubuntu-data modeenv", image.display()))?;
     let listing = debugfs(image, data.offset, &format!("ls -p /{SNAPS}"))?;
@@ -135,10 +139,7 @@ pub fn derive_update(kind: UpdateKind, info: &ImageInfo, work: &Path) -> Result<
             std::fs::create_dir_all(&dir)?;
             let health = dir.join("health");
             std::fs::write(&health, exit_elf(1))?;
-            std::fs::set_permissions(
-                &health,
-                std::os::unix::fs::PermissionsExt::from_mode(0o755),
-            )?;
+            std::fs::set_permissions(&health, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
         }
         _ => {}
     }

@@ -8,6 +8,7 @@ pub mod disks;
 pub mod runner;
 pub mod scenario;
 pub mod spec;
+pub mod validate;
 
 pub use accel::{detect, ovmf};
 pub use runner::{Vm, VmError};

@@ -132,8 +132,8 @@ impl Scenario {
                 names.join(", ")
             );
         }
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Scenario::parse(&text, &path.display().to_string())
     }
 }
@@ -167,9 +167,12 @@ mod tests {
     fn errors_name_the_scenario_and_field() {
         let err = Scenario::load("no-such").unwrap_err().to_string();
         assert!(err.contains("first-boot"), "{err}");
-        let err = Scenario::parse("name: x\nupdate: none\nsteps: []\noutcome: poweroff", "x.yaml")
-            .unwrap_err()
-            .to_string();
+        let err = Scenario::parse(
+            "name: x\nupdate: none\nsteps: []\noutcome: poweroff",
+            "x.yaml",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("x.yaml") && err.contains("steps"), "{err}");
         let err = Scenario::parse(
             "name: x\nupdate: none\nsteps: [{marker: a, timeout: -1}]\noutcome: poweroff",
@@ -184,6 +187,9 @@ mod tests {
     #[test]
     fn placeholders() {
         let vars = BTreeMap::from([("kernel", "k_1.snap".to_string())]);
-        assert_eq!(expand("run kernel={kernel} x={y}", &vars), "run kernel=k_1.snap x={y}");
+        assert_eq!(
+            expand("run kernel={kernel} x={y}", &vars),
+            "run kernel=k_1.snap x={y}"
+        );
     }
 }

@@ -1,0 +1,92 @@
+//! `snapsmith validate IMAGE [--scenario NAME|FILE]... [--report FILE] [--json]`: boots the
+//! image through validation scenarios (all built-in ones by default) and reports per scenario
+//! pass/fail, each marker's time since QEMU started and the serial log. Exit 0 only when every
+//! scenario passed.
+
+use crate::qemu::scenario::Scenario;
+use crate::qemu::validate::{self, Request};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The disk image to boot (never modified: each scenario runs on a qcow2 overlay)
+    image: PathBuf,
+    /// A built-in scenario (first-boot, good-kernel-update, bad-kernel-rollback,
+    /// bad-base-rollback) or a scenario file; repeatable. Default: all built-in ones
+    #[arg(long = "scenario", value_name = "NAME|FILE")]
+    scenarios: Vec<String>,
+    /// Also write the report as JSON to this file
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Print the report as JSON instead of text
+    #[arg(long)]
+    json: bool,
+    /// Scenarios run at the same time
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+    /// Directory for serial logs and per-scenario disks (default: a new one under $TMPDIR)
+    #[arg(long, value_name = "DIR")]
+    work: Option<PathBuf>,
+}
+
+pub fn run(args: ValidateArgs) -> Result<()> {
+    if !args.image.is_file() {
+        bail!("{}: no such image file", args.image.display());
+    }
+    let scenarios = if args.scenarios.is_empty() {
+        Scenario::builtin()
+    } else {
+        args.scenarios
+            .iter()
+            .map(|s| Scenario::load(s))
+            .collect::<Result<Vec<_>>>()?
+    };
+    let work = match args.work {
+        Some(dir) => dir,
+        None => tempfile::Builder::new()
+            .prefix("snapsmith-validate-")
+            .tempdir()
+            .context("creating a work directory")?
+            .keep(),
+    };
+    let request = Request {
+        image: args.image,
+        scenarios,
+        work,
+        jobs: args.jobs,
+        accel: crate::qemu::detect(),
+    };
+    let report = validate::validate(&request)?;
+    let json = serde_json::to_string_pretty(&report)? + "\n";
+    if let Some(path) = &args.report {
+        write_atomically(path, json.as_bytes())?;
+    }
+    if args.json {
+        print!("{json}");
+    } else {
+        print!("{}", validate::render(&report));
+    }
+    if !report.passed {
+        let failed = report.scenarios.iter().filter(|s| !s.passed).count();
+        bail!("{failed} of {} scenarios failed", report.scenarios.len());
+    }
+    Ok(())
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    temp.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    temp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
