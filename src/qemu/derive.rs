@@ -84,7 +84,11 @@ fn esp_has_bootloader(image: &Path, offset: u64, size: u64) -> Result<bool> {
     let Ok(fs) = fatfs::FileSystem::new(window, fatfs::FsOptions::new()) else {
         return Ok(false);
     };
-    Ok(fs.root_dir().open_file("EFI/BOOT/BOOTX64.EFI").is_ok())
+    // FAT names compare without case, but say both spellings in use.
+    let root = fs.root_dir();
+    Ok(["EFI/BOOT/BOOTX64.EFI", "EFI/boot/bootx64.efi"]
+        .iter()
+        .any(|p| root.open_file(p).is_ok()))
 }
 
 /// Runs one debugfs request on the ext4 filesystem at `offset` of `image` (read-only).
