@@ -138,6 +138,7 @@ fn update_disk(dir: &Path, snap: &Path) -> PathBuf {
         snaps: vec![snap.file_name().unwrap().to_string_lossy().into_owned()],
         write: [("home/note.txt".to_string(), "v1".to_string())].into(),
         then: Some(Then::Poweroff),
+        digests: Default::default(),
     };
     disks::write_update_disk(dir, "update", &manifest, &[snap.to_path_buf()]).unwrap()
 }

@@ -5,7 +5,11 @@
 //! snaps: [pc-kernel_2.snap]        # files beside update.yaml, staged in try mode
 //! write: {home/note.txt: "v1"}     # data files under system-data/, written once
 //! then: poweroff                   # when nothing is pending: poweroff | reboot | stay
+//! digests: {pc-kernel_2.snap: ...}  # optional SHA3-384 (snap digest form) of listed snaps
 //! ```
+//!
+//! `digests` lets the writer of the update disk hash the snaps on its own (fast) machine: a
+//! guest under emulation hashes at a few hundred KiB/s, which would dominate every boot.
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
@@ -37,6 +41,8 @@ pub struct Manifest {
     pub write: BTreeMap<String, String>,
     #[serde(default)]
     pub then: Option<Then>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub digests: BTreeMap<String, String>,
 }
 
 impl Manifest {
@@ -48,6 +54,9 @@ impl Manifest {
             if snap.is_empty() || snap.contains('/') || snap.starts_with('.') {
                 bail!("update.yaml: snaps: {snap:?} is not a file name");
             }
+        }
+        if let Some(file) = m.digests.keys().find(|f| !m.snaps.contains(f)) {
+            bail!("update.yaml: digests: {file:?} is not listed in snaps");
         }
         for path in m.write.keys() {
             if !plain_relative(path) {
@@ -135,6 +144,7 @@ mod tests {
             "write: {/abs: x}",
             "then: later",
             "other: 1",
+            "snaps: [a.snap]\ndigests: {b.snap: x}",
         ] {
             assert!(Manifest::parse(bad).is_err(), "{bad}");
         }

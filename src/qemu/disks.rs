@@ -126,13 +126,23 @@ pub fn write_gpt(dir: &Path, name: &str, parts: &[Part]) -> Result<PathBuf> {
 }
 
 /// Writes the update disk `<dir>/<name>.img`: one vfat partition named `snapsmith-update` with
-/// `update.yaml` and the given snap files (stored under their file names).
+/// `update.yaml` and the given snap files (stored under their file names). Their digests are
+/// computed here and put into update.yaml, so the guest need not hash them.
 pub fn write_update_disk(
     dir: &Path,
     name: &str,
     manifest: &Manifest,
     snaps: &[PathBuf],
 ) -> Result<PathBuf> {
+    let mut manifest = manifest.clone();
+    for snap in snaps {
+        if let Some(file) = snap.file_name() {
+            let digest = crate::snap::digest(snap)?;
+            manifest
+                .digests
+                .insert(file.to_string_lossy().into_owned(), digest.sha3_384);
+        }
+    }
     let mut content = 0u64;
     let mut part = Part::new(update::PARTITION, FsKind::Vfat, 0).file(
         update::MANIFEST,

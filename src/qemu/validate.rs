@@ -209,6 +209,7 @@ fn prepare_and_run(bench: &Bench, s: &Scenario, update: Option<PathBuf>) -> Resu
             .collect(),
         write: s.write.clone(),
         then: Some(Then::Poweroff),
+        digests: BTreeMap::new(),
     };
     let snaps: Vec<PathBuf> = update.iter().cloned().collect();
     let update_disk = disks::write_update_disk(&dir, "update", &manifest, &snaps)?;

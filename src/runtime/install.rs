@@ -40,7 +40,15 @@ pub fn stage_all(
     let mut staged = 0;
     for file in &m.snaps {
         let source = ctx.update_dir.join(file);
-        let digest = crate::snap::digest(&source)?;
+        let digest = match m.digests.get(file) {
+            Some(sha3_384) => crate::snap::SnapDigest {
+                sha3_384: sha3_384.clone(),
+                size: std::fs::metadata(&source)
+                    .with_context(|| format!("reading {}", source.display()))?
+                    .len(),
+            },
+            None => crate::snap::digest(&source)?,
+        };
         if applied.contains(&digest.sha3_384) {
             continue;
         }
