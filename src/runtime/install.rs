@@ -52,60 +52,16 @@ pub fn stage_all(
         if applied.contains(&digest.sha3_384) {
             continue;
         }
-        // Read from ubuntu-data, not from the update medium: what is installed is what is checked.
-        let incoming = snaps_dir.join(".incoming.snap");
-        copy_synced(&source, &incoming)?;
-        let mount = ctx.scratch.join("snap");
-        let info = with_mounted(&incoming, &mount, |root| {
-            let yaml = root.join("meta/snap.yaml");
-            let bytes =
-                std::fs::read(&yaml).with_context(|| format!("reading {file}: meta/snap.yaml"))?;
-            SnapInfo::parse(&bytes).with_context(|| format!("{file}: meta/snap.yaml"))
-        })?;
-        let existing = list_dir(&snaps_dir)?;
-        let installed = installed_same(&snaps_dir, &existing, &info.name, &digest)?;
-        let kind = info.snap_type;
-        let staged_as = match (installed, kind) {
-            (true, _) => None,
-            (false, SnapType::Kernel | SnapType::Base) => {
-                let target = state::next_local_file(&info.name, &existing);
-                std::fs::rename(&incoming, snaps_dir.join(&target))
-                    .with_context(|| format!("installing {target}"))?;
-                if kind == SnapType::Kernel {
-                    let boot = ctx
-                        .boot_dir
-                        .context("no ubuntu-boot partition to stage a kernel on")?;
-                    let g = grub
-                        .as_ref()
-                        .context("ubuntu-boot has no EFI/ubuntu/grubenv to stage a kernel with")?;
-                    let assets = boot.join("EFI/ubuntu").join(&target);
-                    let snap_path = snaps_dir.join(&target);
-                    with_mounted(&snap_path, &mount, |root| extract_kernel(root, &assets))?;
-                    let (next_env, next_grub) = state::stage_kernel(&env, g, &target)?;
-                    write_synced(ctx.modeenv_path, next_env.encode().as_bytes())?;
-                    write_grubenv(&boot.join(GRUBENV), &next_grub)?;
-                    (env, grub) = (next_env, Some(next_grub));
-                } else {
-                    env = state::stage_base(&env, &target);
-                    write_synced(ctx.modeenv_path, env.encode().as_bytes())?;
-                }
-                Some(target)
-            }
-            (false, other) => {
-                console(&format!(
-                    "{MARKER} update ignored {file}: type {} is not installed by updates",
-                    other.as_str()
-                ));
-                None
-            }
-        };
-        let _ = std::fs::remove_file(&incoming);
-        applied.push(digest.sha3_384);
+        // Recorded first: an update that fails to stage is not retried after the reboot.
+        applied.push(digest.sha3_384.clone());
         write_synced(
             &applied_path,
             format!("{}\n", applied.join("\n")).as_bytes(),
         )?;
-        if let Some(target) = staged_as {
+        let incoming = snaps_dir.join(".incoming.snap");
+        let result = stage_one(ctx, file, &source, &digest, &mut env, &mut grub);
+        let _ = std::fs::remove_file(&incoming);
+        if let Some((kind, target)) = result? {
             console(&format!(
                 "{MARKER} update staged {}={target}",
                 kind.as_str()
@@ -114,6 +70,66 @@ pub fn stage_all(
         }
     }
     Ok(staged)
+}
+
+/// Installs one update snap in try mode; `None` when it is installed already or of a type
+/// updates do not install. A kernel whose assets cannot be written is removed again.
+fn stage_one(
+    ctx: &Context,
+    file: &str,
+    source: &Path,
+    digest: &crate::snap::SnapDigest,
+    env: &mut Modeenv,
+    grub: &mut Option<Grubenv>,
+) -> Result<Option<(SnapType, String)>> {
+    let snaps_dir = Path::new(WRITABLE).join(crate::seed::DATA_SNAPS_DIR);
+    // Read from ubuntu-data, not from the update medium: what is installed is what is checked.
+    let incoming = snaps_dir.join(".incoming.snap");
+    copy_synced(source, &incoming)?;
+    let mount = ctx.scratch.join("snap");
+    let info = with_mounted(&incoming, &mount, |root| {
+        let yaml = root.join("meta/snap.yaml");
+        let bytes =
+            std::fs::read(&yaml).with_context(|| format!("reading {file}: meta/snap.yaml"))?;
+        SnapInfo::parse(&bytes).with_context(|| format!("{file}: meta/snap.yaml"))
+    })?;
+    let existing = list_dir(&snaps_dir)?;
+    if installed_same(&snaps_dir, &existing, &info.name, digest)? {
+        return Ok(None);
+    }
+    let kind = info.snap_type;
+    if !matches!(kind, SnapType::Kernel | SnapType::Base) {
+        console(&format!(
+            "{MARKER} update ignored {file}: type {} is not installed by updates",
+            kind.as_str()
+        ));
+        return Ok(None);
+    }
+    let target = state::next_local_file(&info.name, &existing);
+    let snap_path = snaps_dir.join(&target);
+    std::fs::rename(&incoming, &snap_path).with_context(|| format!("installing {target}"))?;
+    if kind == SnapType::Base {
+        *env = state::stage_base(env, &target);
+        write_synced(ctx.modeenv_path, env.encode().as_bytes())?;
+        return Ok(Some((kind, target)));
+    }
+    let boot = ctx
+        .boot_dir
+        .context("no ubuntu-boot partition to stage a kernel on")?;
+    let g = grub
+        .as_ref()
+        .context("ubuntu-boot has no EFI/ubuntu/grubenv to stage a kernel with")?;
+    let assets = boot.join("EFI/ubuntu").join(&target);
+    if let Err(err) = with_mounted(&snap_path, &mount, |root| extract_kernel(root, &assets)) {
+        let _ = std::fs::remove_dir_all(&assets);
+        let _ = std::fs::remove_file(&snap_path);
+        return Err(err.context(format!("staging {target}")));
+    }
+    let (next_env, next_grub) = state::stage_kernel(env, g, &target)?;
+    write_synced(ctx.modeenv_path, next_env.encode().as_bytes())?;
+    write_grubenv(&boot.join(GRUBENV), &next_grub)?;
+    (*env, *grub) = (next_env, Some(next_grub));
+    Ok(Some((kind, target)))
 }
 
 fn list_dir(dir: &Path) -> Result<Vec<String>> {
