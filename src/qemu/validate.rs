@@ -10,7 +10,7 @@
 use super::derive::{self, ImageInfo};
 use super::disks;
 use super::runner::{Vm, VmError};
-use super::scenario::{Outcome, Scenario, UpdateKind, expand};
+use super::scenario::{Outcome, Scenario, expand};
 use super::spec::{Accel, DirectKernel, Disk, DiskFormat, Firmware, VmSpec};
 use crate::boot::state::next_local_file;
 use crate::boot::update::{Manifest, Then};
@@ -215,7 +215,7 @@ fn prepare_and_run(bench: &Bench, s: &Scenario, update: Option<PathBuf>) -> Resu
     let update_disk = disks::write_update_disk(&dir, "update", &manifest, &snaps)?;
     let spec = vm_spec(bench, &overlay, &update_disk)?;
     let log = dir.join("serial.log");
-    let vars = placeholders(&bench.info, s.update)?;
+    let vars = placeholders(&bench.info)?;
     let report = drive(&spec, s, &vars, &log);
     let _ = std::fs::remove_file(&overlay);
     let _ = std::fs::remove_file(&update_disk);
@@ -251,7 +251,7 @@ fn vm_spec(bench: &Bench, overlay: &Path, update: &Path) -> Result<VmSpec> {
 }
 
 /// `{kernel}`, `{base}`, `{new_kernel}`, `{new_base}` for the image.
-fn placeholders(info: &ImageInfo, update: UpdateKind) -> Result<BTreeMap<&'static str, String>> {
+fn placeholders(info: &ImageInfo) -> Result<BTreeMap<&'static str, String>> {
     let mut vars = BTreeMap::new();
     let kernel = info.kernel()?.to_string();
     let name_of = |file: &str| {
@@ -268,7 +268,6 @@ fn placeholders(info: &ImageInfo, update: UpdateKind) -> Result<BTreeMap<&'stati
     );
     vars.insert("kernel", kernel);
     vars.insert("base", info.modeenv.base.clone());
-    let _ = update;
     Ok(vars)
 }
 
