@@ -26,6 +26,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("qemu-img", "qemu-utils"),
     ("grub-mkimage", "grub-common"),
     ("grub-editenv", "grub-common"),
+    ("grub-script-check", "grub-common"),
     ("sfdisk", "fdisk"),
     ("fdisk", "fdisk"),
     ("fsck.vfat", "dosfstools"),
