@@ -32,6 +32,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("fsck.vfat", "dosfstools"),
     ("mcopy", "mtools"),
     ("mdir", "mtools"),
+    ("mmd", "mtools"),
     ("gpg", "gpg"),
     ("openssl", "openssl"),
     ("apt-get", "apt"),
