@@ -10,6 +10,7 @@ use super::efi::{self, BOOT_EFI_PATH};
 use super::grubcfg::{self, GRUB_DIR, RunConfig, SeedConfig};
 use crate::build::BootAssets;
 use crate::gadget::Gadget;
+use crate::gadget::extras::CmdlineFile;
 use crate::gadget::schema::Bootloader;
 use crate::plan::{FileEntry, FileSource, ImagePlan, StructureContent};
 use crate::seed::{self, ModelId, ROLE_SEED, SeedSnap};
@@ -29,6 +30,8 @@ pub struct BootInputs<'a> {
     pub snaps: &'a [SeedSnap],
     pub label: &'a str,
     pub model: &'a ModelId,
+    /// The unpacked gadget snap, for its `cmdline.extra`.
+    pub gadget_dir: Option<&'a std::path::Path>,
 }
 
 /// The boot assets of a preinstalled image; empty when the gadget's bootloader is not GRUB.
@@ -47,13 +50,7 @@ pub fn for_build(inputs: &BootInputs) -> Result<BootAssets> {
         .iter()
         .find(|s| s.snap_type == SnapType::Kernel && &s.file_name() == kernel_file)
         .context("the run-mode kernel is not among the image's snaps")?;
-    let extra_args = inputs
-        .gadget
-        .kernel_cmdline
-        .as_ref()
-        .map(|c| c.append.clone())
-        .unwrap_or_default();
-    grubcfg::check_args(&extra_args).context("gadget.yaml kernel-cmdline append")?;
+    let extra_args = gadget_args(inputs)?;
 
     let mut seed_files = Vec::new();
     if !seed_has(inputs.plan, BOOT_EFI_PATH) {
@@ -91,6 +88,32 @@ pub fn for_build(inputs: &BootInputs) -> Result<BootAssets> {
         seed: seed_files,
         boot: boot_files,
     })
+}
+
+/// The gadget's kernel arguments: gadget.yaml `kernel-cmdline: append`, then `cmdline.extra`.
+/// `cmdline.full` would replace the arguments the boot protocol needs, so it is refused.
+fn gadget_args(inputs: &BootInputs) -> Result<Vec<String>> {
+    let mut args = inputs
+        .gadget
+        .kernel_cmdline
+        .as_ref()
+        .map(|c| c.append.clone())
+        .unwrap_or_default();
+    grubcfg::check_args(&args).context("gadget.yaml kernel-cmdline append")?;
+    if let Some(dir) = inputs.gadget_dir {
+        match crate::gadget::extras::cmdline_file(dir)? {
+            Some(CmdlineFile::Extra(extra)) => {
+                grubcfg::check_args(&extra).context("the gadget's cmdline.extra")?;
+                args.extend(extra);
+            }
+            Some(CmdlineFile::Full(_)) => bail!(
+                "the gadget's cmdline.full is not supported: it would replace the arguments \
+                 snapsmith's boot needs (use cmdline.extra or kernel-cmdline append)"
+            ),
+            None => {}
+        }
+    }
+    Ok(args)
 }
 
 /// A kernel snap's boot files as entries under `EFI/ubuntu/<file_name>/`.

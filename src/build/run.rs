@@ -64,6 +64,7 @@ pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
             snaps: &snaps,
             label: &label,
             model: &model.id,
+            gadget_dir: Some(&unpacked.gadget),
         })?;
     let mut assembled = assemble(&model, snaps, plan, &label, &boot_assets)?;
     gadget::bridge::check_plan_fit(&assembled.plan)
