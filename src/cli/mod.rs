@@ -7,6 +7,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod boot;
 mod build;
 mod gadget;
 mod inspect;
@@ -55,6 +56,8 @@ enum Command {
     KernelSnap(kernel::KernelSnapArgs),
     /// Download the Debian kernel package and build the example pc-kernel snap
     ExampleKernel(kernel::ExampleKernelArgs),
+    /// Boot an image in QEMU (OVMF, GRUB) on a throw-away overlay and wait for the run marker
+    Boot(boot::BootArgs),
 }
 
 /// Parses argv, runs the command and maps the outcome to an exit code.
@@ -100,6 +103,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(args),
         Command::KernelSnap(args) => kernel::run_kernel_snap(args),
         Command::ExampleKernel(args) => kernel::run_example_kernel(args),
+        Command::Boot(args) => boot::run(args),
     }
 }
 
