@@ -265,6 +265,20 @@ fn same_inputs_give_the_same_image() {
 }
 
 #[test]
+fn one_snap_option_takes_several_files() {
+    let kit = Kit::new();
+    let out = kit.dir.path().join("out");
+    let mut cmd = build(&[], &out);
+    cmd.arg("--snap").args(kit.snaps()).arg("--dry-run");
+    let text = cmd.assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(text).unwrap();
+    for name in ["pc", "pc-kernel", "core", "hello"] {
+        assert!(text.contains(&format!("  {name} ")), "{name}: {text}");
+    }
+    assert!(nothing_in(&out));
+}
+
+#[test]
 fn dry_run_prints_the_plan_and_writes_nothing() {
     let kit = Kit::new();
     let out = kit.dir.path().join("out");
