@@ -295,6 +295,7 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
         "{text}"
     );
     assert!(text.contains("hello"), "{text}");
+    assert!(text.contains(" bytes, gpt, 512-byte sectors"), "{text}");
     assert!(nothing_in(&out), "a dry run wrote into {}", out.display());
     let json = build(&kit.snaps(), &out)
         .args(["--dry-run", "--json"])
