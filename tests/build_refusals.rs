@@ -5,6 +5,7 @@ mod build_common;
 mod common;
 
 use build_common::*;
+use common::fixtures::vfat_file;
 use common::{repo, snapsmith};
 use predicates::str::contains;
 use std::path::{Path, PathBuf};
@@ -288,19 +289,12 @@ fn signed_grade_needs_assertions_and_refuses_extras() {
     );
     let system = run("mdir", &["-b", "-i", &at, "::/systems/signed"]);
     assert!(!system.contains("options.yaml"), "{system}");
-    let copy = dir.join("snaps.assert");
-    run(
-        "mcopy",
-        &[
-            "-n",
-            "-o",
-            "-i",
-            &at,
-            "::/systems/signed/assertions/snaps",
-            copy.to_str().unwrap(),
-        ],
+    let text = vfat_file(
+        &out.join("pc.img"),
+        seed["offset"].as_u64().unwrap(),
+        "/systems/signed/assertions/snaps",
     );
-    let text = std::fs::read_to_string(&copy).unwrap();
+    let text = String::from_utf8(text).unwrap();
     assert_eq!(text.matches("type: snap-revision").count(), 4, "{text}");
     assert!(text.contains("snap-revision: 14"), "{text}");
 }

@@ -3,22 +3,11 @@
 
 mod common;
 
+use common::fixtures::{MIB, cli_json};
 use std::path::Path;
 
-const MIB: u64 = 1 << 20;
-
 fn layout_json(path: &Path) -> serde_json::Value {
-    let out = common::snapsmith()
-        .args(["gadget", "layout", "--json"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    cli_json(&["gadget", "layout", "--json"], path)
 }
 
 fn pack(dir: &Path, out: &Path) {

@@ -8,17 +8,7 @@ use serde_json::Value;
 use snapsmith::plan::*;
 
 fn inspect_json(image: &std::path::Path) -> Value {
-    let out = common::snapsmith()
-        .args(["inspect", "--json"])
-        .arg(image)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::fixtures::cli_json(&["inspect", "--json"], image)
 }
 
 fn check(schema: Schema, sector_size: u64) {

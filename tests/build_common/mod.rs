@@ -30,9 +30,7 @@ pub struct Kit {
 pub fn pack(dir: &Path, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
     let root = dir.join(format!("{name}-tree"));
     for (path, bytes) in files {
-        let p = root.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, bytes).unwrap();
+        crate::common::fixtures::write_file(&root, path, bytes);
     }
     let out = dir.join(format!("{name}.snap"));
     snap::pack_dir(&root, &out, &PackOptions::default()).unwrap();
