@@ -299,6 +299,50 @@ fn signed_grade_needs_assertions_and_refuses_extras() {
     assert!(text.contains("snap-revision: 14"), "{text}");
 }
 
+/// A snap-revision asserted for other bytes than the file's (same name, same snap-id) does
+/// not vouch for the file: the build names the file's digest and size and writes nothing.
+#[test]
+fn signed_grade_refuses_a_revision_of_other_bytes() {
+    let kit = Kit::new();
+    let dir = kit.dir.path();
+    let model = signed_model(dir);
+    let mut assertions: Vec<PathBuf> = [
+        (&kit.gadget, "pcid", 11),
+        (&kit.kernel, "kernelid", 12),
+        (&kit.base, "coreid", 13),
+    ]
+    .iter()
+    .map(|(snap, id, rev)| assert_snap(dir, snap, id, *rev))
+    .collect();
+    assertions.push(assert_snap(dir, &kit.hello, "helloid", 14));
+    let changed = kit.repack(
+        "hello-changed",
+        &[
+            (
+                "meta/snap.yaml",
+                b"name: hello\nversion: '1.0'\nbase: core\n",
+            ),
+            ("bin/other", b"not the asserted bytes"),
+        ],
+    );
+    let digest = snapsmith::snap::digest(&changed).unwrap();
+    let out = dir.join("out");
+    signed_build(
+        &model,
+        &[&kit.gadget, &kit.kernel, &kit.base, &changed],
+        &assertions,
+        &out,
+    )
+    .assert()
+    .code(1)
+    .stderr(contains("snap \"hello\" ("))
+    .stderr(contains(format!(
+        "none matches its sha3-384 {} and size {}",
+        digest.sha3_384, digest.size
+    )));
+    assert!(nothing_in(&out));
+}
+
 #[test]
 fn snaps_dir_and_duplicates() {
     let kit = Kit::new();
