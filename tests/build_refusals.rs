@@ -169,21 +169,9 @@ fn signed_build(
     assertions: &[PathBuf],
     out: &Path,
 ) -> assert_cmd::Command {
-    let mut cmd = snapsmith();
-    cmd.env("SOURCE_DATE_EPOCH", EPOCH)
-        .arg("build")
-        .arg(model)
-        .arg("--assertions")
-        .arg(repo().join("models/dev-brand.assert"))
-        .arg("--trusted")
-        .arg(repo().join("models/dev-root.assert"))
-        .arg("-O")
-        .arg(out);
+    let mut cmd = build_model(model, snaps, out);
     for a in assertions {
         cmd.arg("--assertions").arg(a);
-    }
-    for s in snaps {
-        cmd.arg("--snap").arg(s);
     }
     cmd
 }

@@ -102,11 +102,7 @@ fn gpt_512_agrees_with_sfdisk() {
     assert_eq!(table["firstlba"], 34);
     assert_eq!(table["lastlba"], 131 * MIB / 512 - 34);
     let parts = table["partitions"].as_array().unwrap();
-    let planned: Vec<_> = volume
-        .structures
-        .iter()
-        .filter(|s| s.partition.is_some())
-        .collect();
+    let planned = planned_partitions(&volume);
     assert_eq!(parts.len(), planned.len());
     for (p, s) in parts.iter().zip(planned) {
         let Some(PartitionEntry {
@@ -147,11 +143,7 @@ fn mbr_512_agrees_with_sfdisk() {
     assert_eq!(table["label"], "dos");
     assert_eq!(table["id"], "0x1234abcd");
     let parts = table["partitions"].as_array().unwrap();
-    let planned: Vec<_> = volume
-        .structures
-        .iter()
-        .filter(|s| s.partition.is_some())
-        .collect();
+    let planned = planned_partitions(&volume);
     assert_eq!(parts.len(), 4);
     for (p, s) in parts.iter().zip(planned) {
         let Some(PartitionEntry {
@@ -200,11 +192,7 @@ fn check_4096(schema: Schema) {
         text.contains("Sector size (logical/physical): 4096 bytes"),
         "{text}"
     );
-    let planned: Vec<_> = volume
-        .structures
-        .iter()
-        .filter(|s| s.partition.is_some())
-        .collect();
+    let planned = planned_partitions(&volume);
     assert_eq!(rows.len(), planned.len(), "{text}");
     for (row, s) in rows.iter().zip(&planned) {
         // MBR rows carry a boot column ("*" or nothing) before Start.

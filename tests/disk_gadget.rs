@@ -31,11 +31,7 @@ fn check_against_plan(plan: &ImagePlan, images: &[std::path::PathBuf]) {
             Schema::Mbr => TableKind::Mbr,
         };
         assert_eq!(table.kind, kind, "{}", volume.name);
-        let planned: Vec<_> = volume
-            .structures
-            .iter()
-            .filter(|s| s.partition.is_some())
-            .collect();
+        let planned = planned_partitions(volume);
         assert_eq!(report.partitions.len(), planned.len(), "{}", volume.name);
         for (p, s) in report.partitions.iter().zip(planned) {
             assert_eq!((p.offset, p.size), (s.offset, s.size), "{}", s.name);

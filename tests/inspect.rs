@@ -30,11 +30,7 @@ fn check(schema: Schema, sector_size: u64) {
         }
     }
     let parts = report["partitions"].as_array().unwrap();
-    let planned: Vec<_> = volume
-        .structures
-        .iter()
-        .filter(|s| s.partition.is_some())
-        .collect();
+    let planned = planned_partitions(&volume);
     assert_eq!(parts.len(), planned.len());
     for (p, s) in parts.iter().zip(planned) {
         let entry = s.partition.as_ref().unwrap();

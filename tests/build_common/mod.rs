@@ -103,10 +103,15 @@ command: bin/hello\n    daemon: simple\n",
 
 /// `snapsmith build` of the example model with `snaps`, writing into `out`.
 pub fn build(snaps: &[&Path], out: &Path) -> assert_cmd::Command {
+    build_model(&repo().join("models/dev-amd64.model"), snaps, out)
+}
+
+/// `snapsmith build` of `model` (signed by the example brand) with `snaps`, writing into `out`.
+pub fn build_model(model: &Path, snaps: &[&Path], out: &Path) -> assert_cmd::Command {
     let mut cmd = snapsmith();
     cmd.env("SOURCE_DATE_EPOCH", EPOCH)
         .arg("build")
-        .arg(repo().join("models/dev-amd64.model"))
+        .arg(model)
         .arg("--assertions")
         .arg(repo().join("models/dev-brand.assert"))
         .arg("--trusted")

@@ -262,6 +262,15 @@ pub fn extract(image: &Path, offset: u64, len: u64, to: &Path) {
     std::io::copy(&mut src.take(len), &mut dst).unwrap();
 }
 
+/// The structures of `volume` that are partitions, in order.
+pub fn planned_partitions(volume: &VolumePlan) -> Vec<&StructurePlan> {
+    volume
+        .structures
+        .iter()
+        .filter(|s| s.partition.is_some())
+        .collect()
+}
+
 #[allow(unused_imports)] // not every test that includes this module reads bytes back
 pub use crate::common::fixtures::read_at;
 
