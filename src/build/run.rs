@@ -55,10 +55,17 @@ pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
     let label = choose_label(req.label.as_deref(), build_time)?;
     reporter.stage("laying out the gadget");
     let unpacked = Unpacked::new(&snaps)?;
-    let plan = gadget_plan(req, &model, &unpacked)?;
-    // The boot layer supplies the bootloader's files once the gadget's bootloader is set up;
-    // until then the seed and ubuntu-boot carry only what seeding itself puts there.
-    let boot_assets = BootAssets::default();
+    let (plan, gadget) = gadget_plan(req, &model, &unpacked)?;
+    reporter.stage("preparing the boot files");
+    let boot_assets: BootAssets =
+        crate::boot::assets::for_build(&crate::boot::assets::BootInputs {
+            gadget: &gadget,
+            plan: &plan,
+            snaps: &snaps,
+            label: &label,
+            model: &model.id,
+            gadget_dir: Some(&unpacked.gadget),
+        })?;
     let mut assembled = assemble(&model, snaps, plan, &label, &boot_assets)?;
     gadget::bridge::check_plan_fit(&assembled.plan)
         .context("the seed and the run system do not fit the gadget's partitions")?;
@@ -123,7 +130,12 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn gadget_plan(req: &BuildRequest, model: &LoadedModel, u: &Unpacked) -> Result<ImagePlan> {
+/// The gadget's plan, and the parsed gadget (its bootloader and kernel arguments).
+fn gadget_plan(
+    req: &BuildRequest,
+    model: &LoadedModel,
+    u: &Unpacked,
+) -> Result<(ImagePlan, gadget::Gadget)> {
     let loaded = gadget::load(&u.gadget_snap, Ruleset::Uc20)?;
     let opts = PlanOptions {
         sector_size: req.sector_size,
@@ -135,7 +147,8 @@ fn gadget_plan(req: &BuildRequest, model: &LoadedModel, u: &Unpacked) -> Result<
         gadget: &u.gadget,
         kernel: u.kernel.as_deref(),
     };
-    gadget::image_plan(&loaded, trees, &opts)
+    let plan = gadget::image_plan(&loaded, trees, &opts)?;
+    Ok((plan, loaded.gadget))
 }
 
 #[derive(Serialize)]

@@ -7,6 +7,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod boot;
 mod build;
 mod gadget;
 mod inspect;
@@ -58,6 +59,8 @@ enum Command {
     ExampleKernel(kernel::ExampleKernelArgs),
     /// Boot an image through try/commit/rollback scenarios in QEMU and report
     Validate(validate::ValidateArgs),
+    /// Boot an image in QEMU (OVMF, GRUB) on a throw-away overlay and wait for the run marker
+    Boot(boot::BootArgs),
 }
 
 /// Parses argv, runs the command and maps the outcome to an exit code.
@@ -104,6 +107,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::KernelSnap(args) => kernel::run_kernel_snap(args),
         Command::ExampleKernel(args) => kernel::run_example_kernel(args),
         Command::Validate(args) => validate::run(args),
+        Command::Boot(args) => boot::run(args),
     }
 }
 

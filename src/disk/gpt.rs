@@ -1,18 +1,26 @@
-//! GPT bytes, computed purely from a [`VolumePlan`]: protective MBR, primary header and entry
-//! array after it, backup entry array and header at the end of the disk.
+//! GPT for a [`VolumePlan`]: the checks the plan must pass and the table itself, written with
+//! the `gpt` crate (protective MBR, primary header and entry array after it, backup entry array
+//! and header at the end of the disk).
 //!
-//! 128 entries of 128 bytes (16 KiB): 32 sectors of 512 bytes or 4 of 4096. GUIDs are stored in
-//! the mixed-endian on-disk form; CRC32 covers the 92-byte header (with its CRC field zeroed)
-//! and the whole entry array.
+//! The crate builds 128 entries of 128 bytes (16 KiB: 32 sectors of 512 bytes or 4 of 4096) and
+//! computes the CRCs; this module supplies every value from the plan so nothing is random: the
+//! disk GUID, and per partition its number, exact first/last LBA, type and unique GUIDs and name.
+//! The crate stores used entries in number order from the first slot, so partition numbers must
+//! run from 1 without gaps (the gadget layout numbers them that way).
 
-use super::Patch;
+use super::image::Window;
 use crate::plan::{DiskId, PartitionKind, VolumePlan};
 use anyhow::{Context, Result, bail};
+use gpt::disk::LogicalBlockSize;
+use gpt::mbr::ProtectiveMBR;
+use gpt::partition::Partition;
+use std::collections::BTreeMap;
+use std::fs::File;
+use uuid::Uuid;
 
 const ENTRIES: u64 = 128;
 const ENTRY_SIZE: u64 = 128;
-const HEADER_SIZE: usize = 92;
-/// Longest partition name: 36 UTF-16 code units.
+/// Longest partition name: 36 UTF-16 code units (the crate would cut longer ones silently).
 const NAME_UNITS: usize = 36;
 
 /// Sector numbers of the GPT areas for a disk of `sectors` sectors.
@@ -58,122 +66,144 @@ impl GptGeometry {
     }
 }
 
-/// The protective MBR, both headers and both entry arrays.
-pub fn patches(volume: &VolumePlan) -> Result<Vec<Patch>> {
-    let DiskId::Gpt(disk_guid) = volume.disk_id else {
-        bail!("volume {}: a GPT volume needs a GUID disk id", volume.name);
-    };
-    let ss = volume.sector_size;
-    let geo = GptGeometry::new(ss, volume.size)?;
-    let array = entry_array(volume)?;
-    let array_crc = crc32fast::hash(&array);
-    let header = |mine: u64, other: u64, entries_at: u64| {
-        let mut h = vec![0u8; usize::try_from(ss).unwrap_or(512)];
-        h[0..8].copy_from_slice(b"EFI PART");
-        h[8..12].copy_from_slice(&0x0001_0000u32.to_le_bytes());
-        h[12..16].copy_from_slice(&92u32.to_le_bytes());
-        h[24..32].copy_from_slice(&mine.to_le_bytes());
-        h[32..40].copy_from_slice(&other.to_le_bytes());
-        h[40..48].copy_from_slice(&geo.first_usable.to_le_bytes());
-        h[48..56].copy_from_slice(&geo.last_usable.to_le_bytes());
-        h[56..72].copy_from_slice(&disk_guid.to_bytes_le());
-        h[72..80].copy_from_slice(&entries_at.to_le_bytes());
-        h[80..84].copy_from_slice(&128u32.to_le_bytes());
-        h[84..88].copy_from_slice(&128u32.to_le_bytes());
-        h[88..92].copy_from_slice(&array_crc.to_le_bytes());
-        let crc = crc32fast::hash(&h[..HEADER_SIZE]);
-        h[16..20].copy_from_slice(&crc.to_le_bytes());
-        h
-    };
-    Ok(vec![
-        Patch::new(0, protective_mbr(ss, volume.size)),
-        Patch::new(ss, header(1, geo.backup_header, 2)),
-        Patch::new(2 * ss, array.clone()),
-        Patch::new(geo.backup_entries * ss, array),
-        Patch::new(
-            geo.backup_header * ss,
-            header(geo.backup_header, 1, geo.backup_entries),
-        ),
-    ])
+/// The plan's disk GUID.
+fn disk_guid(volume: &VolumePlan) -> Result<Uuid> {
+    match volume.disk_id {
+        DiskId::Gpt(guid) => Ok(guid),
+        DiskId::Mbr(_) => bail!("volume {}: a GPT volume needs a GUID disk id", volume.name),
+    }
 }
 
-fn entry_array(volume: &VolumePlan) -> Result<Vec<u8>> {
+/// The partition entries keyed by partition number, checked: GPT kinds only, numbers 1..=N
+/// without gaps or repeats (N ≤ 128), names of at most 36 UTF-16 units. Pure.
+pub fn entries(volume: &VolumePlan) -> Result<BTreeMap<u32, Partition>> {
     let ss = volume.sector_size;
-    let mut array = vec![0u8; usize::try_from(ENTRIES * ENTRY_SIZE)?];
+    let mut entries = BTreeMap::new();
     for s in &volume.structures {
         let Some(part) = &s.partition else { continue };
+        let at = || format!("volume {}: structure {}", volume.name, s.name);
         let PartitionKind::Gpt {
             type_guid,
             unique_guid,
             name,
         } = &part.kind
         else {
-            bail!(
-                "volume {}: structure {}: an MBR partition entry in a GPT volume",
-                volume.name,
-                s.name
-            );
+            bail!("{}: an MBR partition entry in a GPT volume", at());
         };
         if part.number == 0 || u64::from(part.number) > ENTRIES {
             bail!(
-                "volume {}: structure {}: partition number {} is not between 1 and 128",
-                volume.name,
-                s.name,
+                "{}: partition number {} is not between 1 and {ENTRIES}",
+                at(),
                 part.number
             );
         }
-        let units: Vec<u16> = name.encode_utf16().collect();
-        if units.len() > NAME_UNITS {
+        if name.encode_utf16().count() > NAME_UNITS {
             bail!(
-                "volume {}: structure {}: partition name {name:?} is longer than 36 characters",
-                volume.name,
-                s.name
+                "{}: partition name {name:?} is longer than {NAME_UNITS} characters",
+                at()
             );
         }
-        let at = usize::try_from(u64::from(part.number - 1) * ENTRY_SIZE)?;
-        let e = &mut array[at..at + 128];
-        if e[..16].iter().any(|b| *b != 0) {
+        let last_lba = s
+            .offset
+            .checked_add(s.size)
+            .and_then(|end| (end / ss).checked_sub(1))
+            .with_context(|| format!("{}: partition end", at()))?;
+        let entry = Partition {
+            part_type_guid: (*type_guid).into(),
+            part_guid: *unique_guid,
+            first_lba: s.offset / ss,
+            last_lba,
+            flags: 0,
+            name: name.clone(),
+        };
+        if entries.insert(part.number, entry).is_some() {
             bail!(
                 "volume {}: partition number {} is used twice",
                 volume.name,
                 part.number
             );
         }
-        let last = s
-            .offset
-            .checked_add(s.size)
-            .and_then(|end| (end / ss).checked_sub(1))
-            .context("partition end")?;
-        e[0..16].copy_from_slice(&type_guid.to_bytes_le());
-        e[16..32].copy_from_slice(&unique_guid.to_bytes_le());
-        e[32..40].copy_from_slice(&(s.offset / ss).to_le_bytes());
-        e[40..48].copy_from_slice(&last.to_le_bytes());
-        for (i, unit) in units.iter().enumerate() {
-            e[56 + 2 * i..58 + 2 * i].copy_from_slice(&unit.to_le_bytes());
+    }
+    // The crate writes used entries in number order from slot 1: a gap would renumber the rest.
+    for (slot, number) in (1u32..).zip(entries.keys()) {
+        if *number != slot {
+            bail!(
+                "volume {}: partition numbers must run from 1 without gaps (number {slot} is \
+                 missing)",
+                volume.name
+            );
         }
     }
-    Ok(array)
+    Ok(entries)
 }
 
-/// A protective MBR: one 0xEE entry covering the disk (capped at 2^32-1 sectors).
-fn protective_mbr(sector_size: u64, size: u64) -> Vec<u8> {
-    let sectors = size / sector_size;
-    let covered = u32::try_from(sectors - 1).unwrap_or(u32::MAX);
-    let mut mbr = vec![0u8; 512];
-    let e = &mut mbr[446..462];
-    e[1..4].copy_from_slice(&[0x00, 0x02, 0x00]);
-    e[4] = 0xEE;
-    e[5..8].copy_from_slice(&[0xFF, 0xFF, 0xFF]);
-    e[8..12].copy_from_slice(&1u32.to_le_bytes());
-    e[12..16].copy_from_slice(&covered.to_le_bytes());
-    mbr[510] = 0x55;
-    mbr[511] = 0xAA;
-    mbr
+/// Writes the protective MBR, both headers and both entry arrays into `file`, an image of
+/// `volume.size` bytes. Only the table areas are written (sector 0's first 512 bytes, the
+/// sectors from 1 to first usable, and from the backup entry array to the end).
+pub fn write(volume: &VolumePlan, file: &File) -> Result<()> {
+    let guid = disk_guid(volume)?;
+    let entries = entries(volume)?;
+    let geo = GptGeometry::new(volume.sector_size, volume.size)
+        .with_context(|| format!("volume {}", volume.name))?;
+    let lb = LogicalBlockSize::try_from(volume.sector_size)
+        .with_context(|| format!("volume {}: sector size", volume.name))?;
+    // The crate finds the backup header from the device's end: the window ends at the image size.
+    let mut device = Window::new(file, 0, volume.size);
+    // The protective entry covers LBA 1 to the last sector, capped at 2^32-1 sectors.
+    let covered = u32::try_from(geo.backup_header).unwrap_or(u32::MAX);
+    ProtectiveMBR::with_lb_size(covered)
+        .overwrite_lba0(&mut device)
+        .context("writing the protective MBR")?;
+    let mut disk = gpt::GptConfig::new()
+        .writable(true)
+        .logical_block_size(lb)
+        .create_from_device(device, Some(guid))
+        .context("preparing the GPT headers")?;
+    disk.update_partitions(entries)
+        .context("setting the GPT entries")?;
+    disk.write().context("writing the GPT")?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{PartitionEntry, Schema, StructureContent, StructurePlan};
+    use std::os::unix::fs::FileExt;
+
+    const MIB: u64 = 1 << 20;
+
+    fn volume(sector_size: u64, numbers: &[u32]) -> VolumePlan {
+        let structures = numbers
+            .iter()
+            .zip(1u64..)
+            .map(|(n, i)| StructurePlan {
+                index: usize::try_from(i).unwrap(),
+                name: format!("part{n}"),
+                role: None,
+                offset: i * MIB,
+                size: MIB,
+                partition: Some(PartitionEntry {
+                    number: *n,
+                    kind: PartitionKind::Gpt {
+                        type_guid: Uuid::from_u128(0x0FC6_3DAF_8483_4772_8E79_3D69_D847_7DE4),
+                        unique_guid: Uuid::from_u128(0x1000 + u128::from(*n)),
+                        name: format!("part-{n}"),
+                    },
+                }),
+                content: StructureContent::Empty,
+            })
+            .collect();
+        VolumePlan {
+            name: "pc".into(),
+            schema: Schema::Gpt,
+            sector_size,
+            size: 8 * MIB,
+            disk_id: DiskId::Gpt(Uuid::from_u128(0xABCD)),
+            structures,
+            offset_writes: vec![],
+        }
+    }
 
     #[test]
     fn geometry_for_both_sector_sizes() {
@@ -186,10 +216,58 @@ mod tests {
     }
 
     #[test]
-    fn protective_mbr_covers_the_disk() {
-        let mbr = protective_mbr(512, 1 << 20);
-        assert_eq!(mbr[450], 0xEE);
-        assert_eq!(u32::from_le_bytes(mbr[458..462].try_into().unwrap()), 2047);
-        assert_eq!(&mbr[510..], &[0x55, 0xAA]);
+    fn numbering_gaps_repeats_and_long_names_are_refused() {
+        let err = |v: &VolumePlan| format!("{:#}", entries(v).unwrap_err());
+        assert!(entries(&volume(512, &[1, 2, 3])).is_ok());
+        assert!(err(&volume(512, &[1, 3])).contains("number 2 is missing"));
+        assert!(err(&volume(512, &[1, 1])).contains("used twice"));
+        assert!(err(&volume(512, &[0])).contains("not between 1 and 128"));
+        let mut v = volume(512, &[1]);
+        if let Some(PartitionEntry {
+            kind: PartitionKind::Gpt { name, .. },
+            ..
+        }) = &mut v.structures[0].partition
+        {
+            *name = "x".repeat(37);
+        }
+        assert!(err(&v).contains("longer than 36"));
+    }
+
+    /// The table reads back with the plan's values, and bytes outside the table areas (here a
+    /// pattern over the whole usable area) are untouched.
+    #[test]
+    fn table_reads_back_and_leaves_partitions_alone() {
+        for ss in [512u64, 4096] {
+            let v = volume(ss, &[1, 2, 3]);
+            let geo = GptGeometry::new(ss, v.size).unwrap();
+            let (start, end) = geo.usable_bytes();
+            let file = tempfile::tempfile().unwrap();
+            file.set_len(v.size).unwrap();
+            let pattern = vec![0xA5u8; usize::try_from(end - start).unwrap()];
+            file.write_all_at(&pattern, start).unwrap();
+            write(&v, &file).unwrap();
+
+            let mut after = vec![0u8; pattern.len()];
+            file.read_exact_at(&mut after, start).unwrap();
+            assert!(after == pattern, "usable area changed ({ss})");
+            let mut sector0 = [0u8; 512];
+            file.read_exact_at(&mut sector0, 0).unwrap();
+            assert_eq!(sector0[450], 0xEE);
+            let covered = u32::from_le_bytes(sector0[458..462].try_into().unwrap());
+            assert_eq!(u64::from(covered), v.size / ss - 1);
+
+            let disk = gpt::GptConfig::new()
+                .only_valid_headers(true)
+                .logical_block_size(LogicalBlockSize::try_from(ss).unwrap())
+                .open_from_device(Window::new(&file, 0, v.size))
+                .unwrap();
+            assert_eq!(*disk.guid(), Uuid::from_u128(0xABCD));
+            let h = disk.primary_header().unwrap();
+            assert_eq!(
+                (h.first_usable, h.last_usable),
+                (geo.first_usable, geo.last_usable)
+            );
+            assert_eq!(disk.partitions(), &entries(&v).unwrap());
+        }
     }
 }

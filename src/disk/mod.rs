@@ -118,11 +118,10 @@ fn fill_volume(volume: &VolumePlan, image: &PendingImage, opts: &WriteOptions) -
     let progress = opts.progress;
     progress.volume(&volume.name, content_bytes(volume));
     progress.step("partition table");
-    let patches = match volume.schema {
-        Schema::Gpt => gpt::patches(volume)?,
-        Schema::Mbr => mbr::patches(volume)?,
-    };
-    apply(image, &patches, volume.size)?;
+    match volume.schema {
+        Schema::Gpt => gpt::write(volume, image.file())?,
+        Schema::Mbr => apply(image, &mbr::patches(volume)?, volume.size)?,
+    }
     for s in &volume.structures {
         interrupt::check()?;
         write_structure(volume, s, image, opts)
@@ -211,9 +210,13 @@ pub fn check_volume(volume: &VolumePlan) -> Result<()> {
     let name = &volume.name;
     let ss = volume.sector_size;
     let (usable_start, usable_end) = match volume.schema {
-        Schema::Gpt => gpt::GptGeometry::new(ss, volume.size)
-            .with_context(|| format!("volume {name}"))?
-            .usable_bytes(),
+        Schema::Gpt => {
+            // Numbering, names and kinds of the entries: refused before any byte is written.
+            gpt::entries(volume)?;
+            gpt::GptGeometry::new(ss, volume.size)
+                .with_context(|| format!("volume {name}"))?
+                .usable_bytes()
+        }
         Schema::Mbr => (ss, volume.size),
     };
     for s in &volume.structures {

@@ -1,0 +1,165 @@
+//! The boot files of a build ([`BootAssets`]): on ubuntu-seed the GRUB EFI image, the seed
+//! `grub.cfg` and its `grubenv`; on ubuntu-boot the run-mode `grub.cfg`, its `grubenv` and the
+//! current kernel snap's assets extracted under `EFI/ubuntu/<kernel>_<rev>.snap/` (vfat has no
+//! symlinks, so GRUB picks the directory by the grubenv's kernel variables).
+//!
+//! The gadget decides the bootloader: only `grub` gets assets; a gadget that ships its own
+//! `EFI/boot/bootx64.efi` on the seed keeps it.
+
+use super::efi::{self, BOOT_EFI_PATH};
+use super::grubcfg::{self, GRUB_DIR, RunConfig, SeedConfig};
+use crate::build::BootAssets;
+use crate::gadget::Gadget;
+use crate::gadget::extras::CmdlineFile;
+use crate::gadget::schema::Bootloader;
+use crate::plan::{FileEntry, FileSource, ImagePlan, StructureContent};
+use crate::seed::{self, ModelId, ROLE_SEED, SeedSnap};
+use crate::snap::{SnapFile, SnapType};
+use anyhow::{Context, Result, bail};
+
+/// Files of a kernel snap GRUB boots, by preference: `vmlinuz` with `initrd.img`, or a unified
+/// `kernel.efi`.
+pub const KERNEL_ASSETS: &[&str] = &["vmlinuz", "initrd.img", "kernel.efi"];
+
+/// Everything the boot assets are made from.
+#[derive(Debug, Clone, Copy)]
+pub struct BootInputs<'a> {
+    pub gadget: &'a Gadget,
+    /// The gadget's plan, with the gadget's own content already on each structure.
+    pub plan: &'a ImagePlan,
+    pub snaps: &'a [SeedSnap],
+    pub label: &'a str,
+    pub model: &'a ModelId,
+    /// The unpacked gadget snap, for its `cmdline.extra`.
+    pub gadget_dir: Option<&'a std::path::Path>,
+}
+
+/// The boot assets of a preinstalled image; empty when the gadget's bootloader is not GRUB.
+pub fn for_build(inputs: &BootInputs) -> Result<BootAssets> {
+    let bootloader = inputs.gadget.boot_volume().and_then(|v| v.bootloader);
+    if bootloader != Some(Bootloader::Grub) {
+        return Ok(BootAssets::default());
+    }
+    let modeenv = seed::initial_modeenv(inputs.label, inputs.model, inputs.snaps)?;
+    let kernel_file = modeenv
+        .current_kernels
+        .first()
+        .context("no kernel for run mode")?;
+    let kernel = inputs
+        .snaps
+        .iter()
+        .find(|s| s.snap_type == SnapType::Kernel && &s.file_name() == kernel_file)
+        .context("the run-mode kernel is not among the image's snaps")?;
+    let extra_args = gadget_args(inputs)?;
+
+    let mut seed_files = Vec::new();
+    if !seed_has(inputs.plan, BOOT_EFI_PATH) {
+        seed_files.push(bytes(BOOT_EFI_PATH, efi::grub_x64_image()?));
+    }
+    let seed_cfg = grubcfg::seed_config(&SeedConfig {
+        label: inputs.label.to_string(),
+        recovery_kernel: seed::seed_path(inputs.label, kernel),
+        extra_args: extra_args.clone(),
+    })?;
+    seed_files.push(bytes(
+        &format!("{GRUB_DIR}/grub.cfg"),
+        seed_cfg.into_bytes(),
+    ));
+    seed_files.push(bytes(
+        &format!("{GRUB_DIR}/grubenv"),
+        grubcfg::seed_env(inputs.label)?,
+    ));
+
+    // The init that is current today takes the base from the command line; it is the
+    // modeenv's base, so the two agree.
+    let run_cfg = grubcfg::run_config(&RunConfig {
+        extra_args,
+        legacy_base: Some(modeenv.base.clone()),
+    })?;
+    let mut boot_files = vec![
+        bytes(&format!("{GRUB_DIR}/grub.cfg"), run_cfg.into_bytes()),
+        bytes(
+            &format!("{GRUB_DIR}/grubenv"),
+            grubcfg::run_env(kernel_file)?,
+        ),
+    ];
+    boot_files.extend(kernel_assets(&kernel.path, kernel_file)?);
+    Ok(BootAssets {
+        seed: seed_files,
+        boot: boot_files,
+    })
+}
+
+/// The gadget's kernel arguments: gadget.yaml `kernel-cmdline: append`, then `cmdline.extra`.
+/// `cmdline.full` would replace the arguments the boot protocol needs, so it is refused.
+fn gadget_args(inputs: &BootInputs) -> Result<Vec<String>> {
+    let mut args = inputs
+        .gadget
+        .kernel_cmdline
+        .as_ref()
+        .map(|c| c.append.clone())
+        .unwrap_or_default();
+    grubcfg::check_args(&args).context("gadget.yaml kernel-cmdline append")?;
+    if let Some(dir) = inputs.gadget_dir {
+        match crate::gadget::extras::cmdline_file(dir)? {
+            Some(CmdlineFile::Extra(extra)) => {
+                grubcfg::check_args(&extra).context("the gadget's cmdline.extra")?;
+                args.extend(extra);
+            }
+            Some(CmdlineFile::Full(_)) => bail!(
+                "the gadget's cmdline.full is not supported: it would replace the arguments \
+                 snapsmith's boot needs (use cmdline.extra or kernel-cmdline append)"
+            ),
+            None => {}
+        }
+    }
+    Ok(args)
+}
+
+/// A kernel snap's boot files as entries under `EFI/ubuntu/<file_name>/`.
+pub fn kernel_assets(snap: &std::path::Path, file_name: &str) -> Result<Vec<FileEntry>> {
+    let file = SnapFile::open(snap)?;
+    let present: Vec<&str> = KERNEL_ASSETS
+        .iter()
+        .copied()
+        .filter(|a| file.has_file(a))
+        .collect();
+    let linux = present.contains(&"vmlinuz") && present.contains(&"initrd.img");
+    if !linux && !present.contains(&"kernel.efi") {
+        bail!(
+            "kernel snap {}: has neither vmlinuz with initrd.img nor kernel.efi for GRUB to boot",
+            snap.display()
+        );
+    }
+    present
+        .iter()
+        .map(|asset| {
+            let data = file
+                .read_file(asset)
+                .with_context(|| format!("kernel snap {}", snap.display()))?;
+            Ok(bytes(&format!("{GRUB_DIR}/{file_name}/{asset}"), data))
+        })
+        .collect()
+}
+
+fn bytes(path: &str, data: Vec<u8>) -> FileEntry {
+    FileEntry {
+        path: path.to_string(),
+        source: FileSource::Bytes(data),
+    }
+}
+
+/// True when the gadget's content already puts `path` on ubuntu-seed (FAT names compare
+/// without case).
+fn seed_has(plan: &ImagePlan, path: &str) -> bool {
+    plan.volumes
+        .iter()
+        .flat_map(|v| &v.structures)
+        .filter(|s| s.role.as_deref() == Some(ROLE_SEED))
+        .any(|s| match &s.content {
+            StructureContent::Filesystem(fs) => {
+                fs.files.iter().any(|f| f.path.eq_ignore_ascii_case(path))
+            }
+            _ => false,
+        })
+}

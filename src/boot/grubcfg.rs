@@ -1,0 +1,313 @@
+//! The GRUB configuration files snapsmith writes, as pure text generation: the seed
+//! ("recovery") `grub.cfg` on ubuntu-seed that hands run mode over to ubuntu-boot, the run-mode
+//! `grub.cfg` on ubuntu-boot with the kernel try/trying/rollback state machine, and the initial
+//! environment blocks of both. docs/boot-protocol.md describes the protocol they implement.
+//!
+//! GRUB finds ubuntu-boot by its filesystem label (`search --label`), which compares exactly:
+//! snapsmith's FAT writer stores the label in the same case in the boot sector and the root
+//! directory, so `ubuntu-boot` matches.
+
+use super::grubenv::{Grubenv, GrubenvError};
+use anyhow::{Result, bail};
+
+/// Directory of the GRUB files on both ESP-like partitions.
+pub const GRUB_DIR: &str = "EFI/ubuntu";
+/// The filesystem label GRUB searches to find the run-mode boot partition.
+pub const BOOT_LABEL: &str = "ubuntu-boot";
+/// Kernel arguments every boot gets: the serial console, and an immediate reboot on a panic so
+/// a broken try kernel falls back by itself.
+pub const STATIC_ARGS: &str = "console=ttyS0 panic=-1";
+/// Printed by GRUB when it rolls a kernel back (`<prefix> kernel=<tried> running=<good>`).
+pub const GRUB_ROLLBACK_MARKER: &str = "snapsmith: grub rollback";
+/// Printed by GRUB just before it loads a kernel (`<prefix> kernel=<file> status=<s>`).
+pub const GRUB_BOOT_MARKER: &str = "snapsmith: grub boot";
+
+/// What the run-mode config needs to know at build time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunConfig {
+    /// Extra kernel arguments (the gadget's `kernel-cmdline: append`), each one word.
+    pub extra_args: Vec<String>,
+    /// `snapsmith.base=<file>` for inits that take the base from the command line instead of
+    /// the modeenv; `None` leaves the choice to the modeenv.
+    pub legacy_base: Option<String>,
+}
+
+/// What the seed config needs to know at build time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedConfig {
+    /// The recovery system label.
+    pub label: String,
+    /// Path of the recovery system's kernel snap on ubuntu-seed (`snaps/pc-kernel_1.snap`).
+    pub recovery_kernel: String,
+    pub extra_args: Vec<String>,
+}
+
+/// Checks that kernel arguments can be placed in a GRUB script single-quoted: one word each,
+/// printable ASCII, no quote.
+pub fn check_args(args: &[String]) -> Result<()> {
+    for arg in args {
+        if arg.is_empty() || arg.bytes().any(|b| !b.is_ascii_graphic() || b == b'\'') {
+            bail!(
+                "kernel argument {arg:?} must be one word of printable ASCII without single quotes"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn quoted(args: &[String]) -> String {
+    args.iter().map(|a| format!(" '{a}'")).collect()
+}
+
+/// File names (`<name>_<rev>.snap`) go into GRUB commands and kernel arguments unquoted.
+fn check_file_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b));
+    if !ok || name.starts_with('.') {
+        bail!("{what} {name:?} is not a plain file name GRUB can use");
+    }
+    Ok(())
+}
+
+/// The run-mode `EFI/ubuntu/grub.cfg` of ubuntu-boot.
+pub fn run_config(cfg: &RunConfig) -> Result<String> {
+    check_args(&cfg.extra_args)?;
+    let mut extra = quoted(&cfg.extra_args);
+    if let Some(base) = &cfg.legacy_base {
+        check_file_name("base snap", base)?;
+        extra = format!(" snapsmith.base={base}{extra}");
+    }
+    Ok(RUN_TEMPLATE
+        .replace("@STATIC@", STATIC_ARGS)
+        .replace("@EXTRA@", &extra)
+        .replace("@DIR@", GRUB_DIR)
+        .replace("@LABEL@", BOOT_LABEL)
+        .replace("@BOOT@", GRUB_BOOT_MARKER)
+        .replace("@ROLLBACK@", GRUB_ROLLBACK_MARKER))
+}
+
+/// The seed's `EFI/ubuntu/grub.cfg` (read by the GRUB image from its own partition).
+pub fn seed_config(cfg: &SeedConfig) -> Result<String> {
+    check_args(&cfg.extra_args)?;
+    crate::seed::validate_label(&cfg.label)?;
+    if cfg
+        .recovery_kernel
+        .split('/')
+        .any(|part| check_file_name("recovery kernel path", part).is_err())
+    {
+        bail!(
+            "recovery kernel path {:?} is not a plain relative path",
+            cfg.recovery_kernel
+        );
+    }
+    Ok(SEED_TEMPLATE
+        .replace("@STATIC@", STATIC_ARGS)
+        .replace("@EXTRA@", &quoted(&cfg.extra_args))
+        .replace("@DIR@", GRUB_DIR)
+        .replace("@LABEL@", BOOT_LABEL)
+        .replace("@SYSTEM@", &cfg.label)
+        .replace("@KERNEL@", &cfg.recovery_kernel))
+}
+
+/// The seed's initial environment: run mode, this recovery system.
+pub fn seed_env(label: &str) -> Result<Vec<u8>, GrubenvError> {
+    let mut env = Grubenv::new();
+    env.set("snapd_recovery_mode", "run")?;
+    env.set("snapd_recovery_system", label)?;
+    env.encode()
+}
+
+/// ubuntu-boot's initial environment: `kernel` current, nothing being tried. All three keys
+/// are present from the start, so neither GRUB nor the runtime ever has to grow the block.
+pub fn run_env(kernel: &str) -> Result<Vec<u8>> {
+    check_file_name("kernel snap", kernel)?;
+    let mut env = Grubenv::new();
+    env.set("kernel_status", "")?;
+    env.set("snap_kernel", kernel)?;
+    env.set("snap_try_kernel", "")?;
+    Ok(env.encode()?)
+}
+
+/// Run mode: GRUB reads the kernel state from ubuntu-boot's grubenv, moves `try` to `trying`
+/// (and boots the try kernel) or `trying` to empty (the try boot never committed: roll back),
+/// and boots the chosen kernel's extracted `vmlinuz` + `initrd.img` (or a unified
+/// `kernel.efi`). A try kernel that cannot even be loaded rolls back at once.
+const RUN_TEMPLATE: &str = r#"# snapsmith run-mode boot configuration (generated; see docs/boot-protocol.md)
+set timeout=0
+search --no-floppy --label @LABEL@ --set=boot
+set kernel_status=""
+set snap_kernel=""
+set snap_try_kernel=""
+load_env -f ($boot)/@DIR@/grubenv kernel_status snap_kernel snap_try_kernel
+set kernel="$snap_kernel"
+if [ "$kernel_status" = "try" -a -n "$snap_try_kernel" ]; then
+  set kernel_status="trying"
+  save_env -f ($boot)/@DIR@/grubenv kernel_status
+  set kernel="$snap_try_kernel"
+elif [ "$kernel_status" = "trying" ]; then
+  # The try boot never committed: back to the last good kernel.
+  set kernel_status=""
+  save_env -f ($boot)/@DIR@/grubenv kernel_status
+  echo "@ROLLBACK@ kernel=$snap_try_kernel running=$snap_kernel"
+fi
+
+function snapsmith_boot {
+  echo "@BOOT@ kernel=$1 status=$kernel_status"
+  if [ -f ($boot)/@DIR@/$1/vmlinuz ]; then
+    linux ($boot)/@DIR@/$1/vmlinuz @STATIC@ snapsmith.mode=run snapsmith.kernel=$1@EXTRA@
+    initrd ($boot)/@DIR@/$1/initrd.img
+    boot
+  elif [ -f ($boot)/@DIR@/$1/kernel.efi ]; then
+    chainloader ($boot)/@DIR@/$1/kernel.efi @STATIC@ snapsmith.mode=run snapsmith.kernel=$1@EXTRA@
+    boot
+  fi
+}
+
+snapsmith_boot "$kernel"
+if [ "$kernel" != "$snap_kernel" ]; then
+  # The try kernel could not be loaded at all.
+  set kernel_status=""
+  save_env -f ($boot)/@DIR@/grubenv kernel_status
+  echo "@ROLLBACK@ kernel=$kernel running=$snap_kernel"
+  snapsmith_boot "$snap_kernel"
+fi
+echo "snapsmith: error grub could not load kernel $snap_kernel from ($boot)/@DIR@"
+"#;
+
+/// The seed: run mode (or an empty mode: preinstalled images start in run mode) hands over to
+/// ubuntu-boot's config; recover mode boots the recovery system's kernel snap from the seed.
+const SEED_TEMPLATE: &str = r#"# snapsmith seed boot configuration (generated; see docs/boot-protocol.md)
+set timeout=0
+set snapd_recovery_mode=""
+set snapd_recovery_system="@SYSTEM@"
+load_env -f $prefix/grubenv snapd_recovery_mode snapd_recovery_system
+if [ -z "$snapd_recovery_mode" -o "$snapd_recovery_mode" = "run" ]; then
+  search --no-floppy --label @LABEL@ --set=boot
+  if [ -f ($boot)/@DIR@/grub.cfg ]; then
+    configfile ($boot)/@DIR@/grub.cfg
+  fi
+  echo "snapsmith: error grub found no filesystem labelled @LABEL@ with @DIR@/grub.cfg"
+elif [ "$snapd_recovery_mode" = "recover" ]; then
+  loopback loop ($root)/@KERNEL@
+  linux (loop)/vmlinuz @STATIC@ snapsmith.mode=recover snapsmith.system=$snapd_recovery_system@EXTRA@
+  initrd (loop)/initrd.img
+  boot
+  echo "snapsmith: error grub could not load the recovery kernel @KERNEL@"
+else
+  echo "snapsmith: error grub does not know recovery mode $snapd_recovery_mode"
+fi
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_config_carries_the_state_machine_and_arguments() {
+        let cfg = run_config(&RunConfig {
+            extra_args: vec!["snapsmith.poweroff=idle".into(), "quiet".into()],
+            legacy_base: Some("core_x1.snap".into()),
+        })
+        .unwrap();
+        assert!(cfg.contains("search --no-floppy --label ubuntu-boot --set=boot"));
+        assert!(cfg.contains("load_env -f ($boot)/EFI/ubuntu/grubenv kernel_status"));
+        assert!(cfg.contains("set kernel_status=\"trying\"\n  save_env -f ($boot)/EFI/ubuntu/grubenv kernel_status\n  set kernel=\"$snap_try_kernel\""));
+        assert!(cfg.contains(
+            "linux ($boot)/EFI/ubuntu/$1/vmlinuz console=ttyS0 panic=-1 snapsmith.mode=run \
+             snapsmith.kernel=$1 snapsmith.base=core_x1.snap 'snapsmith.poweroff=idle' 'quiet'\n"
+        ));
+        let plain = run_config(&RunConfig::default()).unwrap();
+        assert!(plain.contains("snapsmith.kernel=$1\n"));
+        assert!(!plain.contains("snapsmith.base"));
+        assert!(!plain.contains('@'), "a placeholder was left: {plain}");
+    }
+
+    #[test]
+    fn bad_arguments_and_names_are_refused() {
+        for bad in ["a b", "it's", "", "x\ny"] {
+            let err = run_config(&RunConfig {
+                extra_args: vec![bad.into()],
+                legacy_base: None,
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains("kernel argument"), "{err}");
+        }
+        let err = run_config(&RunConfig {
+            extra_args: vec![],
+            legacy_base: Some("core;reboot".into()),
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("base snap"), "{err}");
+        assert!(run_env("../x.snap").is_err());
+        assert!(
+            seed_config(&SeedConfig {
+                label: "dev".into(),
+                recovery_kernel: "../k.snap".into(),
+                extra_args: vec![],
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn seed_config_hands_over_to_ubuntu_boot() {
+        let cfg = seed_config(&SeedConfig {
+            label: "20260101".into(),
+            recovery_kernel: "systems/20260101/snaps/pc-kernel_6.1.snap".into(),
+            extra_args: vec![],
+        })
+        .unwrap();
+        assert!(cfg.contains("configfile ($boot)/EFI/ubuntu/grub.cfg"));
+        assert!(cfg.contains("loopback loop ($root)/systems/20260101/snaps/pc-kernel_6.1.snap"));
+        assert!(cfg.contains("set snapd_recovery_system=\"20260101\""));
+        assert!(!cfg.contains('@'));
+    }
+
+    #[test]
+    fn environments_hold_every_key_from_the_start() {
+        let env = Grubenv::decode(&run_env("pc-kernel_x1.snap").unwrap()).unwrap();
+        let keys: Vec<_> = env.iter().collect();
+        assert_eq!(
+            keys,
+            [
+                ("kernel_status", ""),
+                ("snap_kernel", "pc-kernel_x1.snap"),
+                ("snap_try_kernel", "")
+            ]
+        );
+        let env = Grubenv::decode(&seed_env("dev").unwrap()).unwrap();
+        assert_eq!(env.get("snapd_recovery_mode"), Some("run"));
+        assert_eq!(env.get("snapd_recovery_system"), Some("dev"));
+    }
+
+    /// GRUB's own parser accepts both configs (grub-script-check, from grub-common).
+    #[test]
+    fn grub_parses_both_configs() {
+        if crate::exec::which("grub-script-check").is_none() {
+            super::super::efi::skip_or_fail("grub_parses_both_configs", "grub-script-check");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let run = run_config(&RunConfig {
+            extra_args: vec!["snapsmith.poweroff=idle".into()],
+            legacy_base: Some("core_1.snap".into()),
+        })
+        .unwrap();
+        let seed = seed_config(&SeedConfig {
+            label: "dev".into(),
+            recovery_kernel: "snaps/pc-kernel_1.snap".into(),
+            extra_args: vec![],
+        })
+        .unwrap();
+        for (name, text) in [("run.cfg", run), ("seed.cfg", seed)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            crate::exec::Cmd::new("grub-script-check")
+                .arg(&path)
+                .run()
+                .unwrap();
+        }
+    }
+}

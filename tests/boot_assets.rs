@@ -1,0 +1,148 @@
+//! The boot files `snapsmith build` puts on the example image, read back with mtools (no VM):
+//! GRUB and the seed config on ubuntu-seed, the run config, its grubenv and the kernel's
+//! assets on ubuntu-boot; byte-identical images from identical inputs (GRUB's image included);
+//! and gadget kernel arguments that a GRUB script cannot carry are refused.
+
+mod build_common;
+mod common;
+
+use build_common::{Kit, TOOLS, build};
+use serde_json::Value;
+use snapsmith::boot::Grubenv;
+use std::path::Path;
+
+fn manifest(out: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
+}
+
+fn offset(m: &Value, name: &str) -> u64 {
+    m["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["offset"].as_u64())
+        .unwrap()
+}
+
+/// A file's bytes from the vfat partition `name` of the image in `out`.
+fn read(out: &Path, name: &str, path: &str) -> Vec<u8> {
+    let at = format!(
+        "{}@@{}",
+        out.join("pc.img").display(),
+        offset(&manifest(out), name)
+    );
+    snapsmith::exec::Cmd::new("mcopy")
+        .args(["-n", "-i", &at, &format!("::/{path}"), "-"])
+        .output()
+        .unwrap()
+        .stdout
+}
+
+fn ready(test: &str) -> bool {
+    common::have_tools(test, TOOLS) && common::have_tools(test, &["grub-mkimage"])
+}
+
+#[test]
+fn grub_files_and_kernel_assets_land_on_seed_and_boot() {
+    if !ready("grub_files_and_kernel_assets_land_on_seed_and_boot") {
+        return;
+    }
+    let kit = Kit::new();
+    let out = kit.dir.path().join("out");
+    build(&kit.snaps(), &out)
+        .args(["--label", "dev"])
+        .assert()
+        .success();
+    let efi = read(&out, "ubuntu-seed", "EFI/boot/bootx64.efi");
+    assert!(efi.starts_with(b"MZ") && efi.len() > 100_000, "GRUB image");
+    let seed_cfg = String::from_utf8(read(&out, "ubuntu-seed", "EFI/ubuntu/grub.cfg")).unwrap();
+    assert!(seed_cfg.contains("configfile ($boot)/EFI/ubuntu/grub.cfg"));
+    let seed_env = Grubenv::decode(&read(&out, "ubuntu-seed", "EFI/ubuntu/grubenv")).unwrap();
+    assert_eq!(seed_env.get("snapd_recovery_mode"), Some("run"));
+    assert_eq!(seed_env.get("snapd_recovery_system"), Some("dev"));
+
+    let run_cfg = String::from_utf8(read(&out, "ubuntu-boot", "EFI/ubuntu/grub.cfg")).unwrap();
+    assert!(run_cfg.contains("snapsmith.kernel=$1 snapsmith.base=core_x1.snap"));
+    let env = Grubenv::decode(&read(&out, "ubuntu-boot", "EFI/ubuntu/grubenv")).unwrap();
+    let vars: Vec<_> = env.iter().collect();
+    assert_eq!(
+        vars,
+        [
+            ("kernel_status", ""),
+            ("snap_kernel", "pc-kernel_x1.snap"),
+            ("snap_try_kernel", "")
+        ]
+    );
+    // The kit's kernel snap is a unified kernel.efi: it is extracted byte for byte.
+    let snap = snapsmith::snap::SnapFile::open(&kit.kernel).unwrap();
+    assert_eq!(
+        read(
+            &out,
+            "ubuntu-boot",
+            "EFI/ubuntu/pc-kernel_x1.snap/kernel.efi"
+        ),
+        snap.read_file("kernel.efi").unwrap()
+    );
+}
+
+#[test]
+fn identical_inputs_give_identical_images() {
+    if !ready("identical_inputs_give_identical_images") {
+        return;
+    }
+    let kit = Kit::new();
+    let (a, b) = (kit.dir.path().join("a"), kit.dir.path().join("b"));
+    for out in [&a, &b] {
+        build(&kit.snaps(), out).assert().success();
+    }
+    let hash = |out: &Path| {
+        let size = std::fs::metadata(out.join("pc.img")).unwrap().len();
+        snapsmith::build::sha256_window(&out.join("pc.img"), 0, size).unwrap()
+    };
+    assert_eq!(hash(&a), hash(&b));
+}
+
+#[test]
+fn unusable_kernel_arguments_and_kernels_are_refused() {
+    if !ready("unusable_kernel_arguments_and_kernels_are_refused") {
+        return;
+    }
+    let kit = Kit::new();
+    let snap_yaml = std::fs::read(common::repo().join("gadgets/pc/meta/snap.yaml")).unwrap();
+    let yaml = std::fs::read(common::repo().join("gadgets/pc/meta/gadget.yaml")).unwrap();
+    let gadget = kit.repack(
+        "pc-extra",
+        &[
+            ("meta/snap.yaml", &snap_yaml),
+            ("meta/gadget.yaml", &yaml),
+            ("cmdline.extra", b"quiet it's\n"),
+        ],
+    );
+    let out = kit.dir.path().join("out");
+    let err = build(&[&gadget, &kit.kernel, &kit.base, &kit.hello], &out)
+        .assert()
+        .failure()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&err.get_output().stderr).into_owned();
+    assert!(stderr.contains("cmdline.extra"), "{stderr}");
+    assert!(stderr.contains("kernel argument \"it's\""), "{stderr}");
+    assert!(build_common::nothing_in(&out), "a failed build left output");
+
+    let kernel = kit.repack(
+        "pc-kernel-empty",
+        &[(
+            "meta/snap.yaml",
+            b"name: pc-kernel\nversion: '6.1'\ntype: kernel\n",
+        )],
+    );
+    let err = build(&[&kit.gadget, &kernel, &kit.base, &kit.hello], &out)
+        .assert()
+        .failure()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&err.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("has neither vmlinuz with initrd.img nor kernel.efi"),
+        "{stderr}"
+    );
+}
