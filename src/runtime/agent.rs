@@ -17,6 +17,7 @@ use std::convert::Infallible;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use sys_mount::{Mount, MountFlags, UnmountFlags};
 
 /// The base's optional health check.
@@ -101,13 +102,17 @@ pub fn run(booted: &Booted) -> Result<Infallible> {
     bail!("the kernel refused to {then:?}")
 }
 
-/// Runs the base's health check, when it has one.
+/// Runs the base's health check, when it has one; its output goes to the console.
 fn health() -> Result<()> {
     if std::fs::symlink_metadata(HEALTH).is_err() {
         return Ok(());
     }
-    match crate::exec::Cmd::new(HEALTH).output() {
-        Ok(_) => Ok(()),
+    let status = crate::exec::Cmd::new(HEALTH)
+        .spawn(Stdio::inherit(), Stdio::inherit())
+        .and_then(|mut child| child.wait().context("waiting for the health check"));
+    match status {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => bail!("health check failed: {HEALTH} exited with {status}"),
         Err(err) => bail!("health check failed: {err:#}"),
     }
 }
