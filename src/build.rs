@@ -24,7 +24,7 @@ pub use output::Staging;
 pub use progress::Reporter;
 pub use run::{BuildRequest, Outcome, plan_json, run};
 
-use crate::plan::{FileEntry, ImagePlan, StructureContent};
+use crate::plan::{FileEntry, ImagePlan, Schema, StructureContent};
 use crate::seed::{
     self, AssertedRevision, Candidate, ModelId, ModelSpec, RoleTrees, SeedAssertions, SeedSnap,
 };
@@ -239,8 +239,15 @@ pub fn render_table(a: &Assembled) -> String {
     }
     for v in &a.plan.volumes {
         out.push_str(&format!(
-            "\nvolume {} ({}.img, {} bytes, {:?}, {}-byte sectors):\n",
-            v.name, v.name, v.size, v.schema, v.sector_size
+            "\nvolume {} ({}.img, {} bytes, {}, {}-byte sectors):\n",
+            v.name,
+            v.name,
+            v.size,
+            match v.schema {
+                Schema::Gpt => "gpt",
+                Schema::Mbr => "mbr",
+            },
+            v.sector_size
         ));
         out.push_str(
             "  #  name                 role           offset       size         content\n",

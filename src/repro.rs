@@ -35,7 +35,7 @@ pub fn derive_uuid(parts: &[&[u8]]) -> Uuid {
     let mut name = Vec::new();
     for part in parts {
         // Length-prefix each part so ("ab","c") and ("a","bc") differ.
-        name.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        name.extend_from_slice(&u64::try_from(part.len()).unwrap_or(u64::MAX).to_le_bytes());
         name.extend_from_slice(part);
     }
     Uuid::new_v5(&NAMESPACE, &name)

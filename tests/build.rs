@@ -5,6 +5,7 @@ mod build_common;
 mod common;
 
 use build_common::*;
+use common::fixtures::{sfdisk_table, vfat_file};
 use serde_json::Value;
 use std::path::Path;
 
@@ -54,9 +55,8 @@ fn example_model_builds_a_preinstalled_image() {
     assert_eq!(names, ["manifest.json", "pc.img"], "no staging left behind");
     let image = out.join("pc.img");
 
-    let table: Value =
-        serde_json::from_str(&run("sfdisk", &["--json", image.to_str().unwrap()])).unwrap();
-    let parts: Vec<_> = table["partitiontable"]["partitions"]
+    let table = sfdisk_table(&image);
+    let parts: Vec<_> = table["partitions"]
         .as_array()
         .unwrap()
         .iter()
@@ -160,14 +160,7 @@ fn check_seed(image: &Path, p: &Value, kit: &Kit, work: &Path) {
     for want in ["model", "assertions", "snaps", "options.yaml"] {
         assert!(system.contains(want), "{want} missing from {system}");
     }
-    let copy = work.join("copy");
-    let get = |inside: &str| {
-        run(
-            "mcopy",
-            &["-n", "-o", "-i", &at, inside, copy.to_str().unwrap()],
-        );
-        std::fs::read(&copy).unwrap()
-    };
+    let get = |inside: &str| vfat_file(image, offset, inside);
     let model = std::fs::read(common::repo().join("models/dev-amd64.model")).unwrap();
     assert_eq!(
         String::from_utf8(get("::/systems/dev/model"))
@@ -265,6 +258,20 @@ fn same_inputs_give_the_same_image() {
 }
 
 #[test]
+fn one_snap_option_takes_several_files() {
+    let kit = Kit::new();
+    let out = kit.dir.path().join("out");
+    let mut cmd = build(&[], &out);
+    cmd.arg("--snap").args(kit.snaps()).arg("--dry-run");
+    let text = cmd.assert().success().get_output().stdout.clone();
+    let text = String::from_utf8(text).unwrap();
+    for name in ["pc", "pc-kernel", "core", "hello"] {
+        assert!(text.contains(&format!("  {name} ")), "{name}: {text}");
+    }
+    assert!(nothing_in(&out));
+}
+
+#[test]
 fn dry_run_prints_the_plan_and_writes_nothing() {
     let kit = Kit::new();
     let out = kit.dir.path().join("out");
@@ -281,6 +288,7 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
         "{text}"
     );
     assert!(text.contains("hello"), "{text}");
+    assert!(text.contains(" bytes, gpt, 512-byte sectors"), "{text}");
     assert!(nothing_in(&out), "a dry run wrote into {}", out.display());
     let json = build(&kit.snaps(), &out)
         .args(["--dry-run", "--json"])

@@ -5,6 +5,7 @@ mod build_common;
 mod common;
 
 use build_common::*;
+use common::fixtures::vfat_file;
 use common::{repo, snapsmith};
 use predicates::str::contains;
 use std::path::{Path, PathBuf};
@@ -168,21 +169,9 @@ fn signed_build(
     assertions: &[PathBuf],
     out: &Path,
 ) -> assert_cmd::Command {
-    let mut cmd = snapsmith();
-    cmd.env("SOURCE_DATE_EPOCH", EPOCH)
-        .arg("build")
-        .arg(model)
-        .arg("--assertions")
-        .arg(repo().join("models/dev-brand.assert"))
-        .arg("--trusted")
-        .arg(repo().join("models/dev-root.assert"))
-        .arg("-O")
-        .arg(out);
+    let mut cmd = build_model(model, snaps, out);
     for a in assertions {
         cmd.arg("--assertions").arg(a);
-    }
-    for s in snaps {
-        cmd.arg("--snap").arg(s);
     }
     cmd
 }
@@ -288,21 +277,58 @@ fn signed_grade_needs_assertions_and_refuses_extras() {
     );
     let system = run("mdir", &["-b", "-i", &at, "::/systems/signed"]);
     assert!(!system.contains("options.yaml"), "{system}");
-    let copy = dir.join("snaps.assert");
-    run(
-        "mcopy",
-        &[
-            "-n",
-            "-o",
-            "-i",
-            &at,
-            "::/systems/signed/assertions/snaps",
-            copy.to_str().unwrap(),
-        ],
+    let text = vfat_file(
+        &out.join("pc.img"),
+        seed["offset"].as_u64().unwrap(),
+        "/systems/signed/assertions/snaps",
     );
-    let text = std::fs::read_to_string(&copy).unwrap();
+    let text = String::from_utf8(text).unwrap();
     assert_eq!(text.matches("type: snap-revision").count(), 4, "{text}");
     assert!(text.contains("snap-revision: 14"), "{text}");
+}
+
+/// A snap-revision asserted for other bytes than the file's (same name, same snap-id) does
+/// not vouch for the file: the build names the file's digest and size and writes nothing.
+#[test]
+fn signed_grade_refuses_a_revision_of_other_bytes() {
+    let kit = Kit::new();
+    let dir = kit.dir.path();
+    let model = signed_model(dir);
+    let mut assertions: Vec<PathBuf> = [
+        (&kit.gadget, "pcid", 11),
+        (&kit.kernel, "kernelid", 12),
+        (&kit.base, "coreid", 13),
+    ]
+    .iter()
+    .map(|(snap, id, rev)| assert_snap(dir, snap, id, *rev))
+    .collect();
+    assertions.push(assert_snap(dir, &kit.hello, "helloid", 14));
+    let changed = kit.repack(
+        "hello-changed",
+        &[
+            (
+                "meta/snap.yaml",
+                b"name: hello\nversion: '1.0'\nbase: core\n",
+            ),
+            ("bin/other", b"not the asserted bytes"),
+        ],
+    );
+    let digest = snapsmith::snap::digest(&changed).unwrap();
+    let out = dir.join("out");
+    signed_build(
+        &model,
+        &[&kit.gadget, &kit.kernel, &kit.base, &changed],
+        &assertions,
+        &out,
+    )
+    .assert()
+    .code(1)
+    .stderr(contains("snap \"hello\" ("))
+    .stderr(contains(format!(
+        "none matches its sha3-384 {} and size {}",
+        digest.sha3_384, digest.size
+    )));
+    assert!(nothing_in(&out));
 }
 
 #[test]

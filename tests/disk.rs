@@ -4,7 +4,6 @@ mod common;
 mod disk_common;
 
 use disk_common::*;
-use serde_json::Value;
 use snapsmith::plan::*;
 use std::path::Path;
 
@@ -19,10 +18,7 @@ const TOOLS: &[&str] = &[
     "mke2fs",
 ];
 
-fn sfdisk(image: &Path) -> Value {
-    let text = run("sfdisk", &["--json", image.to_str().unwrap()]);
-    serde_json::from_str::<Value>(&text).unwrap()["partitiontable"].clone()
-}
+use common::fixtures::{sfdisk_table as sfdisk, vfat_file};
 
 /// Every filesystem is clean and its files read back byte-identical.
 fn check_contents(image: &Path, volume: &VolumePlan, inputs: &Inputs) {
@@ -48,7 +44,6 @@ fn check_contents(image: &Path, volume: &VolumePlan, inputs: &Inputs) {
             }
             _ => {
                 fsck_vfat(image, s.offset, s.size);
-                let at = format!("{}@@{}", image.display(), s.offset);
                 for (inside, host) in [
                     ("::/EFI/BOOT/BOOTX64.EFI", &inputs.efi),
                     (
@@ -56,13 +51,12 @@ fn check_contents(image: &Path, volume: &VolumePlan, inputs: &Inputs) {
                         &inputs.kernel,
                     ),
                 ] {
-                    let out = dir.path().join("copy");
-                    run(
-                        "mcopy",
-                        &["-n", "-o", "-i", &at, inside, out.to_str().unwrap()],
+                    assert_eq!(
+                        vfat_file(image, s.offset, inside),
+                        std::fs::read(host).unwrap()
                     );
-                    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(host).unwrap());
                 }
+                let at = format!("{}@@{}", image.display(), s.offset);
                 let listing = run("mdir", &["-i", &at, "::/EFI/ubuntu"]);
                 assert!(
                     listing.contains("grubenv") && listing.contains(" 1024 "),
@@ -108,11 +102,7 @@ fn gpt_512_agrees_with_sfdisk() {
     assert_eq!(table["firstlba"], 34);
     assert_eq!(table["lastlba"], 131 * MIB / 512 - 34);
     let parts = table["partitions"].as_array().unwrap();
-    let planned: Vec<_> = volume
-        .structures
-        .iter()
-        .filter(|s| s.partition.is_some())
-        .collect();
+    let planned = planned_partitions(&volume);
     assert_eq!(parts.len(), planned.len());
     for (p, s) in parts.iter().zip(planned) {
         let Some(PartitionEntry {
@@ -153,11 +143,7 @@ fn mbr_512_agrees_with_sfdisk() {
     assert_eq!(table["label"], "dos");
     assert_eq!(table["id"], "0x1234abcd");
     let parts = table["partitions"].as_array().unwrap();
-    let planned: Vec<_> = volume
-        .structures
-        .iter()
-        .filter(|s| s.partition.is_some())
-        .collect();
+    let planned = planned_partitions(&volume);
     assert_eq!(parts.len(), 4);
     for (p, s) in parts.iter().zip(planned) {
         let Some(PartitionEntry {
@@ -206,11 +192,7 @@ fn check_4096(schema: Schema) {
         text.contains("Sector size (logical/physical): 4096 bytes"),
         "{text}"
     );
-    let planned: Vec<_> = volume
-        .structures
-        .iter()
-        .filter(|s| s.partition.is_some())
-        .collect();
+    let planned = planned_partitions(&volume);
     assert_eq!(rows.len(), planned.len(), "{text}");
     for (row, s) in rows.iter().zip(&planned) {
         // MBR rows carry a boot column ("*" or nothing) before Start.

@@ -4,6 +4,7 @@
 mod common;
 mod disk_common;
 
+use common::fixtures::{vfat_file, write_file};
 use disk_common::*;
 use snapsmith::gadget::content::Trees;
 use snapsmith::gadget::{self, Content, PlanOptions, Ruleset};
@@ -30,11 +31,7 @@ fn check_against_plan(plan: &ImagePlan, images: &[std::path::PathBuf]) {
             Schema::Mbr => TableKind::Mbr,
         };
         assert_eq!(table.kind, kind, "{}", volume.name);
-        let planned: Vec<_> = volume
-            .structures
-            .iter()
-            .filter(|s| s.partition.is_some())
-            .collect();
+        let planned = planned_partitions(volume);
         assert_eq!(report.partitions.len(), planned.len(), "{}", volume.name);
         for (p, s) in report.partitions.iter().zip(planned) {
             assert_eq!((p.offset, p.size), (s.offset, s.size), "{}", s.name);
@@ -204,11 +201,7 @@ fn gadget_content_lands_in_the_image() {
     }
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let put = |rel: &str, bytes: &[u8]| {
-        let path = root.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
-    };
+    let put = |rel: &str, bytes: &[u8]| write_file(root, rel, bytes);
     put("meta/gadget.yaml", CONTENT_YAML.as_bytes());
     put("mbr.img", &pattern(440, 5));
     put("core.img", &pattern(30_000, 6));
@@ -245,31 +238,11 @@ fn gadget_content_lands_in_the_image() {
         };
         let seed = by_name("ubuntu-seed");
         fsck_vfat(image, seed.offset, seed.size);
-        let at = format!("{}@@{}", image.display(), seed.offset);
-        let copy = out.path().join("efi");
-        run(
-            "mcopy",
-            &[
-                "-n",
-                "-i",
-                &at,
-                "::/EFI/boot/bootx64.efi",
-                copy.to_str().unwrap(),
-            ],
+        assert_eq!(
+            vfat_file(image, seed.offset, "/EFI/boot/bootx64.efi"),
+            pattern(200_000, 7)
         );
-        assert_eq!(std::fs::read(&copy).unwrap(), pattern(200_000, 7));
-        run(
-            "mcopy",
-            &[
-                "-n",
-                "-o",
-                "-i",
-                &at,
-                "::/sub/deep.txt",
-                copy.to_str().unwrap(),
-            ],
-        );
-        assert_eq!(std::fs::read(&copy).unwrap(), b"deep");
+        assert_eq!(vfat_file(image, seed.offset, "/sub/deep.txt"), b"deep");
         let boot = by_name("ubuntu-boot");
         e2fsck(image, boot.offset, boot.size);
         let device = format!("{}?offset={}", image.display(), boot.offset);

@@ -187,20 +187,8 @@ fn vfat_with_4096_byte_sectors() {
     fsck_vfat(&path, OFFSET, SIZE);
     let boot = read_at(&path, OFFSET, 512);
     assert_eq!(u16::from_le_bytes([boot[11], boot[12]]), 4096);
-    let copy = dir.path().join("efi");
-    let at = format!("{}@@{OFFSET}", path.display());
-    run(
-        "mcopy",
-        &[
-            "-n",
-            "-i",
-            &at,
-            "::/EFI/BOOT/BOOTX64.EFI",
-            copy.to_str().unwrap(),
-        ],
-    );
     assert_eq!(
-        std::fs::read(copy).unwrap(),
+        common::fixtures::vfat_file(&path, OFFSET, "/EFI/BOOT/BOOTX64.EFI"),
         std::fs::read(&inputs.efi).unwrap()
     );
 }

@@ -4,10 +4,9 @@
 
 mod common;
 
+use common::fixtures::MIB;
 use snapsmith::gadget::{self, Gadget, Role, Ruleset, VolumeLayout};
 use std::path::{Path, PathBuf};
-
-const MIB: u64 = 1 << 20;
 
 fn corpus_gadgets(test: &str) -> Option<Vec<PathBuf>> {
     let dir = common::corpus(test)?.join("gadgets");

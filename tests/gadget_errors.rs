@@ -9,8 +9,7 @@ use tempfile::TempDir;
 /// A gadget source directory holding `yaml` as meta/gadget.yaml.
 fn gadget_dir(yaml: &str) -> TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("meta")).unwrap();
-    std::fs::write(dir.path().join("meta/gadget.yaml"), yaml).unwrap();
+    common::fixtures::write_file(dir.path(), "meta/gadget.yaml", yaml.as_bytes());
     dir
 }
 

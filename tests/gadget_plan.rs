@@ -1,6 +1,9 @@
 //! The bridge from a gadget to an `ImagePlan`: partition entries, identifiers, filesystem trees
 //! built with the spec's copy rules, raw images, offset writes and image sizes.
 
+mod common;
+
+use common::fixtures::{MIB, write_file};
 use snapsmith::gadget::content::Trees;
 use snapsmith::gadget::{self, PlanOptions, Role, Ruleset};
 use snapsmith::plan::{
@@ -8,14 +11,6 @@ use snapsmith::plan::{
 };
 use std::path::Path;
 use tempfile::TempDir;
-
-const MIB: u64 = 1 << 20;
-
-fn write(root: &Path, rel: &str, bytes: &[u8]) {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, bytes).unwrap();
-}
 
 const GPT_YAML: &str = r#"volumes:
   pc:
@@ -76,13 +71,13 @@ const GPT_YAML: &str = r#"volumes:
 fn gpt_gadget() -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write(root, "meta/gadget.yaml", GPT_YAML.as_bytes());
-    write(root, "mbr.img", &[0xAA; 440]);
-    write(root, "core-a.img", &[1; 3000]);
-    write(root, "core-b.img", &[2; 5000]);
-    write(root, "grubx64.efi", b"grub");
-    write(root, "assets/a.txt", b"a");
-    write(root, "assets/sub/b.txt", b"b");
+    write_file(root, "meta/gadget.yaml", GPT_YAML.as_bytes());
+    write_file(root, "mbr.img", &[0xAA; 440]);
+    write_file(root, "core-a.img", &[1; 3000]);
+    write_file(root, "core-b.img", &[2; 5000]);
+    write_file(root, "grubx64.efi", b"grub");
+    write_file(root, "assets/a.txt", b"a");
+    write_file(root, "assets/sub/b.txt", b"b");
     std::os::unix::fs::symlink("a.txt", root.join("assets/alias")).unwrap();
     std::os::unix::fs::symlink("grubx64.efi", root.join("link-to-grub")).unwrap();
     dir
@@ -360,15 +355,15 @@ const MBR_YAML: &str = r#"volumes:
 #[test]
 fn mbr_types_bootable_flag_and_kernel_assets() {
     let gadget_dir = tempfile::tempdir().unwrap();
-    write(gadget_dir.path(), "meta/gadget.yaml", MBR_YAML.as_bytes());
-    write(gadget_dir.path(), "boot-assets/config.txt", b"cfg");
+    write_file(gadget_dir.path(), "meta/gadget.yaml", MBR_YAML.as_bytes());
+    write_file(gadget_dir.path(), "boot-assets/config.txt", b"cfg");
     let kernel = tempfile::tempdir().unwrap();
-    write(
+    write_file(
         kernel.path(),
         "meta/kernel.yaml",
         b"assets:\n  dtbs:\n    update: true\n    content:\n      - dtbs/\n",
     );
-    write(kernel.path(), "dtbs/broadcom/bcm2711-rpi-4-b.dtb", b"dtb");
+    write_file(kernel.path(), "dtbs/broadcom/bcm2711-rpi-4-b.dtb", b"dtb");
     let loaded = gadget::load(gadget_dir.path(), Ruleset::Uc20).unwrap();
     let trees = |k| Trees {
         gadget: gadget_dir.path(),
@@ -420,7 +415,7 @@ fn mbr_types_bootable_flag_and_kernel_assets() {
 fn the_whole_tree_can_be_a_source() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = "volumes:\n  pc:\n    bootloader: grub\n    structure:\n      - name: boot\n        type: 0FC63DAF-8483-4772-8E79-3D69D8477DE4\n        filesystem: ext4\n        size: 8M\n        content:\n          - source: ./\n            target: /copy/\n";
-    write(dir.path(), "meta/gadget.yaml", yaml.as_bytes());
+    write_file(dir.path(), "meta/gadget.yaml", yaml.as_bytes());
     let plan = plan(dir.path(), &PlanOptions::default()).unwrap();
     let paths: Vec<_> = files(&plan.volumes[0].structures[0])
         .into_iter()

@@ -36,6 +36,11 @@ fn volume_level_rules() {
         "volume -pc: invalid volume name",
     );
     refused(
+        &volume("v", "    bootloader: grub\n", DATA),
+        Ruleset::Unknown,
+        "volume v: invalid volume name: use two or more letters",
+    );
+    refused(
         &volume("pc", "    bootloader: barebox\n", DATA),
         Ruleset::Unknown,
         "volume pc: bootloader: unknown bootloader \"barebox\"",

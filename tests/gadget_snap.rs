@@ -3,22 +3,11 @@
 
 mod common;
 
+use common::fixtures::{MIB, cli_json};
 use std::path::Path;
 
-const MIB: u64 = 1 << 20;
-
 fn layout_json(path: &Path) -> serde_json::Value {
-    let out = common::snapsmith()
-        .args(["gadget", "layout", "--json"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    cli_json(&["gadget", "layout", "--json"], path)
 }
 
 fn pack(dir: &Path, out: &Path) {
@@ -158,4 +147,66 @@ fn example_gadget_text_table() {
         ]
     );
     assert_eq!(lines.count(), 3);
+}
+
+/// The JSON form is a stable schema (docs/gadget.md): exactly these keys, sizes and offsets as
+/// integers, every structure (bare and mbr ones included) with its computed offset.
+#[test]
+fn layout_json_keys_are_exactly_the_documented_schema() {
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = "volumes:\n  pc:\n    bootloader: grub\n    structure:\n      \
+        - name: mbr\n        type: mbr\n        size: 440\n      \
+        - name: spl\n        type: bare\n        offset: 33792\n        size: 4096\n      \
+        - name: data\n        role: system-data\n        filesystem: ext4\n        \
+        filesystem-label: writable\n        type: 83,0FC63DAF-8483-4772-8E79-3D69D8477DE4\n        \
+        size: 2M\n";
+    let path = dir.path().join("gadget.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let json = layout_json(&path);
+    assert_eq!(keys(&json), ["volumes"]);
+    let volumes = json["volumes"].as_array().unwrap();
+    assert_eq!(volumes.len(), 1);
+    let v = &volumes[0];
+    assert_eq!(
+        keys(v),
+        [
+            "bootloader",
+            "name",
+            "schema",
+            "sector-size",
+            "size",
+            "structures"
+        ]
+    );
+    assert!(v["size"].is_u64() && v["sector-size"].is_u64(), "{v}");
+    let structures = v["structures"].as_array().unwrap();
+    assert_eq!(
+        structures.len(),
+        3,
+        "every structure, bare and mbr included"
+    );
+    for s in structures {
+        assert_eq!(
+            keys(s),
+            [
+                "filesystem",
+                "index",
+                "label",
+                "name",
+                "offset",
+                "role",
+                "size",
+                "type"
+            ]
+        );
+        assert!(s["offset"].is_u64() && s["size"].is_u64(), "{s}");
+    }
+    let offsets: Vec<_> = structures.iter().map(|s| s["offset"].as_u64()).collect();
+    assert_eq!(offsets, [Some(0), Some(33792), Some(MIB)]);
+    assert_eq!(structures[2]["label"], "writable");
 }

@@ -4,19 +4,12 @@
 
 mod common;
 
+use common::fixtures::{MIB, cli_json, read_at, sfdisk_table, vfat_file, write_file};
 use serde_json::Value;
 use snapsmith::exec::Cmd;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-const MIB: u64 = 1 << 20;
 const TOOLS: &[&str] = &["sfdisk", "fdisk", "mcopy", "debugfs", "e2fsck"];
-
-fn write(root: &Path, rel: &str, bytes: &[u8]) {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, bytes).unwrap();
-}
 
 const GPT_YAML: &str = r#"volumes:
   pc:
@@ -63,19 +56,19 @@ const GPT_YAML: &str = r#"volumes:
 fn gadget_tree(yaml: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write(root, "meta/gadget.yaml", yaml.as_bytes());
-    write(root, "boot.img", &[0xEB; 440]);
-    write(
+    write_file(root, "meta/gadget.yaml", yaml.as_bytes());
+    write_file(root, "boot.img", &[0xEB; 440]);
+    write_file(
         root,
         "core.img",
         &(0..70_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>(),
     );
-    write(
+    write_file(
         root,
         "grubx64.efi",
         &(0..300_000u32).map(|i| (i % 241) as u8).collect::<Vec<_>>(),
     );
-    write(root, "assets/grub.cfg", b"set timeout=3\n");
+    write_file(root, "assets/grub.cfg", b"set timeout=3\n");
     std::os::unix::fs::symlink("grub.cfg", root.join("assets/grub.link")).unwrap();
     dir
 }
@@ -103,31 +96,10 @@ fn gadget_write(gadget: &Path, out: &Path, extra: &[&str]) -> Vec<PathBuf> {
 }
 
 fn layout(gadget: &Path, sector: &str) -> Value {
-    let out = common::snapsmith()
-        .args(["gadget", "layout", "--json", "--sector-size", sector])
-        .arg(gadget)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn sfdisk(image: &Path) -> Value {
-    let text = Cmd::new("sfdisk")
-        .arg("--json")
-        .arg(image)
-        .run_string()
-        .unwrap();
-    serde_json::from_str::<Value>(&text).unwrap()["partitiontable"].clone()
-}
-
-fn read_at(image: &Path, offset: u64, len: usize) -> Vec<u8> {
-    let mut buf = vec![0; len];
-    std::fs::File::open(image)
-        .unwrap()
-        .read_exact_at(&mut buf, offset)
-        .unwrap();
-    buf
+    cli_json(
+        &["gadget", "layout", "--json", "--sector-size", sector],
+        gadget,
+    )
 }
 
 /// The partitions of the layout (structures that are not bare nor the mbr blob), as
@@ -147,16 +119,6 @@ fn partitions(layout: &Value, sector: u64) -> Vec<(u64, u64)> {
         .collect()
 }
 
-fn mcopy_out(image: &Path, offset: u64, path: &str) -> Vec<u8> {
-    let device = format!("{}@@{offset}", image.display());
-    Cmd::new("mcopy")
-        .args(["-n", "-i", &device, &format!("::{path}"), "-"])
-        .env("MTOOLS_SKIP_CHECK", "1")
-        .output()
-        .unwrap()
-        .stdout
-}
-
 #[test]
 fn gpt_gadget_image_matches_its_layout() {
     if !common::have_tools("gpt_gadget_image_matches_its_layout", TOOLS) {
@@ -167,7 +129,7 @@ fn gpt_gadget_image_matches_its_layout() {
     let images = gadget_write(gadget.path(), out.path(), &[]);
     assert_eq!(images, [out.path().join("pc.img")]);
     let image = &images[0];
-    let table = sfdisk(image);
+    let table = sfdisk_table(image);
     assert_eq!(table["label"], "gpt");
     let found: Vec<_> = table["partitions"]
         .as_array()
@@ -207,11 +169,11 @@ fn gpt_gadget_image_matches_its_layout() {
     // vfat content, read back with mtools.
     let seed = 2 * MIB;
     assert_eq!(
-        mcopy_out(image, seed, "EFI/boot/bootx64.efi"),
+        vfat_file(image, seed, "EFI/boot/bootx64.efi"),
         std::fs::read(gadget.path().join("grubx64.efi")).unwrap()
     );
     assert_eq!(
-        mcopy_out(image, seed, "EFI/ubuntu/grub.link"),
+        vfat_file(image, seed, "EFI/ubuntu/grub.link"),
         b"set timeout=3\n",
         "vfat follows symlinks"
     );
@@ -307,14 +269,14 @@ fn mbr_gadget_with_kernel_content() {
         return;
     }
     let gadget = tempfile::tempdir().unwrap();
-    write(gadget.path(), "meta/gadget.yaml", MBR_YAML.as_bytes());
+    write_file(gadget.path(), "meta/gadget.yaml", MBR_YAML.as_bytes());
     let kernel = tempfile::tempdir().unwrap();
-    write(
+    write_file(
         kernel.path(),
         "meta/kernel.yaml",
         b"assets:\n  dtbs:\n    content:\n      - dtbs/\n",
     );
-    write(
+    write_file(
         kernel.path(),
         "dtbs/broadcom/bcm2711-rpi-4-b.dtb",
         b"device tree",
@@ -327,7 +289,7 @@ fn mbr_gadget_with_kernel_content() {
     )
     .remove(0);
     assert_eq!(image, out.path().join("pi.img"));
-    let table = sfdisk(&image);
+    let table = sfdisk_table(&image);
     assert_eq!(table["label"], "dos");
     let parts = table["partitions"].as_array().unwrap();
     let rows: Vec<_> = parts
@@ -355,7 +317,7 @@ fn mbr_gadget_with_kernel_content() {
         "no backup table on MBR"
     );
     assert_eq!(
-        mcopy_out(&image, MIB, "bcm2711-rpi-4-b.dtb"),
+        vfat_file(&image, MIB, "bcm2711-rpi-4-b.dtb"),
         b"device tree"
     );
 }
@@ -392,6 +354,6 @@ fn requested_image_size_is_used() {
     assert_eq!(std::fs::metadata(&image).unwrap().len(), 100 * MIB);
     // The backup GPT sits at the end of the larger image: sfdisk reads the table without
     // complaint and the last usable LBA reaches it.
-    let table = sfdisk(&image);
+    let table = sfdisk_table(&image);
     assert_eq!(table["lastlba"].as_u64().unwrap(), 100 * MIB / 512 - 34);
 }

@@ -8,17 +8,7 @@ use serde_json::Value;
 use snapsmith::plan::*;
 
 fn inspect_json(image: &std::path::Path) -> Value {
-    let out = common::snapsmith()
-        .args(["inspect", "--json"])
-        .arg(image)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::fixtures::cli_json(&["inspect", "--json"], image)
 }
 
 fn check(schema: Schema, sector_size: u64) {
@@ -40,11 +30,7 @@ fn check(schema: Schema, sector_size: u64) {
         }
     }
     let parts = report["partitions"].as_array().unwrap();
-    let planned: Vec<_> = volume
-        .structures
-        .iter()
-        .filter(|s| s.partition.is_some())
-        .collect();
+    let planned = planned_partitions(&volume);
     assert_eq!(parts.len(), planned.len());
     for (p, s) in parts.iter().zip(planned) {
         let entry = s.partition.as_ref().unwrap();

@@ -285,7 +285,7 @@ fn info_refuses_non_snaps() {
         .assert()
         .code(1)
         .stderr(predicates::str::contains(
-            "bogus.snap is not a squashfs snap",
+            "bogus.snap is not a squashfs snap: it does not start with the squashfs magic",
         ));
 }
 

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 pub struct BuildArgs {
     /// The signed model assertion
     model: PathBuf,
-    /// A snap file for the image (repeat for each snap)
-    #[arg(long = "snap", value_name = "FILE")]
+    /// Snap files for the image (`--snap A B C`, or one `--snap` per file)
+    #[arg(long = "snap", value_name = "FILE", num_args = 1.., action = clap::ArgAction::Append)]
     snaps: Vec<PathBuf>,
     /// A directory whose *.snap files are all offered to the image
     #[arg(long, value_name = "DIR")]

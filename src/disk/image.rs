@@ -9,7 +9,7 @@ use super::interrupt;
 use anyhow::{Context, Result, bail};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
@@ -58,6 +58,12 @@ impl PendingImage {
 
     /// Flushes and renames the file to its target.
     pub fn commit(self) -> Result<PathBuf> {
+        // Temporary files are created 0600; a finished image is an ordinary output file,
+        // readable like the manifest and packed snaps beside it.
+        self.temp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("setting the mode of {}", self.temp.path().display()))?;
         self.temp
             .as_file()
             .sync_all()
@@ -228,6 +234,16 @@ mod tests {
         file.read_exact_at(&mut all, 0).unwrap();
         assert_eq!(&all[16..24], b"abcdefgh");
         assert!(all[..16].iter().chain(&all[24..]).all(|b| *b == 0));
+    }
+
+    #[test]
+    fn committed_image_is_readable_by_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("pc.img");
+        let pending = PendingImage::create(&target, 4096).unwrap();
+        let path = pending.commit().unwrap();
+        let mode = std::fs::metadata(path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644, "mode {mode:o}");
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub fn volume(name: &str, raw: &RawVolume) -> Result<Volume, GadgetError> {
             .enumerate()
             .all(|(i, b)| b.is_ascii_alphanumeric() || (i > 0 && b == b'-'));
     if !valid_name {
-        return Err(at.err("", "invalid volume name: use letters, digits and dashes"));
+        return Err(at.err("", "invalid volume name: use two or more letters, digits and dashes, starting with a letter or digit"));
     }
     let schema = match raw.schema.as_deref() {
         None | Some("") | Some("gpt") => Schema::Gpt,

@@ -59,6 +59,18 @@ impl SnapFile {
     pub fn open(path: impl AsRef<Path>) -> Result<SnapFile> {
         let path = path.as_ref().to_path_buf();
         let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        // The reader's own error for a file that is not squashfs at all names no cause a
+        // person can act on; the magic says it plainly.
+        let mut magic = [0u8; 4];
+        // A positioned read leaves the file offset at 0 for the squashfs reader.
+        let read = std::os::unix::fs::FileExt::read_at(&file, &mut magic, 0)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if read < magic.len() || magic != *b"hsqs" {
+            bail!(
+                "{} is not a squashfs snap: it does not start with the squashfs magic \"hsqs\"",
+                path.display()
+            );
+        }
         let fs = FilesystemReader::from_reader(BufReader::new(file))
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("{} is not a squashfs snap", path.display()))?;

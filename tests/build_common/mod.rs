@@ -30,9 +30,7 @@ pub struct Kit {
 pub fn pack(dir: &Path, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
     let root = dir.join(format!("{name}-tree"));
     for (path, bytes) in files {
-        let p = root.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, bytes).unwrap();
+        crate::common::fixtures::write_file(&root, path, bytes);
     }
     let out = dir.join(format!("{name}.snap"));
     snap::pack_dir(&root, &out, &PackOptions::default()).unwrap();
@@ -105,10 +103,15 @@ command: bin/hello\n    daemon: simple\n",
 
 /// `snapsmith build` of the example model with `snaps`, writing into `out`.
 pub fn build(snaps: &[&Path], out: &Path) -> assert_cmd::Command {
+    build_model(&repo().join("models/dev-amd64.model"), snaps, out)
+}
+
+/// `snapsmith build` of `model` (signed by the example brand) with `snaps`, writing into `out`.
+pub fn build_model(model: &Path, snaps: &[&Path], out: &Path) -> assert_cmd::Command {
     let mut cmd = snapsmith();
     cmd.env("SOURCE_DATE_EPOCH", EPOCH)
         .arg("build")
-        .arg(repo().join("models/dev-amd64.model"))
+        .arg(model)
         .arg("--assertions")
         .arg(repo().join("models/dev-brand.assert"))
         .arg("--trusted")

@@ -5,6 +5,8 @@
 //! test loudly, so CI can never pass by skipping.
 #![allow(dead_code)]
 
+pub mod fixtures;
+
 use std::path::{Path, PathBuf};
 
 /// True when missing prerequisites must fail tests instead of skipping them.

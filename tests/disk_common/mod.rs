@@ -262,15 +262,17 @@ pub fn extract(image: &Path, offset: u64, len: u64, to: &Path) {
     std::io::copy(&mut src.take(len), &mut dst).unwrap();
 }
 
-pub fn read_at(image: &Path, offset: u64, len: usize) -> Vec<u8> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = vec![0u8; len];
-    std::fs::File::open(image)
-        .unwrap()
-        .read_exact_at(&mut buf, offset)
-        .unwrap();
-    buf
+/// The structures of `volume` that are partitions, in order.
+pub fn planned_partitions(volume: &VolumePlan) -> Vec<&StructurePlan> {
+    volume
+        .structures
+        .iter()
+        .filter(|s| s.partition.is_some())
+        .collect()
 }
+
+#[allow(unused_imports)] // not every test that includes this module reads bytes back
+pub use crate::common::fixtures::read_at;
 
 /// Runs a tool and returns stdout; panics with the tool's error otherwise.
 pub fn run(program: &str, args: &[&str]) -> String {

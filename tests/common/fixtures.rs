@@ -1,0 +1,60 @@
+//! Fixtures shared by the integration tests: files written into a scratch tree, JSON printed by
+//! the CLI, partition tables read back with `sfdisk --json`, and bytes read back from an image,
+//! directly or out of a vfat filesystem with mtools.
+
+use serde_json::Value;
+use snapsmith::exec::Cmd;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+pub const MIB: u64 = 1 << 20;
+
+/// Writes `bytes` to `root/rel`, creating the parent directories.
+pub fn write_file(root: &Path, rel: &str, bytes: &[u8]) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Runs `snapsmith ARGS... PATH`, asserts success (showing stderr when not) and parses stdout.
+pub fn cli_json(args: &[&str], path: &Path) -> Value {
+    let out = super::snapsmith().args(args).arg(path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The `partitiontable` object of `sfdisk --json IMAGE`.
+pub fn sfdisk_table(image: &Path) -> Value {
+    let text = Cmd::new("sfdisk")
+        .arg("--json")
+        .arg(image)
+        .run_string()
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    serde_json::from_str::<Value>(&text).unwrap()["partitiontable"].clone()
+}
+
+/// `len` bytes at `offset` of `image`.
+pub fn read_at(image: &Path, offset: u64, len: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; len];
+    std::fs::File::open(image)
+        .unwrap()
+        .read_exact_at(&mut buf, offset)
+        .unwrap();
+    buf
+}
+
+/// The file at `path` (absolute inside the filesystem) of the vfat filesystem that starts at
+/// byte `offset` of `image`, copied out with mcopy; panics with mcopy's error when it fails.
+pub fn vfat_file(image: &Path, offset: u64, path: &str) -> Vec<u8> {
+    let device = format!("{}@@{offset}", image.display());
+    let inside = format!("::{}", path.trim_start_matches("::"));
+    Cmd::new("mcopy")
+        .args(["-n", "-i", &device, &inside, "-"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e:#}"))
+        .stdout
+}
