@@ -285,9 +285,23 @@ fn grub_rolls_back_a_try_kernel_that_panics() {
         TIMEOUT,
     )
     .unwrap();
-    vm.wait_for(HEALTH_MARKER, TIMEOUT).unwrap();
+    let back = vm.wait_for(HEALTH_MARKER, TIMEOUT).unwrap();
     let line = vm.lines().last().unwrap().1.clone();
     assert!(line.contains("kernel=pc-kernel_x1.snap"), "{line}");
+    let at = |text: &str| {
+        vm.lines()
+            .iter()
+            .find(|(_, l)| l.contains(text))
+            .map_or(f64::NAN, |(t, _)| t.as_secs_f64())
+    };
+    eprintln!(
+        "rollback timings (s from QEMU start): try kernel booted {:.1}, panic {:.1}, GRUB \
+         rollback {:.1}, base up on the good kernel {:.1}",
+        at("status=trying"),
+        at("Kernel panic"),
+        at(GRUB_ROLLBACK_MARKER),
+        back.as_secs_f64()
+    );
     drop(vm);
 
     // GRUB rewrote the block in place: the try is over, the good kernel is still current,
