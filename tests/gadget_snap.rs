@@ -36,16 +36,16 @@ fn example_gadget_layout() {
         .collect();
     let expected = [
         ("ubuntu-seed", 1, 256),
-        ("ubuntu-boot", 257, 64),
-        ("ubuntu-save", 321, 16),
-        ("ubuntu-data", 337, 384),
+        ("ubuntu-boot", 257, 192),
+        ("ubuntu-save", 449, 16),
+        ("ubuntu-data", 465, 384),
     ];
     let expected: Vec<_> = expected
         .iter()
         .map(|(n, o, s)| (n.to_string(), *o, *s))
         .collect();
     assert_eq!(places, expected);
-    assert_eq!(v["size"].as_u64().unwrap(), 721 * MIB);
+    assert_eq!(v["size"].as_u64().unwrap(), 849 * MIB);
     assert_eq!(
         v["structures"][0]["type"],
         "EF,C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
@@ -129,7 +129,7 @@ fn example_gadget_text_table() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("volume pc (gpt, bootloader grub, 4096-byte sectors, size 756023296 = 721 MiB)")
+        Some("volume pc (gpt, bootloader grub, 4096-byte sectors, size 890241024 = 849 MiB)")
     );
     assert!(lines.next().unwrap().contains("INDEX"));
     let seed: Vec<_> = lines.next().unwrap().split_whitespace().collect();

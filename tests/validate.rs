@@ -42,24 +42,6 @@ fn base_snap(dir: &Path) -> PathBuf {
     out
 }
 
-/// The example gadget with a larger ubuntu-boot: during a kernel try it holds the assets of two
-/// kernels, and a debug build's initramfs (snapsmith with debug info) is about 27 MiB.
-fn roomy_gadget(kit: &Kit) -> PathBuf {
-    let meta = common::repo().join("gadgets/pc/meta");
-    let yaml = std::fs::read_to_string(meta.join("gadget.yaml")).unwrap();
-    let at = yaml.find("name: ubuntu-boot").unwrap();
-    let size = at + yaml[at..].find("size: 64M").unwrap();
-    let yaml = format!("{}size: 192M{}", &yaml[..size], &yaml[size + 9..]);
-    let snap_yaml = std::fs::read(meta.join("snap.yaml")).unwrap();
-    kit.repack(
-        "pc-roomy",
-        &[
-            ("meta/snap.yaml", &snap_yaml),
-            ("meta/gadget.yaml", yaml.as_bytes()),
-        ],
-    )
-}
-
 fn sha(path: &Path) -> String {
     run("sha256sum", &[path.to_str().unwrap()])
 }
@@ -85,8 +67,7 @@ fn validate_runs_base_scenarios_on_a_built_image() {
         .success();
     let base = base_snap(dir);
     let out = dir.join("out");
-    let gadget = roomy_gadget(&kit);
-    build(&[&gadget, &kernel, &base, &kit.hello], &out)
+    build(&[&kit.gadget, &kernel, &base, &kit.hello], &out)
         .assert()
         .success();
     let image = out.join("pc.img");
