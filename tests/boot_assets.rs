@@ -63,7 +63,11 @@ fn grub_files_and_kernel_assets_land_on_seed_and_boot() {
     assert_eq!(seed_env.get("snapd_recovery_system"), Some("dev"));
 
     let run_cfg = String::from_utf8(read(&out, "ubuntu-boot", "EFI/ubuntu/grub.cfg")).unwrap();
-    assert!(run_cfg.contains("snapsmith.kernel=$1 snapsmith.base=core_x1.snap"));
+    assert!(run_cfg.contains("snapsmith.mode=run snapsmith.kernel=$1\n"));
+    assert!(
+        !run_cfg.contains("snapsmith.base"),
+        "the modeenv names the base"
+    );
     let env = Grubenv::decode(&read(&out, "ubuntu-boot", "EFI/ubuntu/grubenv")).unwrap();
     let vars: Vec<_> = env.iter().collect();
     assert_eq!(

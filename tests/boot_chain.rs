@@ -50,8 +50,9 @@ fn ready(test: &str) -> Option<PathBuf> {
     Some(deb)
 }
 
-/// The example snaps, made the way scripts/demo makes them, in `dir/snaps`.
-fn example_snaps(deb: &Path, dir: &Path) -> PathBuf {
+/// The example snaps, made the way scripts/demo makes them, in `dir/snaps`; `cmdline_extra`
+/// becomes the gadget's `cmdline.extra`.
+fn example_snaps(deb: &Path, dir: &Path, cmdline_extra: Option<&str>) -> PathBuf {
     let snaps = dir.join("snaps");
     std::fs::create_dir_all(&snaps).unwrap();
     snapsmith()
@@ -75,10 +76,20 @@ fn example_snaps(deb: &Path, dir: &Path) -> PathBuf {
         std::fs::create_dir_all(base.join(d)).unwrap();
     }
     std::fs::copy("/bin/busybox", base.join("bin/busybox")).unwrap();
+    let gadget = dir.join("pc-tree");
+    Cmd::new("cp")
+        .arg("-a")
+        .arg(repo().join("gadgets/pc"))
+        .arg(&gadget)
+        .run()
+        .unwrap();
+    if let Some(extra) = cmdline_extra {
+        std::fs::write(gadget.join("cmdline.extra"), extra).unwrap();
+    }
     for (tree, name) in [
         (base, "core"),
         (repo().join("examples/hello"), "hello"),
-        (repo().join("gadgets/pc"), "pc"),
+        (gadget, "pc"),
     ] {
         snapsmith()
             .args(["snap", "pack"])
@@ -132,7 +143,7 @@ fn example_image_boots_through_grub_into_the_base() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let snaps = example_snaps(&deb, dir.path());
+    let snaps = example_snaps(&deb, dir.path(), None);
     let (image, manifest) = build(&snaps, &dir.path().join("out"));
     let (offset, size) = partition(&manifest, "ubuntu-boot");
     let before = snapsmith::build::sha256_window(&image, offset, size).unwrap();
@@ -141,7 +152,7 @@ fn example_image_boots_through_grub_into_the_base() {
     let out = snapsmith()
         .arg("boot")
         .arg(&image)
-        .args(["--marker", HEALTH_MARKER, "--timeout", "240", "--log"])
+        .args(["--timeout", "240", "--log"])
         .arg(&log)
         .assert()
         .success();
@@ -149,15 +160,16 @@ fn example_image_boots_through_grub_into_the_base() {
     let text = serial_lines(&log);
     // The console was streamed, and the chain went firmware -> GRUB -> kernel snap -> init ->
     // base, with the kernel GRUB chose named on the command line.
-    assert!(stdout.contains(HEALTH_MARKER), "{stdout}");
+    let run = "snapsmith: run kernel=pc-kernel_x1.snap base=core_x1.snap";
+    assert!(stdout.contains(run), "{stdout}");
     let order = [
         "BdsDxe: starting",
         "Welcome to GRUB",
         &format!("{GRUB_BOOT_MARKER} kernel=pc-kernel_x1.snap status="),
         "snapsmith.mode=run snapsmith.kernel=pc-kernel_x1.snap",
         "snapsmith: init start",
-        "snapsmith: ready base=core_x1.snap",
-        &format!("{HEALTH_MARKER} kernel=pc-kernel_x1.snap root=squashfs writable=ext4"),
+        "snapsmith: init data=",
+        run,
     ];
     let mut at = 0;
     for step in order {
@@ -252,7 +264,8 @@ fn grub_rolls_back_a_try_kernel_that_panics() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let snaps = example_snaps(&deb, dir.path());
+    // The agent powers off once idle (after unmounting), so the disk can be checked.
+    let snaps = example_snaps(&deb, dir.path(), Some("snapsmith.poweroff=idle\n"));
     let (image, manifest) = build(&snaps, &dir.path().join("out"));
     let boot = partition(&manifest, "ubuntu-boot");
     let tried = "pc-kernel_x2.snap";
@@ -285,9 +298,23 @@ fn grub_rolls_back_a_try_kernel_that_panics() {
         TIMEOUT,
     )
     .unwrap();
-    let back = vm.wait_for(HEALTH_MARKER, TIMEOUT).unwrap();
+    let back = vm
+        .wait_for("snapsmith: run kernel=pc-kernel_x1.snap", TIMEOUT)
+        .unwrap();
+    vm.wait_for(HEALTH_MARKER, TIMEOUT).unwrap();
     let line = vm.lines().last().unwrap().1.clone();
-    assert!(line.contains("kernel=pc-kernel_x1.snap"), "{line}");
+    assert!(
+        line.contains("kernel=pc-kernel_x1.snap root=squashfs writable=ext4"),
+        "{line}"
+    );
+    // The agent sees the rolled-back try and cleans it up.
+    vm.wait_for(
+        &format!("snapsmith: rollback kernel={tried} running=pc-kernel_x1.snap"),
+        TIMEOUT,
+    )
+    .unwrap();
+    vm.wait_for("snapsmith: idle", TIMEOUT).unwrap();
+    vm.wait_exit(TIMEOUT).unwrap();
     let at = |text: &str| {
         vm.lines()
             .iter()
@@ -310,5 +337,6 @@ fn grub_rolls_back_a_try_kernel_that_panics() {
     let env = read_grubenv(&open_boot_fs(&file, boot));
     assert_eq!(env.get("kernel_status"), Some(""));
     assert_eq!(env.get("snap_kernel"), Some("pc-kernel_x1.snap"));
+    assert_eq!(env.get("snap_try_kernel"), Some(""));
     fsck_vfat(&image, boot, dir.path());
 }

@@ -70,11 +70,10 @@ pub fn for_build(inputs: &BootInputs) -> Result<BootAssets> {
         grubcfg::seed_env(inputs.label)?,
     ));
 
-    // The init that is current today takes the base from the command line; it is the
-    // modeenv's base, so the two agree.
+    // The run-mode init takes the base from the modeenv, never from the command line.
     let run_cfg = grubcfg::run_config(&RunConfig {
         extra_args,
-        legacy_base: Some(modeenv.base.clone()),
+        legacy_base: None,
     })?;
     let mut boot_files = vec![
         bytes(&format!("{GRUB_DIR}/grub.cfg"), run_cfg.into_bytes()),
