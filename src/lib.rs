@@ -6,10 +6,13 @@
 //! - [`snap`]: reading and packing `.snap` files (load).
 //! - [`seed`]: which snap fills which model entry, and the seed tree (resolve).
 //! - [`plan`]: the [`plan::ImagePlan`], pure data with absolute offsets (plan).
+//! - [`build`]: runs the pipeline for `snapsmith build`: staging, writing, manifest (execute).
 //! - [`disk`], [`fs`]: partition tables and filesystems written in place (execute).
+//! - [`inspect`]: reads an image back: table, filesystems, seed (verify).
+//! - [`kernel`]: kernel snaps from Debian kernel packages, with snapsmith's initramfs.
 //! - [`boot`]: grubenv, grub.cfg and the try/commit state machine.
 //! - [`qemu`], [`runtime`]: booting images and what runs inside them (boot).
-//! - [`exec`]: the only place that spawns processes.
+//! - [`exec`]: the only place that spawns processes; [`units`], [`repro`]: sizes and derived ids.
 
 pub mod assertion;
 pub mod boot;
