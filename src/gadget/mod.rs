@@ -1,7 +1,7 @@
 //! The gadget: gadget.yaml schema, implicit values, validation, layout, and the bridge from a
 //! laid-out gadget to an [`crate::plan::ImagePlan`].
 //!
-//! Pure parts (schema, validation, layout) never touch files; [`load`] reads a gadget.yaml, a
+//! Pure parts (schema, validation, layout) never touch files; [`load()`] reads a gadget.yaml, a
 //! gadget source directory or a gadget `.snap`; [`content`] resolves content entries against a
 //! gadget tree; [`bridge`] assembles the image plan that the disk writer executes.
 //!
@@ -102,7 +102,7 @@ pub struct KernelCmdline {
 
 impl Gadget {
     /// Parses gadget.yaml text, applies the implicit values of `ruleset` and every rule that
-    /// needs no files. Content checks need the tree: see [`content::check`].
+    /// needs no files. Content checks need the tree: see [`check_content`].
     pub fn parse(text: &str, ruleset: Ruleset) -> Result<Gadget, GadgetError> {
         let raw: RawGadget = serde_yaml::from_str(text).map_err(|e| GadgetError {
             volume: None,

@@ -3,7 +3,7 @@
 //! Every field the spec defines has a typed home here. A conversion failure is a
 //! [`GadgetError`] naming the volume, the structure and the field, so one message tells the
 //! author where to look. Rules that involve more than one field or structure live in
-//! [`super::validate`]; offsets are computed in [`super::layout`].
+//! [`super::validate`]; offsets are computed in [`super::layout()`].
 
 use crate::plan::FsKind;
 use std::fmt;

@@ -3,7 +3,7 @@
 //! Follows snapd's `gadget/validate.go` and `setImplicitForVolume` (spec §3): volume names,
 //! schema and bootloader, unique names, labels and roles, role constraints, and the rules that
 //! only apply once a model is known (a [`Ruleset`]). Offsets and overlap are checked by
-//! [`super::layout`], which computes them.
+//! [`super::layout()`], which computes them.
 
 use super::raw::RawVolume;
 use super::schema::{self, At, Bootloader, GadgetError, Role, StructureType};
