@@ -9,38 +9,7 @@ mod common;
 mod vm_support;
 
 use build_common::*;
-use snapsmith::snap::{self, PackOptions};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-/// A busybox base named `core` (the example model's base) with a passing health check.
-fn base_snap(dir: &Path) -> PathBuf {
-    let root = dir.join("core-tree");
-    for sub in [
-        "bin",
-        "dev",
-        "proc",
-        "sys",
-        "run",
-        "writable",
-        "snapsmith",
-        "meta",
-    ] {
-        std::fs::create_dir_all(root.join(sub)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    let health = root.join("snapsmith/health");
-    std::fs::write(&health, "#!/bin/busybox sh\nexit 0\n").unwrap();
-    std::fs::set_permissions(&health, PermissionsExt::from_mode(0o755)).unwrap();
-    std::fs::write(
-        root.join("meta/snap.yaml"),
-        "name: core\nversion: '1'\ntype: base\n",
-    )
-    .unwrap();
-    let out = dir.join("core.snap");
-    snap::pack_dir(&root, &out, &PackOptions::default()).unwrap();
-    out
-}
+use std::path::Path;
 
 fn sha(path: &Path) -> String {
     run("sha256sum", &[path.to_str().unwrap()])
@@ -65,7 +34,16 @@ fn validate_runs_base_scenarios_on_a_built_image() {
         .arg(&kernel)
         .assert()
         .success();
-    let base = base_snap(dir);
+    // A busybox base named `core` (the example model's base) with a passing health check.
+    let base = vm_support::base_snap(
+        dir,
+        &vm_support::BaseSnap {
+            name: "core",
+            version: "1",
+            health: Some(0),
+            init_marker: false,
+        },
+    );
     let out = dir.join("out");
     build(&[&kit.gadget, &kernel, &base, &kit.hello], &out)
         .assert()

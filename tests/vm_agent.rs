@@ -10,53 +10,26 @@ mod vm_support;
 use snapsmith::boot::grubenv::Grubenv;
 use snapsmith::boot::modeenv::Modeenv;
 use snapsmith::boot::update::{Manifest, Then};
-use snapsmith::exec::Cmd;
 use snapsmith::plan::{FileSource, FsKind};
 use snapsmith::qemu::disks::{self, Part};
 use snapsmith::qemu::{self, DirectKernel, Disk, Vm, VmSpec};
 use snapsmith::runtime::MARKER_ERROR;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(240);
 const MIB: u64 = 1024 * 1024;
-const SNAPS: &str = "system-data/var/lib/snapd/snaps";
-
-/// A test base snap: busybox, the mount points, and a health check exiting with `health`.
-fn base_snap(dir: &Path, version: &str, health: i32) -> PathBuf {
-    let root = dir.join(format!("base-{version}"));
-    for sub in [
-        "bin",
-        "dev",
-        "proc",
-        "sys",
-        "run",
-        "writable",
-        "snapsmith",
-        "meta",
-    ] {
-        std::fs::create_dir_all(root.join(sub)).unwrap();
+/// The agent tests' base: `testbase`, with a health check exiting with `health`.
+fn testbase(version: &str, health: i32) -> vm_support::BaseSnap<'_> {
+    vm_support::BaseSnap {
+        name: "testbase",
+        version,
+        health: Some(health),
+        init_marker: false,
     }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    std::fs::write(
-        root.join("meta/snap.yaml"),
-        format!("name: testbase\nversion: '{version}'\ntype: base\n"),
-    )
-    .unwrap();
-    let check = root.join("snapsmith/health");
-    std::fs::write(&check, format!("#!/bin/busybox sh\nexit {health}\n")).unwrap();
-    std::fs::set_permissions(&check, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let snap = dir.join(format!("testbase_{version}.snap"));
-    Cmd::new("mksquashfs")
-        .arg(&root)
-        .arg(&snap)
-        .args(["-noappend", "-comp", "gzip", "-all-root", "-quiet"])
-        .arg("-no-progress")
-        .run()
-        .unwrap();
-    snap
 }
+
+const SNAPS: &str = "system-data/var/lib/snapd/snaps";
 
 fn grubenv(status: &str, kernel: &str, try_kernel: &str) -> Vec<u8> {
     let mut g = Grubenv::new();
@@ -149,8 +122,8 @@ fn good_base_update_is_tried_and_committed() {
         return;
     };
     let dir = s.dir.path();
-    let old = base_snap(dir, "1", 0);
-    let new = base_snap(dir, "2", 0);
+    let old = vm_support::base_snap(dir, &testbase("1", 0));
+    let new = vm_support::base_snap(dir, &testbase("2", 0));
     let disk = run_disk(
         dir,
         &modeenv("testbase_1.snap", &["pc-kernel_1.snap"]),
@@ -189,8 +162,8 @@ fn failing_base_health_rolls_back_and_keeps_data() {
         return;
     };
     let dir = s.dir.path();
-    let old = base_snap(dir, "1", 0);
-    let bad = base_snap(dir, "2", 1);
+    let old = vm_support::base_snap(dir, &testbase("1", 0));
+    let bad = vm_support::base_snap(dir, &testbase("2", 1));
     let disk = run_disk(
         dir,
         &modeenv("testbase_1.snap", &["pc-kernel_1.snap"]),
@@ -224,7 +197,7 @@ fn kernel_gate_and_kernel_commit() {
         return;
     };
     let dir = s.dir.path();
-    let base = base_snap(dir, "1", 0);
+    let base = vm_support::base_snap(dir, &testbase("1", 0));
     let env = modeenv(
         "testbase_1.snap",
         &["pc-kernel_1.snap", "pc-kernel_x1.snap"],

@@ -11,41 +11,11 @@ use build_common::*;
 use snapsmith::qemu::{self, DirectKernel, Disk, Vm, VmSpec};
 use snapsmith::runtime::{MARKER_INIT, MARKER_READY};
 use snapsmith::seed::Modeenv;
-use snapsmith::snap::{self, PackOptions, SnapFile};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use snapsmith::snap::SnapFile;
+use std::path::Path;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(240);
-
-/// The test base's tree as a snap named `core` (the example model's base).
-fn base_snap(dir: &Path) -> PathBuf {
-    let root = dir.join("core-tree");
-    for sub in [
-        "bin", "sbin", "dev", "proc", "sys", "run", "tmp", "writable", "meta",
-    ] {
-        std::fs::create_dir_all(root.join(sub)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    let init = format!(
-        "#!/bin/busybox sh\n\
-         writable=$(/bin/busybox awk '$2 == \"/writable\" {{print $3}}' /proc/mounts)\n\
-         echo \"{} writable=$writable\"\n\
-         /bin/busybox sync\n\
-         /bin/busybox poweroff -f\n",
-        vm_support::BASE_MARKER
-    );
-    std::fs::write(root.join("sbin/init"), init).unwrap();
-    std::fs::set_permissions(root.join("sbin/init"), PermissionsExt::from_mode(0o755)).unwrap();
-    std::fs::write(
-        root.join("meta/snap.yaml"),
-        "name: core\nversion: '1'\ntype: base\n",
-    )
-    .unwrap();
-    let out = dir.join("core.snap");
-    snap::pack_dir(&root, &out, &PackOptions::default()).unwrap();
-    out
-}
 
 /// The base file the image's modeenv names, read back with debugfs.
 fn modeenv_base(image: &Path, work: &Path) -> String {
@@ -95,7 +65,16 @@ fn built_image_boots_into_its_base() {
         .arg(&kernel)
         .assert()
         .success();
-    let base = base_snap(dir);
+    // The test base as a snap named `core` (the example model's base).
+    let base = vm_support::base_snap(
+        dir,
+        &vm_support::BaseSnap {
+            name: "core",
+            version: "1",
+            health: None,
+            init_marker: true,
+        },
+    );
     let out = dir.join("out");
     build(&[&kit.gadget, &kernel, &base, &kit.hello], &out)
         .assert()

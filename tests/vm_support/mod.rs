@@ -6,7 +6,9 @@
 use snapsmith::exec::Cmd;
 use snapsmith::kernel::{self, KernelTree, initramfs, modules::ModuleIndex};
 use snapsmith::qemu::{Accel, DirectKernel, Disk, VmSpec};
+use snapsmith::snap::{self, PackOptions};
 use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Printed by the test base's init once it runs as the switched-to root.
@@ -114,6 +116,65 @@ pub fn test_base(dir: &Path) -> PathBuf {
         .run()
         .unwrap();
     snap
+}
+
+/// A busybox base snap for the run-mode tests, packed by the library's `snap pack`.
+pub struct BaseSnap<'a> {
+    /// `name` in meta/snap.yaml; the file is `<name>_<version>.snap`.
+    pub name: &'a str,
+    pub version: &'a str,
+    /// Exit code of the base's `/snapsmith/health` check; `None` ships no check.
+    pub health: Option<i32>,
+    /// Adds an `/sbin/init` printing [`BASE_MARKER`] and powering off, for boots that run the
+    /// base's own init instead of staying in the agent.
+    pub init_marker: bool,
+}
+
+/// Builds `base` in `dir` and returns the snap's path.
+pub fn base_snap(dir: &Path, base: &BaseSnap) -> PathBuf {
+    let root = dir.join(format!("{}-{}-tree", base.name, base.version));
+    for sub in [
+        "bin",
+        "sbin",
+        "dev",
+        "proc",
+        "sys",
+        "run",
+        "tmp",
+        "writable",
+        "snapsmith",
+        "meta",
+    ] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    std::fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
+    let yaml = format!(
+        "name: {}\nversion: '{}'\ntype: base\n",
+        base.name, base.version
+    );
+    std::fs::write(root.join("meta/snap.yaml"), yaml).unwrap();
+    if let Some(code) = base.health {
+        let script = format!("#!/bin/busybox sh\nexit {code}\n");
+        write_executable(&root.join("snapsmith/health"), &script);
+    }
+    if base.init_marker {
+        let init = format!(
+            "#!/bin/busybox sh\n\
+             writable=$(/bin/busybox awk '$2 == \"/writable\" {{print $3}}' /proc/mounts)\n\
+             echo \"{BASE_MARKER} writable=$writable\"\n\
+             /bin/busybox sync\n\
+             /bin/busybox poweroff -f\n"
+        );
+        write_executable(&root.join("sbin/init"), &init);
+    }
+    let out = dir.join(format!("{}_{}.snap", base.name, base.version));
+    snap::pack_dir(&root, &out, &PackOptions::default()).unwrap();
+    out
+}
+
+fn write_executable(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// A raw GPT disk with one partition named `partname` holding an ext4 data filesystem that
