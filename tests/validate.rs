@@ -26,14 +26,7 @@ fn validate_runs_base_scenarios_on_a_built_image() {
     }
     let kit = Kit::new();
     let dir = kit.dir.path();
-    let kernel = dir.join("pc-kernel.snap");
-    common::snapsmith()
-        .args(["kernel-snap", "--deb"])
-        .arg(&deb)
-        .arg("-o")
-        .arg(&kernel)
-        .assert()
-        .success();
+    let kernel = vm_support::kernel_snap(&deb, dir);
     // A busybox base named `core` (the example model's base) with a passing health check.
     let base = vm_support::base_snap(
         dir,

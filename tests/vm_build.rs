@@ -57,14 +57,7 @@ fn built_image_boots_into_its_base() {
     }
     let kit = Kit::new();
     let dir = kit.dir.path();
-    let kernel = dir.join("pc-kernel.snap");
-    common::snapsmith()
-        .args(["kernel-snap", "--deb"])
-        .arg(&deb)
-        .arg("-o")
-        .arg(&kernel)
-        .assert()
-        .success();
+    let kernel = vm_support::kernel_snap(&deb, dir);
     // The test base as a snap named `core` (the example model's base).
     let base = vm_support::base_snap(
         dir,

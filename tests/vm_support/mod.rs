@@ -55,9 +55,8 @@ pub fn kernel_and_initrd(deb: &Path, dir: &Path) -> (PathBuf, PathBuf) {
     (vmlinuz, initrd)
 }
 
-/// Builds the kernel snap with `snapsmith kernel-snap` and takes its `vmlinuz` and
-/// `initrd.img` out of it into `dir`: (vmlinuz, initrd).
-pub fn kernel_snap_via_cli(deb: &Path, dir: &Path) -> (PathBuf, PathBuf) {
+/// Builds `dir/pc-kernel.snap` from the Debian package with `snapsmith kernel-snap`.
+pub fn kernel_snap(deb: &Path, dir: &Path) -> PathBuf {
     let snap = dir.join("pc-kernel.snap");
     super::common::snapsmith()
         .args(["kernel-snap", "--deb"])
@@ -66,7 +65,13 @@ pub fn kernel_snap_via_cli(deb: &Path, dir: &Path) -> (PathBuf, PathBuf) {
         .arg(&snap)
         .assert()
         .success();
-    let snap = snapsmith::snap::SnapFile::open(&snap).unwrap();
+    snap
+}
+
+/// Builds the kernel snap with `snapsmith kernel-snap` and takes its `vmlinuz` and
+/// `initrd.img` out of it into `dir`: (vmlinuz, initrd).
+pub fn kernel_snap_via_cli(deb: &Path, dir: &Path) -> (PathBuf, PathBuf) {
+    let snap = snapsmith::snap::SnapFile::open(kernel_snap(deb, dir)).unwrap();
     assert_eq!(snap.compression(), "gzip");
     let mut out = Vec::new();
     for name in ["vmlinuz", "initrd.img"] {
