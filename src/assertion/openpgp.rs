@@ -257,15 +257,8 @@ fn parse_issuer(unhashed: &[u8]) -> Result<[u8; 8]> {
     }
 }
 
-/// Parses a v1 signature blob; RSA and other algorithms are reported as unsupported.
-pub fn parse_signature(blob: &[u8]) -> Result<ParsedSignature> {
-    let what = "signature";
-    let (tag, body) = unpack_v1(blob, what)?;
-    let bad = |msg: &str| Error::Format(format!("{what}: {msg}"));
-    if tag != TAG_SIGNATURE {
-        return Err(bad(&format!("expected a signature packet, got tag {tag}")));
-    }
-    let head = body.get(..6).ok_or_else(|| bad("truncated"))?;
+/// The fixed fields of a v4 signature packet: version, type 0x00, EdDSA, SHA-512.
+fn check_signature_head(head: &[u8], bad: &dyn Fn(&str) -> Error) -> Result<()> {
     if head[0] != 4 {
         return Err(bad(&format!(
             "unsupported signature packet version {}",
@@ -297,6 +290,19 @@ pub fn parse_signature(blob: &[u8]) -> Result<ParsedSignature> {
             head[3]
         )));
     }
+    Ok(())
+}
+
+/// Parses a v1 signature blob; RSA and other algorithms are reported as unsupported.
+pub fn parse_signature(blob: &[u8]) -> Result<ParsedSignature> {
+    let what = "signature";
+    let (tag, body) = unpack_v1(blob, what)?;
+    let bad = |msg: &str| Error::Format(format!("{what}: {msg}"));
+    if tag != TAG_SIGNATURE {
+        return Err(bad(&format!("expected a signature packet, got tag {tag}")));
+    }
+    let head = body.get(..6).ok_or_else(|| bad("truncated"))?;
+    check_signature_head(head, &bad)?;
     let hashed_len = usize::from(u16::from_be_bytes([head[4], head[5]]));
     let hashed = body.get(..6 + hashed_len).ok_or_else(|| bad("truncated"))?;
     let mut pos = 6 + hashed_len;

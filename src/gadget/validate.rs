@@ -18,37 +18,9 @@ pub fn volume(name: &str, raw: &RawVolume) -> Result<Volume, GadgetError> {
         volume: name,
         structure: None,
     };
-    let valid_name = name.len() >= 2
-        && name
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| b.is_ascii_alphanumeric() || (i > 0 && b == b'-'));
-    if !valid_name {
-        return Err(at.err("", "invalid volume name: use two or more letters, digits and dashes, starting with a letter or digit"));
-    }
-    let schema = match raw.schema.as_deref() {
-        None | Some("") | Some("gpt") => Schema::Gpt,
-        Some("mbr") => Schema::Mbr,
-        Some("emmc") => {
-            return Err(at.err("schema", "emmc volumes are not supported"));
-        }
-        Some(other) => {
-            return Err(at.err(
-                "schema",
-                format!("unknown schema {other:?}: expected gpt or mbr"),
-            ));
-        }
-    };
-    let bootloader = match raw.bootloader.as_deref() {
-        None | Some("") => None,
-        Some(text) => Some(
-            Bootloader::ALL
-                .iter()
-                .find(|(s, _)| *s == text)
-                .map(|(_, b)| *b)
-                .ok_or_else(|| at.err("bootloader", format!("unknown bootloader {text:?}")))?,
-        ),
-    };
+    check_volume_name(&at, name)?;
+    let schema = parse_schema(&at, raw.schema.as_deref())?;
+    let bootloader = parse_bootloader(&at, raw.bootloader.as_deref())?;
     for p in &raw.partial {
         if !["size", "filesystem", "schema", "structure"].contains(&p.as_str()) {
             return Err(at.err("partial", format!("unknown partial property {p:?}")));
@@ -77,6 +49,44 @@ pub fn volume(name: &str, raw: &RawVolume) -> Result<Volume, GadgetError> {
     };
     structures_rules(&volume)?;
     Ok(volume)
+}
+
+/// Two or more letters, digits and dashes, starting with a letter or digit.
+fn check_volume_name(at: &At, name: &str) -> Result<(), GadgetError> {
+    let valid_name = name.len() >= 2
+        && name
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| b.is_ascii_alphanumeric() || (i > 0 && b == b'-'));
+    if !valid_name {
+        return Err(at.err("", "invalid volume name: use two or more letters, digits and dashes, starting with a letter or digit"));
+    }
+    Ok(())
+}
+
+/// `schema:`: gpt (the default) or mbr.
+fn parse_schema(at: &At, text: Option<&str>) -> Result<Schema, GadgetError> {
+    match text {
+        None | Some("") | Some("gpt") => Ok(Schema::Gpt),
+        Some("mbr") => Ok(Schema::Mbr),
+        Some("emmc") => Err(at.err("schema", "emmc volumes are not supported")),
+        Some(other) => Err(at.err(
+            "schema",
+            format!("unknown schema {other:?}: expected gpt or mbr"),
+        )),
+    }
+}
+
+/// `bootloader:`, one of [`Bootloader::ALL`] when set.
+fn parse_bootloader(at: &At, text: Option<&str>) -> Result<Option<Bootloader>, GadgetError> {
+    match text {
+        None | Some("") => Ok(None),
+        Some(text) => Bootloader::ALL
+            .iter()
+            .find(|(s, _)| *s == text)
+            .map(|(_, b)| Some(*b))
+            .ok_or_else(|| at.err("bootloader", format!("unknown bootloader {text:?}"))),
+    }
 }
 
 /// A GPT disk GUID, or an MBR disk signature as 1 to 8 hex digits with an optional `0x`.
@@ -138,6 +148,20 @@ fn structure_rules(at: &At, s: &schema::Structure) -> Result<(), GadgetError> {
             "set on a structure without a filesystem",
         ));
     }
+    label_rules(at, s)?;
+    preserve_rules(at, s)?;
+    let is_mbr = s.role == Some(Role::Mbr) || s.type_ == StructureType::Mbr;
+    if is_mbr {
+        mbr_rules(at, s)?;
+    }
+    if s.role == Some(Role::SystemBootState) {
+        boot_state_rules(at, s)?;
+    }
+    Ok(())
+}
+
+/// A filesystem label fits its filesystem's limit.
+fn label_rules(at: &At, s: &schema::Structure) -> Result<(), GadgetError> {
     if let (Some(label), Some(fs)) = (&s.label, s.filesystem) {
         let max = if fs == FsKind::Ext4 { 16 } else { 11 };
         if label.len() > max {
@@ -150,6 +174,11 @@ fn structure_rules(at: &At, s: &schema::Structure) -> Result<(), GadgetError> {
             ));
         }
     }
+    Ok(())
+}
+
+/// Preserved paths need a filesystem and are listed once.
+fn preserve_rules(at: &At, s: &schema::Structure) -> Result<(), GadgetError> {
     if !s.update.preserve.is_empty() && s.filesystem.is_none() {
         return Err(at.err(
             "update.preserve",
@@ -162,36 +191,35 @@ fn structure_rules(at: &At, s: &schema::Structure) -> Result<(), GadgetError> {
             return Err(at.err("update.preserve", format!("duplicate path {p:?}")));
         }
     }
-    let is_mbr = s.role == Some(Role::Mbr) || s.type_ == StructureType::Mbr;
-    if is_mbr {
-        mbr_rules(at, s)?;
+    Ok(())
+}
+
+/// system-boot-state: a bare structure of at least 1M at an explicit offset, with its type.
+fn boot_state_rules(at: &At, s: &schema::Structure) -> Result<(), GadgetError> {
+    if s.filesystem.is_some() {
+        return Err(at.err("filesystem", "system-boot-state cannot have a filesystem"));
     }
-    if s.role == Some(Role::SystemBootState) {
-        if s.filesystem.is_some() {
-            return Err(at.err("filesystem", "system-boot-state cannot have a filesystem"));
-        }
-        if s.min_size != s.size {
-            return Err(at.err("min-size", "system-boot-state cannot have a min-size"));
-        }
-        if s.offset.is_none() {
-            return Err(at.err("offset", "system-boot-state needs an explicit offset"));
-        }
-        if s.size < MIB {
-            return Err(at.err("size", "system-boot-state needs at least 1M"));
-        }
-        if !matches!(s.type_, StructureType::Guid(g) | StructureType::Hybrid(_, g) if g == schema::BOOT_STATE_GUID)
-        {
-            return Err(at.err(
-                "type",
-                format!(
-                    "system-boot-state needs type {}",
-                    schema::BOOT_STATE_GUID
-                        .hyphenated()
-                        .to_string()
-                        .to_uppercase()
-                ),
-            ));
-        }
+    if s.min_size != s.size {
+        return Err(at.err("min-size", "system-boot-state cannot have a min-size"));
+    }
+    if s.offset.is_none() {
+        return Err(at.err("offset", "system-boot-state needs an explicit offset"));
+    }
+    if s.size < MIB {
+        return Err(at.err("size", "system-boot-state needs at least 1M"));
+    }
+    if !matches!(s.type_, StructureType::Guid(g) | StructureType::Hybrid(_, g) if g == schema::BOOT_STATE_GUID)
+    {
+        return Err(at.err(
+            "type",
+            format!(
+                "system-boot-state needs type {}",
+                schema::BOOT_STATE_GUID
+                    .hyphenated()
+                    .to_string()
+                    .to_uppercase()
+            ),
+        ));
     }
     Ok(())
 }
