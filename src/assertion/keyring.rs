@@ -38,12 +38,6 @@ struct KeyFile {
     seed: String,
 }
 
-/// The default keyring directory: `<user data dir>/snapsmith/keys`.
-pub fn default_dir() -> Result<PathBuf> {
-    let base = dirs::data_dir().context("no user data directory; pass --keyring DIR")?;
-    Ok(base.join("snapsmith").join("keys"))
-}
-
 fn check_name(name: &str) -> Result<()> {
     if !super::types::valid_key_name(name) {
         bail!("invalid key name {name:?}: use lowercase letters, digits and single dashes");

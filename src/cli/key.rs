@@ -1,7 +1,7 @@
 //! `snapsmith key`: create and list signing keys in the keyring, and print the account and
 //! account-key assertions that make a key a root of trust or delegate to it.
 
-use crate::assertion::keyring::{self, Keyring};
+use crate::assertion::keyring::Keyring;
 use crate::assertion::types::parse_time;
 use crate::assertion::{certify_key, encode_stream};
 use anyhow::{Context, Result, anyhow};
@@ -22,10 +22,17 @@ impl KeyringArg {
     pub fn open(&self) -> Result<Keyring> {
         let dir = match &self.keyring {
             Some(d) => d.clone(),
-            None => keyring::default_dir()?,
+            None => default_keyring_dir()?,
         };
         Ok(Keyring::open(&dir))
     }
+}
+
+/// The default keyring directory: `<user data dir>/snapsmith/keys` (XDG_DATA_HOME or
+/// ~/.local/share), settled here at the edge; the library takes the directory it is given.
+fn default_keyring_dir() -> Result<PathBuf> {
+    let base = dirs::data_dir().context("no user data directory; pass --keyring DIR")?;
+    Ok(base.join("snapsmith").join("keys"))
 }
 
 #[derive(Debug, Subcommand)]
