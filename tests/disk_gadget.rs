@@ -4,7 +4,7 @@
 mod common;
 mod disk_common;
 
-use common::fixtures::{vfat_file, write_file};
+use common::fixtures::{gadget_yaml, vfat_file, write_file};
 use disk_common::*;
 use snapsmith::gadget::content::Trees;
 use snapsmith::gadget::{self, Content, PlanOptions, Ruleset};
@@ -148,47 +148,6 @@ fn corpus_gadgets_become_images() {
     assert!(written >= 6, "only {written} images written");
 }
 
-const CONTENT_YAML: &str = r#"volumes:
-  pc:
-    bootloader: grub
-    structure:
-      - name: mbr
-        type: mbr
-        size: 440
-        content:
-          - image: mbr.img
-      - name: BIOS Boot
-        type: DA,21686148-6449-6E6F-744E-656564454649
-        offset: 1M
-        offset-write: mbr+92
-        size: 1M
-        content:
-          - image: core.img
-      - name: ubuntu-seed
-        role: system-seed
-        type: EF,C12A7328-F81F-11D2-BA4B-00A0C93EC93B
-        filesystem: vfat
-        size: 40M
-        content:
-          - source: grubx64.efi
-            target: EFI/boot/bootx64.efi
-          - source: assets/
-            target: /
-      - name: ubuntu-boot
-        role: system-boot
-        type: 83,0FC63DAF-8483-4772-8E79-3D69D8477DE4
-        filesystem: ext4
-        size: 8M
-        content:
-          - source: assets
-            target: copy/
-      - name: ubuntu-data
-        role: system-data
-        type: 83,0FC63DAF-8483-4772-8E79-3D69D8477DE4
-        filesystem: ext4
-        size: 8M
-"#;
-
 /// A gadget with content (raw images, copy rules, symlinks) for both schemas' worth of
 /// sector sizes: the files land where the copy rules say, byte-identical.
 #[test]
@@ -202,7 +161,7 @@ fn gadget_content_lands_in_the_image() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let put = |rel: &str, bytes: &[u8]| write_file(root, rel, bytes);
-    put("meta/gadget.yaml", CONTENT_YAML.as_bytes());
+    put("meta/gadget.yaml", gadget_yaml("content").as_bytes());
     put("mbr.img", &pattern(440, 5));
     put("core.img", &pattern(30_000, 6));
     put("grubx64.efi", &pattern(200_000, 7));

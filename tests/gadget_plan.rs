@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::fixtures::{MIB, write_file};
+use common::fixtures::{MIB, gadget_yaml, write_file};
 use snapsmith::gadget::content::Trees;
 use snapsmith::gadget::{self, PlanOptions, Role, Ruleset};
 use snapsmith::plan::{
@@ -12,66 +12,10 @@ use snapsmith::plan::{
 use std::path::Path;
 use tempfile::TempDir;
 
-const GPT_YAML: &str = r#"volumes:
-  pc:
-    bootloader: grub
-    structure:
-      - name: mbr
-        type: mbr
-        size: 440
-        content:
-          - image: mbr.img
-      - name: BIOS Boot
-        type: DA,21686148-6449-6E6F-744E-656564454649
-        offset: 1M
-        offset-write: mbr+92
-        size: 1M
-        content:
-          - image: core-a.img
-          - image: core-b.img
-            offset: 4096
-            size: 8192
-      - name: ubuntu-seed
-        role: system-seed
-        type: EF,C12A7328-F81F-11D2-BA4B-00A0C93EC93B
-        filesystem: vfat
-        size: 8M
-        content:
-          - source: grubx64.efi
-            target: EFI/boot/bootx64.efi
-          - source: assets/
-            target: /
-          - source: assets
-            target: copy/
-          - source: grubx64.efi
-            target: EFI/ubuntu/
-          - source: link-to-grub
-            target: EFI/linked.efi
-      - name: ubuntu-boot
-        role: system-boot
-        type: 0FC63DAF-8483-4772-8E79-3D69D8477DE4
-        id: 11111111-2222-3333-4444-555555555555
-        filesystem: ext4
-        size: 8M
-        content:
-          - source: assets/
-            target: /
-      - name: ubuntu-save
-        role: system-save
-        type: 0FC63DAF-8483-4772-8E79-3D69D8477DE4
-        filesystem: ext4
-        size: 4M
-      - name: ubuntu-data
-        role: system-data
-        type: 0FC63DAF-8483-4772-8E79-3D69D8477DE4
-        filesystem: ext4
-        size: 8M
-"#;
-
 fn gpt_gadget() -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write_file(root, "meta/gadget.yaml", GPT_YAML.as_bytes());
+    write_file(root, "meta/gadget.yaml", gadget_yaml("plan-gpt").as_bytes());
     write_file(root, "mbr.img", &[0xAA; 440]);
     write_file(root, "core-a.img", &[1; 3000]);
     write_file(root, "core-b.img", &[2; 5000]);
@@ -325,37 +269,14 @@ fn requested_image_size() {
     );
 }
 
-const MBR_YAML: &str = r#"volumes:
-  pi:
-    schema: mbr
-    bootloader: u-boot
-    structure:
-      - name: ubuntu-seed
-        role: system-seed
-        type: 0C
-        filesystem: vfat
-        size: 8M
-        content:
-          - source: $kernel:dtbs/dtbs/broadcom/
-            target: /
-          - source: boot-assets/
-            target: /
-      - name: ubuntu-boot
-        role: system-boot
-        type: 0C
-        filesystem: vfat
-        size: 8M
-      - name: ubuntu-data
-        role: system-data
-        type: 83,0FC63DAF-8483-4772-8E79-3D69D8477DE4
-        filesystem: ext4
-        size: 8M
-"#;
-
 #[test]
 fn mbr_types_bootable_flag_and_kernel_assets() {
     let gadget_dir = tempfile::tempdir().unwrap();
-    write_file(gadget_dir.path(), "meta/gadget.yaml", MBR_YAML.as_bytes());
+    write_file(
+        gadget_dir.path(),
+        "meta/gadget.yaml",
+        gadget_yaml("plan-mbr").as_bytes(),
+    );
     write_file(gadget_dir.path(), "boot-assets/config.txt", b"cfg");
     let kernel = tempfile::tempdir().unwrap();
     write_file(

@@ -4,54 +4,12 @@
 
 mod common;
 
-use common::fixtures::{MIB, cli_json, read_at, sfdisk_table, vfat_file, write_file};
+use common::fixtures::{MIB, cli_json, gadget_yaml, read_at, sfdisk_table, vfat_file, write_file};
 use serde_json::Value;
 use snapsmith::exec::Cmd;
 use std::path::{Path, PathBuf};
 
 const TOOLS: &[&str] = &["sfdisk", "fdisk", "mcopy", "debugfs", "e2fsck"];
-
-const GPT_YAML: &str = r#"volumes:
-  pc:
-    bootloader: grub
-    structure:
-      - name: mbr
-        type: mbr
-        size: 440
-        content:
-          - image: boot.img
-      - name: BIOS Boot
-        type: DA,21686148-6449-6E6F-744E-656564454649
-        offset: 1M
-        offset-write: mbr+92
-        size: 1M
-        content:
-          - image: core.img
-      - name: ubuntu-seed
-        role: system-seed
-        type: EF,C12A7328-F81F-11D2-BA4B-00A0C93EC93B
-        filesystem: vfat
-        filesystem-label: ubuntu-seed
-        size: 40M
-        content:
-          - source: grubx64.efi
-            target: EFI/boot/bootx64.efi
-          - source: assets/
-            target: EFI/ubuntu/
-      - name: ubuntu-boot
-        role: system-boot
-        type: 83,0FC63DAF-8483-4772-8E79-3D69D8477DE4
-        filesystem: ext4
-        size: 16M
-        content:
-          - source: assets
-            target: /
-      - name: ubuntu-data
-        role: system-data
-        type: 83,0FC63DAF-8483-4772-8E79-3D69D8477DE4
-        filesystem: ext4
-        size: 16M
-"#;
 
 fn gadget_tree(yaml: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -124,7 +82,7 @@ fn gpt_gadget_image_matches_its_layout() {
     if !common::have_tools("gpt_gadget_image_matches_its_layout", TOOLS) {
         return;
     }
-    let gadget = gadget_tree(GPT_YAML);
+    let gadget = gadget_tree(&gadget_yaml("write-gpt"));
     let out = tempfile::tempdir().unwrap();
     let images = gadget_write(gadget.path(), out.path(), &[]);
     assert_eq!(images, [out.path().join("pc.img")]);
@@ -212,7 +170,7 @@ fn gpt_gadget_with_4k_sectors() {
     if !common::have_tools("gpt_gadget_with_4k_sectors", TOOLS) {
         return;
     }
-    let gadget = gadget_tree(GPT_YAML);
+    let gadget = gadget_tree(&gadget_yaml("write-gpt"));
     let out = tempfile::tempdir().unwrap();
     let image = gadget_write(gadget.path(), out.path(), &["--sector-size", "4096"]).remove(0);
     assert_eq!(
@@ -238,38 +196,17 @@ fn gpt_gadget_with_4k_sectors() {
     assert_eq!(read_at(&image, 92, 4), 256u32.to_le_bytes());
 }
 
-const MBR_YAML: &str = r#"volumes:
-  pi:
-    schema: mbr
-    bootloader: u-boot
-    structure:
-      - name: ubuntu-seed
-        role: system-seed
-        type: 0C
-        filesystem: vfat
-        size: 40M
-        content:
-          - source: $kernel:dtbs/dtbs/broadcom/
-            target: /
-      - name: ubuntu-boot
-        role: system-boot
-        type: 0C
-        filesystem: vfat
-        size: 40M
-      - name: ubuntu-data
-        role: system-data
-        type: 83,0FC63DAF-8483-4772-8E79-3D69D8477DE4
-        filesystem: ext4
-        size: 16M
-"#;
-
 #[test]
 fn mbr_gadget_with_kernel_content() {
     if !common::have_tools("mbr_gadget_with_kernel_content", TOOLS) {
         return;
     }
     let gadget = tempfile::tempdir().unwrap();
-    write_file(gadget.path(), "meta/gadget.yaml", MBR_YAML.as_bytes());
+    write_file(
+        gadget.path(),
+        "meta/gadget.yaml",
+        gadget_yaml("write-mbr").as_bytes(),
+    );
     let kernel = tempfile::tempdir().unwrap();
     write_file(
         kernel.path(),
@@ -324,7 +261,7 @@ fn mbr_gadget_with_kernel_content() {
 
 #[test]
 fn too_small_image_size_leaves_nothing_behind() {
-    let gadget = gadget_tree(GPT_YAML);
+    let gadget = gadget_tree(&gadget_yaml("write-gpt"));
     let out = tempfile::tempdir().unwrap();
     let result = common::snapsmith()
         .args(["gadget", "write", "--image-size", "64M", "-O"])
@@ -348,7 +285,7 @@ fn requested_image_size_is_used() {
     if !common::have_tools("requested_image_size_is_used", TOOLS) {
         return;
     }
-    let gadget = gadget_tree(GPT_YAML);
+    let gadget = gadget_tree(&gadget_yaml("write-gpt"));
     let out = tempfile::tempdir().unwrap();
     let image = gadget_write(gadget.path(), out.path(), &["--image-size", "100M"]).remove(0);
     assert_eq!(std::fs::metadata(&image).unwrap().len(), 100 * MIB);

@@ -1,4 +1,4 @@
-//! Fixtures shared by the integration tests: files written into a scratch tree, JSON printed by
+//! Fixtures shared by the integration tests: named fixture files under `tests/fixtures/`, files written into a scratch tree, JSON printed by
 //! the CLI, partition tables read back with `sfdisk --json`, and bytes read back from an image,
 //! directly or out of a vfat filesystem with mtools.
 
@@ -8,6 +8,14 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 pub const MIB: u64 = 1 << 20;
+
+/// The gadget.yaml fixture `tests/fixtures/gadgets/NAME.yaml`.
+pub fn gadget_yaml(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/gadgets")
+        .join(format!("{name}.yaml"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
 
 /// Writes `bytes` to `root/rel`, creating the parent directories.
 pub fn write_file(root: &Path, rel: &str, bytes: &[u8]) {
