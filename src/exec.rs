@@ -41,6 +41,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("xz", "xz-utils"),
     ("zstd", "zstd"),
     ("dpkg-deb", "dpkg"),
+    ("dd", "coreutils"),
 ];
 
 /// The Debian package that provides `tool`, when snapsmith knows it.
@@ -149,6 +150,21 @@ impl Cmd {
 
     /// Runs to completion, capturing stdout and stderr; non-zero exit is an error.
     pub fn output(&self) -> Result<Output> {
+        let out = self.output_any_status()?;
+        if !out.status.success() {
+            bail!(
+                "`{}` failed ({}): {}",
+                self.display(),
+                out.status,
+                stderr_tail(&out.stderr)
+            );
+        }
+        Ok(out)
+    }
+
+    /// Runs to completion, capturing stdout and stderr, whatever the exit status (for tools
+    /// whose exit status is an answer, such as fsck). Only a failure to run is an error.
+    pub fn output_any_status(&self) -> Result<Output> {
         let mut cmd = self.command()?;
         tracing::debug!(cmd = %self.display(), "running");
         cmd.stdin(if self.stdin.is_some() {
@@ -165,18 +181,9 @@ impl Cmd {
             pipe.write_all(bytes)
                 .with_context(|| format!("writing stdin of `{}`", self.program))?;
         }
-        let out = child
+        child
             .wait_with_output()
-            .with_context(|| format!("waiting for `{}`", self.program))?;
-        if !out.status.success() {
-            bail!(
-                "`{}` failed ({}): {}",
-                self.display(),
-                out.status,
-                stderr_tail(&out.stderr)
-            );
-        }
-        Ok(out)
+            .with_context(|| format!("waiting for `{}`", self.program))
     }
 
     /// Runs to completion and returns stdout as text.

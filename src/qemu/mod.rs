@@ -4,7 +4,9 @@
 
 pub mod accel;
 pub mod derive;
+pub mod diskread;
 pub mod disks;
+pub mod hostcheck;
 pub mod runner;
 pub mod scenario;
 pub mod spec;

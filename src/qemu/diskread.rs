@@ -1,0 +1,284 @@
+//! The host's reading of a scenario's disk after its VM stopped, through the canonical tools
+//! rather than snapsmith's own readers alone: `sfdisk --json` for the partition table, mtools
+//! for vfat files, `debugfs` for ext4 files, `grub-editenv list` for grub environments (checked
+//! against snapsmith's own decoder), `fsck.vfat -n` and `e2fsck -fn` for consistency.
+//!
+//! The disk is a raw image file (sparse). Partitions are located by their GPT name and copied
+//! out sparsely with `dd conv=sparse` into a scratch directory, since debugfs, e2fsck and
+//! fsck.vfat read whole filesystem images, not byte ranges of a disk.
+
+use crate::boot::grubenv::Grubenv;
+use crate::exec::Cmd;
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One partition of a disk, located by its GPT name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    pub name: String,
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// A raw disk image and a scratch directory for the partitions copied out of it.
+#[derive(Debug)]
+pub struct DiskReader {
+    disk: PathBuf,
+    scratch: tempfile::TempDir,
+    parts: Vec<Partition>,
+}
+
+impl DiskReader {
+    /// Reads the partition table of `disk` (with `sfdisk --json`).
+    pub fn open(disk: &Path) -> Result<DiskReader> {
+        let parts = partitions(disk)?;
+        let scratch = tempfile::Builder::new()
+            .prefix("snapsmith-hostcheck-")
+            .tempdir()
+            .context("creating a scratch directory for host checks")?;
+        Ok(DiskReader {
+            disk: disk.to_owned(),
+            scratch,
+            parts,
+        })
+    }
+
+    pub fn disk(&self) -> &Path {
+        &self.disk
+    }
+
+    pub fn partitions(&self) -> &[Partition] {
+        &self.parts
+    }
+
+    /// The partition named `name`.
+    pub fn partition(&self, name: &str) -> Result<&Partition> {
+        self.parts
+            .iter()
+            .find(|p| p.name == name)
+            .with_context(|| format!("{}: no partition named {name}", self.disk.display()))
+    }
+
+    /// The partition `name` copied out as a filesystem image (made once, then reused).
+    pub fn image_of(&self, name: &str) -> Result<PathBuf> {
+        let part = self.partition(name)?;
+        let out = self.scratch.path().join(format!("{name}.img"));
+        if !out.exists() {
+            Cmd::new("dd")
+                .arg(format!("if={}", self.disk.display()))
+                .arg(format!("of={}", out.display()))
+                .args([
+                    "bs=1M",
+                    "conv=sparse",
+                    "iflag=skip_bytes,count_bytes",
+                    "status=none",
+                ])
+                .arg(format!("skip={}", part.offset))
+                .arg(format!("count={}", part.size))
+                .run()
+                .with_context(|| format!("copying partition {name} out of the disk"))?;
+        }
+        Ok(out)
+    }
+}
+
+/// The GPT partitions of `disk` as `sfdisk --json` reads them.
+pub fn partitions(disk: &Path) -> Result<Vec<Partition>> {
+    let table = sfdisk_json(disk)?;
+    let value: serde_json::Value = serde_json::from_str(&table)
+        .with_context(|| format!("parsing sfdisk --json of {}", disk.display()))?;
+    let sector = value["partitiontable"]["sectorsize"]
+        .as_u64()
+        .unwrap_or(512);
+    let Some(list) = value["partitiontable"]["partitions"].as_array() else {
+        bail!("{}: sfdisk found no partitions", disk.display());
+    };
+    list.iter()
+        .map(|p| {
+            let (Some(start), Some(size)) = (p["start"].as_u64(), p["size"].as_u64()) else {
+                bail!(
+                    "{}: sfdisk printed a partition without start/size",
+                    disk.display()
+                );
+            };
+            Ok(Partition {
+                name: p["name"].as_str().unwrap_or_default().to_string(),
+                offset: start * sector,
+                size: size * sector,
+            })
+        })
+        .collect()
+}
+
+/// `sfdisk --json DISK`: the partition table as the util-linux tool reads it.
+pub fn sfdisk_json(disk: &Path) -> Result<String> {
+    Cmd::new("sfdisk")
+        .arg("--json")
+        .arg(disk)
+        .run_string()
+        .with_context(|| format!("reading the partition table of {}", disk.display()))
+}
+
+/// A file of a vfat image (`mcopy`), or `None` when it does not exist.
+pub fn vfat_file(image: &Path, path: &str) -> Result<Option<Vec<u8>>> {
+    let spec = format!("::/{}", path.trim_start_matches('/'));
+    let out = Cmd::new("mcopy")
+        .arg("-n")
+        .arg("-i")
+        .arg(image)
+        .arg(&spec)
+        .arg("-")
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .output_any_status()?;
+    if out.status.success() {
+        return Ok(Some(out.stdout));
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("not found") {
+        return Ok(None);
+    }
+    bail!("mcopy {spec} from {}: {}", image.display(), err.trim())
+}
+
+/// Every file of a vfat image with its SHA-256 (copied out with `mcopy -s`).
+pub fn vfat_tree(image: &Path) -> Result<BTreeMap<String, String>> {
+    let dir = tempfile::tempdir().context("creating a directory for a vfat tree")?;
+    Cmd::new("mcopy")
+        .args(["-s", "-n", "-m", "-i"])
+        .arg(image)
+        .arg("::/")
+        .arg(dir.path())
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .run()
+        .with_context(|| format!("copying the files out of {}", image.display()))?;
+    let mut files = BTreeMap::new();
+    walk(dir.path(), dir.path(), &mut files)?;
+    Ok(files)
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) -> Result<()> {
+    use sha2::Digest;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            walk(root, &path, out)?;
+        } else {
+            let rel = path.strip_prefix(root)?.to_string_lossy().into_owned();
+            let digest = sha2::Sha256::digest(std::fs::read(&path)?);
+            out.insert(rel, hex(&digest));
+        }
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A file of an ext4 image read with `debugfs`, or `None` when it does not exist.
+pub fn ext4_file(image: &Path, path: &str) -> Result<Option<Vec<u8>>> {
+    let abs = format!("/{}", path.trim_start_matches('/'));
+    let stat = debugfs(image, &format!("stat {abs}"))?;
+    if !stat.status.success() || !String::from_utf8_lossy(&stat.stdout).contains("Inode:") {
+        return Ok(None);
+    }
+    let out = debugfs(image, &format!("cat {abs}"))?;
+    if !out.status.success() {
+        bail!("debugfs cat {abs} in {}: {}", image.display(), stderr(&out));
+    }
+    Ok(Some(out.stdout))
+}
+
+/// The names in an ext4 directory (`debugfs ls -p`), without `.` and `..`; `None` when the
+/// directory does not exist.
+pub fn ext4_dir(image: &Path, path: &str) -> Result<Option<Vec<String>>> {
+    let abs = format!("/{}", path.trim_start_matches('/'));
+    let out = debugfs(image, &format!("ls -p {abs}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || (text.trim().is_empty() && !stderr(&out).is_empty()) {
+        return Ok(None);
+    }
+    // Lines look like `/inode/mode/uid/gid/name/size/`.
+    let mut names: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .trim_matches('/')
+                .split('/')
+                .nth(4)
+                .map(String::from)
+        })
+        .filter(|n| n != "." && n != ".." && !n.is_empty())
+        .collect();
+    names.sort();
+    Ok(Some(names))
+}
+
+fn debugfs(image: &Path, request: &str) -> Result<std::process::Output> {
+    Cmd::new("debugfs")
+        .arg("-R")
+        .arg(request)
+        .arg(image)
+        .output_any_status()
+        .with_context(|| format!("debugfs -R {request:?} {}", image.display()))
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.starts_with("debugfs "))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A grub environment block read twice: by `grub-editenv FILE list` and by snapsmith's own
+/// decoder; the two must agree.
+pub fn grubenv(bytes: &[u8]) -> Result<BTreeMap<String, String>> {
+    let file = tempfile::NamedTempFile::new().context("creating a file for grub-editenv")?;
+    std::fs::write(file.path(), bytes)?;
+    let listed = Cmd::new("grub-editenv")
+        .arg(file.path())
+        .arg("list")
+        .run_string()
+        .context("grub-editenv list")?;
+    let theirs: BTreeMap<String, String> = listed
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let ours: BTreeMap<String, String> = Grubenv::decode(bytes)
+        .context("snapsmith's grubenv decoder")?
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if ours != theirs {
+        bail!("grub-editenv reads {theirs:?} but snapsmith's decoder reads {ours:?}");
+    }
+    Ok(theirs)
+}
+
+/// Runs the filesystem's own checker read-only: `fsck.vfat -n` or `e2fsck -fn`. Returns the
+/// checker's complaint when it found a problem.
+pub fn fsck(image: &Path, ext4: bool) -> Result<Option<String>> {
+    let cmd = if ext4 {
+        Cmd::new("e2fsck").arg("-fn").arg(image)
+    } else {
+        Cmd::new("fsck.vfat").arg("-n").arg(image)
+    };
+    let out = cmd.output_any_status()?;
+    if out.status.success() {
+        return Ok(None);
+    }
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tail: Vec<&str> = text.lines().rev().take(4).collect();
+    Ok(Some(format!(
+        "exit {}: {}",
+        out.status.code().unwrap_or(-1),
+        tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    )))
+}

@@ -1,0 +1,262 @@
+//! Host checks judge a scenario from its disk: on an untouched run-mode disk every check passes,
+//! and each kind of check fails on a disk tampered with in the way it exists to catch. The
+//! tampering goes through the canonical tools (mtools, debugfs, sfdisk, dd), not snapsmith.
+
+mod common;
+
+use snapsmith::boot::Grubenv;
+use snapsmith::exec::Cmd;
+use snapsmith::plan::{FileSource, FsKind};
+use snapsmith::qemu::diskread::{self, DiskReader};
+use snapsmith::qemu::disks::{Part, write_gpt};
+use snapsmith::qemu::hostcheck::{self, CheckKind, Expected};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const MIB: u64 = 1 << 20;
+const TOOLS: &[&str] = &[
+    "mcopy",
+    "debugfs",
+    "sfdisk",
+    "grub-editenv",
+    "fsck.vfat",
+    "e2fsck",
+    "dd",
+];
+const KERNEL: &str = "pc-kernel_x1.snap";
+const BASE: &str = "core_x1.snap";
+const SNAPS: &str = "system-data/var/lib/snapd/snaps";
+const DATA_FILE: &str = "system-data/home/user/notes.txt";
+
+fn grubenv(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut env = Grubenv::new();
+    for (k, v) in pairs {
+        env.set(k, v).unwrap();
+    }
+    env.encode().unwrap()
+}
+
+fn seed_env() -> Vec<u8> {
+    grubenv(&[
+        ("snapd_recovery_mode", "run"),
+        ("snapd_recovery_system", "20260101"),
+    ])
+}
+
+fn boot_env(status: &str) -> Vec<u8> {
+    grubenv(&[
+        ("kernel_status", status),
+        ("snap_kernel", KERNEL),
+        ("snap_try_kernel", ""),
+    ])
+}
+
+/// A run-mode disk as a build leaves it: seed and boot grubenvs, modeenv, snaps, a data file.
+fn image(dir: &Path) -> PathBuf {
+    let bytes = |b: &[u8]| FileSource::Bytes(b.to_vec());
+    let modeenv =
+        format!("mode=run\nbase={BASE}\ntry_base=\nbase_status=\ncurrent_kernels={KERNEL}\n");
+    let parts = [
+        Part::new("ubuntu-seed", FsKind::Vfat, 40 * MIB)
+            .file("EFI/ubuntu/grubenv", bytes(&seed_env()))
+            .file("systems/20260101/model", bytes(b"model")),
+        Part::new("ubuntu-boot", FsKind::Vfat, 40 * MIB)
+            .file("EFI/ubuntu/grubenv", bytes(&boot_env(""))),
+        Part::new("ubuntu-data", FsKind::Ext4, 16 * MIB)
+            .file(
+                "system-data/var/lib/snapd/modeenv",
+                bytes(modeenv.as_bytes()),
+            )
+            .file(&format!("{SNAPS}/{KERNEL}"), bytes(b"kernel"))
+            .file(&format!("{SNAPS}/{BASE}"), bytes(b"base"))
+            .file(DATA_FILE, bytes(b"kept across updates\n")),
+    ];
+    write_gpt(dir, "pc", &parts).unwrap()
+}
+
+fn expected() -> Expected {
+    let env = Grubenv::decode(&seed_env()).unwrap();
+    Expected {
+        kernel: KERNEL.into(),
+        base: BASE.into(),
+        snaps: [KERNEL, BASE].iter().map(|s| s.to_string()).collect(),
+        data_files: BTreeMap::from([(DATA_FILE.into(), b"kept across updates\n".to_vec())]),
+        seed_grubenv: env.iter().map(|(k, v)| (k.into(), v.into())).collect(),
+    }
+}
+
+/// The image, a scenario disk copied from it, and the checks' verdicts on the copy after
+/// `tamper` changed it.
+fn verdicts(tamper: impl FnOnce(&Path)) -> BTreeMap<String, (bool, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let image = image(dir.path());
+    let disk = dir.path().join("scenario.img");
+    std::fs::copy(&image, &disk).unwrap();
+    tamper(&disk);
+    hostcheck::run(&CheckKind::ALL, &disk, &image, &expected())
+        .into_iter()
+        .map(|c| (c.check, (c.passed, c.detail)))
+        .collect()
+}
+
+/// Asserts that exactly `failing` fail (each with `detail` in its message).
+fn assert_fails(v: &BTreeMap<String, (bool, String)>, failing: &str, detail: &str) {
+    let (passed, why) = &v[failing];
+    assert!(!passed, "{failing} passed on a tampered disk: {why}");
+    assert!(
+        why.contains(detail),
+        "{failing}: {why:?} does not mention {detail:?}"
+    );
+    for (name, (passed, why)) in v {
+        if name != failing && name != "fs-clean" {
+            assert!(passed, "{name} failed too: {why}");
+        }
+    }
+}
+
+fn partition(disk: &Path, name: &str) -> diskread::Partition {
+    DiskReader::open(disk)
+        .unwrap()
+        .partition(name)
+        .unwrap()
+        .clone()
+}
+
+/// Copies a file into a vfat partition of the disk with mtools (`image@@offset`).
+fn mtools_put(disk: &Path, part: &str, bytes: &[u8], to: &str) {
+    let p = partition(disk, part);
+    let src = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(src.path(), bytes).unwrap();
+    Cmd::new("mcopy")
+        .args(["-o", "-D", "o", "-i"])
+        .arg(format!("{}@@{}", disk.display(), p.offset))
+        .arg(src.path())
+        .arg(format!("::/{to}"))
+        .env("MTOOLS_SKIP_CHECK", "1")
+        .run()
+        .unwrap();
+}
+
+/// Runs debugfs -w requests on the ext4 partition `part`, written back in place with dd.
+fn debugfs_write(disk: &Path, part: &str, requests: &[&str]) {
+    let p = partition(disk, part);
+    let img = tempfile::NamedTempFile::new().unwrap();
+    let dd = |args: Vec<String>| Cmd::new("dd").args(args).run().unwrap();
+    dd(vec![
+        format!("if={}", disk.display()),
+        format!("of={}", img.path().display()),
+        "iflag=skip_bytes,count_bytes".into(),
+        format!("skip={}", p.offset),
+        format!("count={}", p.size),
+        "status=none".into(),
+    ]);
+    for r in requests {
+        Cmd::new("debugfs")
+            .args(["-w", "-R", r])
+            .arg(img.path())
+            .run()
+            .unwrap();
+    }
+    dd(vec![
+        format!("if={}", img.path().display()),
+        format!("of={}", disk.display()),
+        "oflag=seek_bytes".into(),
+        "conv=notrunc".into(),
+        format!("seek={}", p.offset),
+        "status=none".into(),
+    ]);
+}
+
+fn ready(test: &str) -> bool {
+    common::have_tools(test, TOOLS)
+}
+
+#[test]
+fn untouched_disk_passes_every_check() {
+    if !ready("untouched_disk_passes_every_check") {
+        return;
+    }
+    let v = verdicts(|_| {});
+    assert_eq!(v.len(), CheckKind::ALL.len());
+    for (name, (passed, why)) in &v {
+        assert!(passed, "{name}: {why}");
+    }
+}
+
+#[test]
+fn boot_state_sees_a_leftover_try() {
+    if !ready("boot_state_sees_a_leftover_try") {
+        return;
+    }
+    let v = verdicts(|d| mtools_put(d, "ubuntu-boot", &boot_env("try"), "EFI/ubuntu/grubenv"));
+    assert_fails(&v, "boot-state", "kernel_status is \"try\"");
+}
+
+#[test]
+fn data_files_see_changed_bytes() {
+    if !ready("data_files_see_changed_bytes") {
+        return;
+    }
+    let other = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(other.path(), b"lost in the update\n").unwrap();
+    let (rm, write) = (
+        format!("rm /{DATA_FILE}"),
+        format!("write {} /{DATA_FILE}", other.path().display()),
+    );
+    let v = verdicts(|d| debugfs_write(d, "ubuntu-data", &[&rm, &write]));
+    assert_fails(&v, "data-files", DATA_FILE);
+}
+
+#[test]
+fn snap_set_sees_an_extra_snap() {
+    if !ready("snap_set_sees_an_extra_snap") {
+        return;
+    }
+    let other = tempfile::NamedTempFile::new().unwrap();
+    let write = format!("write {} /{SNAPS}/rogue_x9.snap", other.path().display());
+    let v = verdicts(|d| debugfs_write(d, "ubuntu-data", &[&write]));
+    assert_fails(&v, "snap-set", "rogue_x9.snap");
+}
+
+#[test]
+fn seed_unchanged_sees_a_new_file_and_a_changed_grubenv() {
+    if !ready("seed_unchanged_sees_a_new_file_and_a_changed_grubenv") {
+        return;
+    }
+    let v = verdicts(|d| mtools_put(d, "ubuntu-seed", b"x", "systems/20260101/extra"));
+    assert_fails(&v, "seed-unchanged", "extra");
+    let recover = grubenv(&[
+        ("snapd_recovery_mode", "recover"),
+        ("snapd_recovery_system", "20260101"),
+    ]);
+    let v = verdicts(|d| mtools_put(d, "ubuntu-seed", &recover, "EFI/ubuntu/grubenv"));
+    assert_fails(&v, "seed-unchanged", "recover");
+}
+
+#[test]
+fn table_unchanged_sees_changed_attributes() {
+    if !ready("table_unchanged_sees_changed_attributes") {
+        return;
+    }
+    let v = verdicts(|d| {
+        Cmd::new("sfdisk")
+            .args(["--part-attrs"])
+            .arg(d)
+            .args(["1", "RequiredPartition"])
+            .run()
+            .unwrap();
+    });
+    assert_fails(&v, "table-unchanged", "differs");
+}
+
+#[test]
+fn fs_clean_sees_a_corrupt_ext4() {
+    if !ready("fs_clean_sees_a_corrupt_ext4") {
+        return;
+    }
+    let links = format!("set_inode_field /{DATA_FILE} links_count 5");
+    let v = verdicts(|d| debugfs_write(d, "ubuntu-data", &[&links]));
+    let (passed, why) = &v["fs-clean"];
+    assert!(!passed, "fs-clean passed on a corrupt ext4");
+    assert!(why.contains("ubuntu-data"), "{why}");
+}
