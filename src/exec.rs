@@ -24,6 +24,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("unsquashfs", "squashfs-tools"),
     ("qemu-system-x86_64", "qemu-system-x86"),
     ("qemu-img", "qemu-utils"),
+    ("qemu-io", "qemu-utils"),
     ("grub-mkimage", "grub-common"),
     ("grub-editenv", "grub-common"),
     ("grub-script-check", "grub-common"),

@@ -7,6 +7,7 @@ pub mod derive;
 pub mod diskread;
 pub mod disks;
 pub mod hostcheck;
+pub mod nbd;
 pub mod runner;
 pub mod scenario;
 pub mod spec;
