@@ -8,6 +8,7 @@ pub mod diskread;
 pub mod disks;
 pub mod hostcheck;
 pub mod nbd;
+pub mod qmp;
 pub mod runner;
 pub mod scenario;
 pub mod spec;
