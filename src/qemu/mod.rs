@@ -3,10 +3,12 @@
 //! console and waits for markers.
 
 pub mod accel;
+pub mod console;
 pub mod derive;
 pub mod diskread;
 pub mod disks;
 pub mod hostcheck;
+pub mod junit;
 pub mod nbd;
 pub mod qmp;
 pub mod runner;
