@@ -43,16 +43,14 @@ fn every_corpus_model_reencodes_exactly() {
         let model = Model::from_assertion(&a).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(model.snap_of_type(assertion::SnapType::Kernel).is_some());
         assert!(model.snap_of_type(assertion::SnapType::Gadget).is_some());
+        // RSA is supported: what stops verification now is the missing chain (Canonical's
+        // account-key for the model's signing key is not in the corpus).
         let err = trust::verify(&[a], &[], OffsetDateTime::now_utc()).unwrap_err();
         assert!(
-            matches!(err, Error::UnsupportedAlgorithm(_)),
+            !matches!(err, Error::UnsupportedAlgorithm(_))
+                && err.to_string().contains("is unknown"),
             "{}: {err}",
             path.display()
-        );
-        assert!(
-            err.to_string().contains("unsupported signature algorithm")
-                && err.to_string().contains("RSA"),
-            "{err}"
         );
     }
 }

@@ -91,7 +91,7 @@ fn signature_by_another_key_fails() {
     // Same headers (naming the brand key), signature made by another key.
     let forged = good
         .clone()
-        .with_signature(other.sign(good.signed_content(), 0));
+        .with_signature(other.sign(good.signed_content(), 0).unwrap());
     let err = check(&f, vec![forged]).unwrap_err().to_string();
     assert!(
         err.contains("model 16/dev/dev-amd64") && err.contains("signature does not verify"),
@@ -134,7 +134,7 @@ fn sign_unchecked(hdrs: serde_json::Value, key: &PrivateKey) -> Assertion {
     }
     map.insert("sign-key-sha3-384".into(), Value::Str(key.public().id()));
     let a = Assertion::from_parts(map, Vec::new()).unwrap();
-    let sig = key.sign(a.signed_content(), 0);
+    let sig = key.sign(a.signed_content(), 0).unwrap();
     a.with_signature(sig)
 }
 

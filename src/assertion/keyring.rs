@@ -1,7 +1,9 @@
-//! The keyring: a directory of Ed25519 private keys, one JSON file `<name>.key` per key,
-//! created with mode 0600. Each key remembers the account id it signs for.
+//! The keyring: a directory of private keys (RSA or Ed25519), one JSON file `<name>.key` per
+//! key, created with mode 0600. Each key remembers the account id it signs for. An RSA key is
+//! stored as PKCS#8 DER (`rsa-pkcs8`), an Ed25519 key as its 32-byte seed (`ed25519-seed`), both
+//! base64.
 
-use super::keys::PrivateKey;
+use super::keys::{Algorithm, PrivateKey};
 use anyhow::{Context, Result, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -34,8 +36,62 @@ struct KeyFile {
     #[serde(rename = "account-id")]
     account_id: String,
     /// Base64 of the 32-byte Ed25519 seed.
-    #[serde(rename = "ed25519-seed")]
-    seed: String,
+    #[serde(
+        rename = "ed25519-seed",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    seed: Option<String>,
+    /// Base64 of the RSA key as PKCS#8 DER.
+    #[serde(rename = "rsa-pkcs8", default, skip_serializing_if = "Option::is_none")]
+    rsa: Option<String>,
+}
+
+impl KeyFile {
+    fn new(name: &str, account_id: &str, key: &PrivateKey) -> Result<KeyFile> {
+        let (mut seed, mut rsa) = (None, None);
+        match key {
+            PrivateKey::Ed25519(k) => seed = Some(STANDARD.encode(k.to_bytes())),
+            PrivateKey::Rsa(_) => {
+                let der = key.to_pkcs8_der()?.context("an RSA key without PKCS#8")?;
+                rsa = Some(STANDARD.encode(der));
+            }
+        }
+        Ok(KeyFile {
+            name: name.to_string(),
+            account_id: account_id.to_string(),
+            seed,
+            rsa,
+        })
+    }
+
+    fn key(&self, path: &Path) -> Result<PrivateKey> {
+        let field = |f: &str| format!("{}: field {f:?} is not valid", path.display());
+        match (&self.seed, &self.rsa) {
+            (Some(seed), None) => {
+                let seed = STANDARD
+                    .decode(seed.as_bytes())
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .with_context(|| field("ed25519-seed"))?;
+                Ok(PrivateKey::from_seed(seed))
+            }
+            (None, Some(der)) => {
+                use rsa::pkcs8::DecodePrivateKey;
+                let der = STANDARD
+                    .decode(der.as_bytes())
+                    .with_context(|| field("rsa-pkcs8"))?;
+                let key = rsa::PrivateKey::from_pkcs8_der(&der)
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .with_context(|| field("rsa-pkcs8"))?;
+                Ok(PrivateKey::Rsa(Box::new(key)))
+            }
+            _ => bail!(
+                "{}: needs exactly one of \"ed25519-seed\" and \"rsa-pkcs8\"",
+                path.display()
+            ),
+        }
+    }
 }
 
 fn check_name(name: &str) -> Result<()> {
@@ -63,8 +119,8 @@ impl Keyring {
     }
 
     /// Creates a new random key `name` for `account_id`; refuses to overwrite.
-    pub fn create(&self, name: &str, account_id: &str) -> Result<KeyInfo> {
-        let key = PrivateKey::generate()?;
+    pub fn create(&self, name: &str, account_id: &str, algorithm: Algorithm) -> Result<KeyInfo> {
+        let key = PrivateKey::generate(algorithm)?;
         self.import(name, account_id, &key)
     }
 
@@ -86,11 +142,7 @@ impl Keyring {
             std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))
                 .with_context(|| format!("making {} private", self.dir.display()))?;
         }
-        let file = KeyFile {
-            name: name.to_string(),
-            account_id: account_id.to_string(),
-            seed: STANDARD.encode(key.seed()),
-        };
+        let file = KeyFile::new(name, account_id, key)?;
         let mut text = serde_json::to_string_pretty(&file)?;
         text.push('\n');
         write_private(&path, text.as_bytes())?;
@@ -114,17 +166,7 @@ impl Keyring {
         })?;
         let file: KeyFile = serde_json::from_str(&text)
             .with_context(|| format!("reading key file {}", path.display()))?;
-        let seed = STANDARD
-            .decode(file.seed.as_bytes())
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            .with_context(|| {
-                format!(
-                    "{}: field \"ed25519-seed\" is not 32 bytes of base64",
-                    path.display()
-                )
-            })?;
-        let key = PrivateKey::from_seed(seed);
+        let key = file.key(&path)?;
         let info = KeyInfo {
             name: name.to_string(),
             account_id: file.account_id,

@@ -1,5 +1,6 @@
-//! snapd's "v1" envelope and the two OpenPGP v4 packets snapsmith writes and reads: the EdDSA
-//! (algorithm 22, Ed25519 curve) public-key packet and the binary-document signature packet.
+//! snapd's "v1" envelope and the two OpenPGP v4 packets snapsmith writes and reads: the public-key
+//! packet (RSA, algorithm 1, or EdDSA, algorithm 22 on the Ed25519 curve) and the
+//! binary-document signature packet.
 //!
 //! A v1 blob is the byte 0x01 followed by exactly one OpenPGP packet (RFC 4880 new-format
 //! header), carried as standard base64 wrapped at 76 columns. Pure byte manipulation, no I/O.
@@ -12,6 +13,8 @@ use base64::engine::general_purpose::STANDARD;
 pub const V1: u8 = 0x01;
 /// OpenPGP public-key algorithm number of EdDSA (legacy Ed25519 form).
 pub const ALGO_EDDSA: u8 = 22;
+/// OpenPGP public-key algorithm number of RSA (encrypt or sign).
+pub const ALGO_RSA: u8 = 1;
 /// OpenPGP hash algorithm number of SHA-512.
 pub const HASH_SHA512: u8 = 10;
 /// DER body of the curve OID 1.3.6.1.4.1.11591.15.1 (Ed25519).
@@ -135,29 +138,56 @@ fn read_mpi<'a>(data: &'a [u8], pos: &mut usize, what: &str) -> Result<&'a [u8]>
     Ok(v)
 }
 
-/// The body of the v4 EdDSA public-key packet for a 32-byte Ed25519 point.
-pub fn public_key_body(point: &[u8; 32]) -> Vec<u8> {
+/// The public numbers of a key, as its OpenPGP packet carries them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyMaterial {
+    /// The 32-byte Ed25519 point.
+    Ed25519([u8; 32]),
+    /// Modulus and public exponent, big-endian without leading zeros.
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+}
+
+impl KeyMaterial {
+    /// The OpenPGP public-key algorithm number.
+    pub fn algorithm(&self) -> u8 {
+        match self {
+            KeyMaterial::Ed25519(_) => ALGO_EDDSA,
+            KeyMaterial::Rsa { .. } => ALGO_RSA,
+        }
+    }
+}
+
+/// The body of the v4 public-key packet, with snapd's fixed creation time.
+pub fn public_key_body(key: &KeyMaterial) -> Vec<u8> {
     let mut body = vec![4];
     body.extend_from_slice(&KEY_CREATION_TIME.to_be_bytes());
-    body.push(ALGO_EDDSA);
-    body.push(u8::try_from(ED25519_OID.len()).unwrap_or(0));
-    body.extend_from_slice(&ED25519_OID);
-    let mut prefixed = vec![0x40];
-    prefixed.extend_from_slice(point);
-    push_mpi(&mut body, &prefixed);
+    body.push(key.algorithm());
+    match key {
+        KeyMaterial::Ed25519(point) => {
+            body.push(u8::try_from(ED25519_OID.len()).unwrap_or(0));
+            body.extend_from_slice(&ED25519_OID);
+            let mut prefixed = vec![0x40];
+            prefixed.extend_from_slice(point);
+            push_mpi(&mut body, &prefixed);
+        }
+        KeyMaterial::Rsa { n, e } => {
+            push_mpi(&mut body, n);
+            push_mpi(&mut body, e);
+        }
+    }
     body
 }
 
 /// The full v1 public-key blob: 0x01 ‖ public-key packet.
-pub fn public_key_blob(point: &[u8; 32]) -> Vec<u8> {
+pub fn public_key_blob(key: &KeyMaterial) -> Vec<u8> {
     let mut blob = vec![V1];
-    blob.extend(packet(TAG_PUBLIC_KEY, &public_key_body(point)));
+    blob.extend(packet(TAG_PUBLIC_KEY, &public_key_body(key)));
     blob
 }
 
 /// The 8-byte OpenPGP key id (low 64 bits of the v4 SHA-1 fingerprint), used as the issuer.
-pub fn issuer_key_id(point: &[u8; 32]) -> [u8; 8] {
-    let body = public_key_body(point);
+pub fn issuer_key_id(key: &KeyMaterial) -> [u8; 8] {
+    let body = public_key_body(key);
     let mut h = sha1_smol::Sha1::new();
     h.update(&[0x99]);
     h.update(&u16::try_from(body.len()).unwrap_or(0).to_be_bytes());
@@ -168,8 +198,9 @@ pub fn issuer_key_id(point: &[u8; 32]) -> [u8; 8] {
     id
 }
 
-/// Extracts the Ed25519 point from a v1 public-key blob.
-pub fn parse_public_key(blob: &[u8]) -> Result<[u8; 32]> {
+/// Reads the key numbers from a v1 public-key blob (any creation time; snapsmith re-encodes
+/// with the fixed one).
+pub fn parse_public_key(blob: &[u8]) -> Result<KeyMaterial> {
     let what = "public key";
     let (tag, body) = unpack_v1(blob, what)?;
     let bad = |msg: String| Error::Format(format!("{what}: {msg}"));
@@ -179,32 +210,38 @@ pub fn parse_public_key(blob: &[u8]) -> Result<[u8; 32]> {
     if body.first() != Some(&4) {
         return Err(bad("only v4 keys are supported".into()));
     }
-    match body.get(5).copied() {
-        Some(ALGO_EDDSA) => {}
-        Some(1..=3) => {
-            return Err(Error::UnsupportedAlgorithm(
-                "RSA public key (snapsmith verifies only Ed25519)".into(),
-            ));
+    let mut pos = 6;
+    let key = match body.get(5).copied() {
+        Some(ALGO_EDDSA) => {
+            let oid_len = usize::from(*body.get(6).ok_or_else(|| bad("truncated".into()))?);
+            if body.get(7..7 + oid_len) != Some(&ED25519_OID[..]) {
+                return Err(bad("curve is not Ed25519".into()));
+            }
+            pos = 7 + oid_len;
+            let point = read_mpi(body, &mut pos, what)?;
+            if point.len() != 33 || point[0] != 0x40 {
+                return Err(bad("malformed Ed25519 point".into()));
+            }
+            let mut out = [0u8; 32];
+            out.copy_from_slice(&point[1..]);
+            KeyMaterial::Ed25519(out)
+        }
+        Some(ALGO_RSA) => {
+            let n = read_mpi(body, &mut pos, what)?.to_vec();
+            let e = read_mpi(body, &mut pos, what)?.to_vec();
+            KeyMaterial::Rsa { n, e }
         }
         other => return Err(bad(format!("unsupported public-key algorithm {other:?}"))),
+    };
+    if pos != body.len() {
+        return Err(bad("trailing bytes after the key".into()));
     }
-    let oid_len = usize::from(*body.get(6).ok_or_else(|| bad("truncated".into()))?);
-    if body.get(7..7 + oid_len) != Some(&ED25519_OID[..]) {
-        return Err(bad("curve is not Ed25519".into()));
-    }
-    let mut pos = 7 + oid_len;
-    let point = read_mpi(body, &mut pos, what)?;
-    if pos != body.len() || point.len() != 33 || point[0] != 0x40 {
-        return Err(bad("malformed Ed25519 point".into()));
-    }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&point[1..]);
-    Ok(out)
+    Ok(key)
 }
 
 /// The hashed part of a signature packet: version, type, algorithms, creation time subpacket.
-pub fn signature_hashed_part(created: u32) -> Vec<u8> {
-    let mut part = vec![4, 0x00, ALGO_EDDSA, HASH_SHA512, 0, 6, 5, 2];
+pub fn signature_hashed_part(algorithm: u8, created: u32) -> Vec<u8> {
+    let mut part = vec![4, 0x00, algorithm, HASH_SHA512, 0, 6, 5, 2];
     part.extend_from_slice(&created.to_be_bytes());
     part
 }
@@ -216,21 +253,23 @@ pub fn signature_trailer(hashed_part: &[u8]) -> Vec<u8> {
     t
 }
 
-/// Builds the v1 signature blob from its parts.
-pub fn signature_blob(hashed: &[u8], issuer: &[u8; 8], digest: &[u8], sig: &[u8; 64]) -> Vec<u8> {
+/// Builds the v1 signature blob from its parts; `values` are the algorithm's MPIs (r and s for
+/// EdDSA, the signature for RSA).
+pub fn signature_blob(hashed: &[u8], issuer: &[u8; 8], digest: &[u8], values: &[&[u8]]) -> Vec<u8> {
     let mut body = hashed.to_vec();
     // Unhashed subpackets: one issuer key id (type 16), as GnuPG and snapd write.
     body.extend_from_slice(&[0, 10, 9, 16]);
     body.extend_from_slice(issuer);
     body.extend_from_slice(&digest[..2]);
-    push_mpi(&mut body, &sig[..32]);
-    push_mpi(&mut body, &sig[32..]);
+    for v in values {
+        push_mpi(&mut body, v);
+    }
     let mut blob = vec![V1];
     blob.extend(packet(TAG_SIGNATURE, &body));
     blob
 }
 
-/// A parsed Ed25519 signature packet.
+/// A parsed signature packet.
 #[derive(Debug, Clone)]
 pub struct ParsedSignature {
     /// The hashed part (version through hashed subpackets), as signed.
@@ -239,8 +278,10 @@ pub struct ParsedSignature {
     pub issuer: [u8; 8],
     /// The left 16 bits of the digest, a quick check.
     pub digest_prefix: [u8; 2],
-    /// r ‖ s.
-    pub signature: [u8; 64],
+    /// The public-key algorithm ([`ALGO_EDDSA`] or [`ALGO_RSA`]).
+    pub algorithm: u8,
+    /// The algorithm's values: r and s for EdDSA, the signature for RSA.
+    pub values: Vec<Vec<u8>>,
 }
 
 /// The unhashed area is not covered by the signature: accept exactly one issuer subpacket.
@@ -257,7 +298,7 @@ fn parse_issuer(unhashed: &[u8]) -> Result<[u8; 8]> {
     }
 }
 
-/// The fixed fields of a v4 signature packet: version, type 0x00, EdDSA, SHA-512.
+/// The fixed fields of a v4 signature packet: version, type 0x00, EdDSA or RSA, SHA-512.
 fn check_signature_head(head: &[u8], bad: &dyn Fn(&str) -> Error) -> Result<()> {
     if head[0] != 4 {
         return Err(bad(&format!(
@@ -272,12 +313,7 @@ fn check_signature_head(head: &[u8], bad: &dyn Fn(&str) -> Error) -> Result<()> 
         )));
     }
     match head[2] {
-        ALGO_EDDSA => {}
-        1..=3 => {
-            return Err(Error::UnsupportedAlgorithm(
-                "RSA signature (snapsmith verifies only Ed25519 so far)".into(),
-            ));
-        }
+        ALGO_EDDSA | ALGO_RSA => {}
         n => {
             return Err(Error::UnsupportedAlgorithm(format!(
                 "OpenPGP algorithm {n}"
@@ -293,7 +329,7 @@ fn check_signature_head(head: &[u8], bad: &dyn Fn(&str) -> Error) -> Result<()> 
     Ok(())
 }
 
-/// Parses a v1 signature blob; RSA and other algorithms are reported as unsupported.
+/// Parses a v1 signature blob (RSA or EdDSA; other algorithms are reported as unsupported).
 pub fn parse_signature(blob: &[u8]) -> Result<ParsedSignature> {
     let what = "signature";
     let (tag, body) = unpack_v1(blob, what)?;
@@ -316,19 +352,20 @@ pub fn parse_signature(blob: &[u8]) -> Result<ParsedSignature> {
     let prefix = body.get(pos..pos + 2).ok_or_else(|| bad("truncated"))?;
     let digest_prefix = [prefix[0], prefix[1]];
     pos += 2;
-    let r = read_mpi(body, &mut pos, what)?;
-    let s = read_mpi(body, &mut pos, what)?;
-    if pos != body.len() || r.len() > 32 || s.len() > 32 {
-        return Err(bad("malformed EdDSA signature values"));
+    let count = if head[2] == ALGO_RSA { 1 } else { 2 };
+    let mut values = Vec::new();
+    for _ in 0..count {
+        values.push(read_mpi(body, &mut pos, what)?.to_vec());
     }
-    let mut signature = [0u8; 64];
-    signature[32 - r.len()..32].copy_from_slice(r);
-    signature[64 - s.len()..].copy_from_slice(s);
+    if pos != body.len() {
+        return Err(bad("trailing bytes after the signature values"));
+    }
     Ok(ParsedSignature {
         hashed: hashed.to_vec(),
         issuer,
         digest_prefix,
-        signature,
+        algorithm: head[2],
+        values,
     })
 }
 
@@ -348,10 +385,20 @@ mod tests {
 
     #[test]
     fn public_key_roundtrip() {
-        let point = [9u8; 32];
+        let point = KeyMaterial::Ed25519([9u8; 32]);
         let blob = public_key_blob(&point);
         assert_eq!(&blob[..3], &[1, 0xC6, 51]);
         assert_eq!(parse_public_key(&blob).unwrap(), point);
+        let rsa = KeyMaterial::Rsa {
+            n: vec![0xC5; 512],
+            e: vec![1, 0, 1],
+        };
+        let blob = public_key_blob(&rsa);
+        assert_eq!(
+            blob[9], ALGO_RSA,
+            "after 0x01, a two-byte packet length, version and time"
+        );
+        assert_eq!(parse_public_key(&blob).unwrap(), rsa);
     }
 
     #[test]

@@ -103,7 +103,7 @@ pub fn sign(
     hdrs.insert("sign-key-sha3-384".into(), Value::Str(key.public().id()));
     let unsigned = Assertion::from_parts(hdrs, body)?;
     let created = signature_time(&unsigned)?;
-    let signature = key.sign(unsigned.signed_content(), created);
+    let signature = key.sign(unsigned.signed_content(), created)?;
     let signed = unsigned.with_signature(signature);
     check_type_rules(&signed)?;
     Ok(signed)

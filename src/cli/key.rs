@@ -2,6 +2,7 @@
 //! account-key assertions that make a key a root of trust or delegate to it.
 
 use crate::assertion::keyring::Keyring;
+use crate::assertion::keys::Algorithm;
 use crate::assertion::types::parse_time;
 use crate::assertion::{certify_key, encode_stream};
 use anyhow::{Context, Result, anyhow};
@@ -35,15 +36,26 @@ fn default_keyring_dir() -> Result<PathBuf> {
     Ok(base.join("snapsmith").join("keys"))
 }
 
+/// `--algorithm` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum AlgorithmArg {
+    Rsa,
+    Ed25519,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Create an Ed25519 key that signs for ACCOUNT; prints its key id
+    /// Create a key (RSA-4096 by default, what snapd accepts) that signs for ACCOUNT; prints its
+    /// key id
     Create {
         /// Key name
         name: String,
         /// Account id the key signs for
         #[arg(long, value_name = "ACCOUNT")]
         account_id: String,
+        /// Signature algorithm: rsa (4096 bits; snapd verifies only RSA) or ed25519
+        #[arg(long, value_enum, default_value_t = AlgorithmArg::Rsa)]
+        algorithm: AlgorithmArg,
         #[command(flatten)]
         keyring: KeyringArg,
     },
@@ -94,9 +106,14 @@ pub fn run(cmd: KeyCommand) -> Result<()> {
         KeyCommand::Create {
             name,
             account_id,
+            algorithm,
             keyring,
         } => {
-            let info = keyring.open()?.create(&name, &account_id)?;
+            let algorithm = match algorithm {
+                AlgorithmArg::Rsa => Algorithm::Rsa,
+                AlgorithmArg::Ed25519 => Algorithm::Ed25519,
+            };
+            let info = keyring.open()?.create(&name, &account_id, algorithm)?;
             write_stdout(format!("{}\n", info.key_id).as_bytes())
         }
         KeyCommand::List { json, keyring } => {
