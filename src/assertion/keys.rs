@@ -43,7 +43,15 @@ impl std::fmt::Display for Algorithm {
 
 /// A public key as carried in account-key bodies.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PublicKey {
+pub struct PublicKey {
+    key: Key,
+    /// The OpenPGP public-key packet body, as carried (its creation time included): the key id
+    /// and the issuer id are computed over it.
+    body: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Key {
     Ed25519(VerifyingKey),
     Rsa(Box<RsaPublicKey>),
 }
@@ -70,41 +78,34 @@ impl PublicKey {
     /// Decodes the base64 body of an account-key (a v1 public-key blob).
     pub fn from_body(body: &[u8]) -> Result<PublicKey> {
         let blob = openpgp::unwrap_base64(body, "public key")?;
-        PublicKey::from_material(&openpgp::parse_public_key(&blob)?)
+        let (material, body) = openpgp::parse_public_key(&blob)?;
+        Ok(PublicKey {
+            key: Key::from_material(&material)?,
+            body,
+        })
     }
 
-    /// The key with these numbers.
-    pub fn from_material(material: &KeyMaterial) -> Result<PublicKey> {
-        match material {
-            KeyMaterial::Ed25519(point) => VerifyingKey::from_bytes(point)
-                .map(PublicKey::Ed25519)
-                .map_err(|e| Error::Format(format!("public key: invalid Ed25519 point: {e}"))),
-            KeyMaterial::Rsa { n, e } => {
-                RsaPublicKey::new_with_size_limits(uint(n)?, uint(e)?, RSA_VERIFY_BITS)
-                    .map(|k| PublicKey::Rsa(Box::new(k)))
-                    .map_err(|e| Error::Format(format!("public key: invalid RSA key: {e}")))
-            }
-        }
+    /// A new key's public half, in a packet with snapd's fixed creation time.
+    fn new(key: Key) -> PublicKey {
+        let body = openpgp::public_key_body(&key.material());
+        PublicKey { key, body }
     }
 
     pub fn algorithm(&self) -> Algorithm {
-        match self {
-            PublicKey::Ed25519(_) => Algorithm::Ed25519,
-            PublicKey::Rsa(_) => Algorithm::Rsa,
+        match self.key {
+            Key::Ed25519(_) => Algorithm::Ed25519,
+            Key::Rsa(_) => Algorithm::Rsa,
         }
     }
 
     /// The key's numbers, as its OpenPGP packet carries them.
     pub fn material(&self) -> KeyMaterial {
-        match self {
-            PublicKey::Ed25519(k) => KeyMaterial::Ed25519(k.to_bytes()),
-            PublicKey::Rsa(k) => rsa_material(k),
-        }
+        self.key.material()
     }
 
     /// The v1 blob: 0x01 ‖ OpenPGP public-key packet.
     pub fn blob(&self) -> Vec<u8> {
-        openpgp::public_key_blob(&self.material())
+        openpgp::public_key_blob(&self.body)
     }
 
     /// The account-key body: the blob as base64 wrapped at 76 columns.
@@ -117,30 +118,62 @@ impl PublicKey {
         URL_SAFE_NO_PAD.encode(Sha3_384::digest(self.blob()))
     }
 
-    /// Checks a v1 signature blob (base64 text) over `content`.
+    /// Checks a v1 signature blob (base64 text) over `content`. As in snapd, an issuer the
+    /// signature may name is not compared: snapd stores keys re-encoded with a fixed creation
+    /// time, so the fingerprint of the key that signed (GnuPG's) is not this key's.
     pub fn verify(&self, content: &[u8], signature_text: &[u8]) -> Result<()> {
         let blob = openpgp::unwrap_base64(signature_text, "signature")?;
         let parsed = openpgp::parse_signature(&blob)?;
         let bad = |msg: &str| Error::BadSignature(msg.into());
-        if parsed.issuer != openpgp::issuer_key_id(&self.material()) {
-            return Err(bad("the signature's issuer is not this key"));
-        }
         let digest = signed_digest(content, &parsed.hashed);
         if digest[..2] != parsed.digest_prefix {
             return Err(bad("digest does not match the signed content"));
         }
-        match (self, parsed.algorithm, parsed.values.as_slice()) {
-            (PublicKey::Ed25519(key), ALGO_EDDSA, [r, s]) if r.len() <= 32 && s.len() <= 32 => {
+        match (&self.key, parsed.algorithm, parsed.values.as_slice()) {
+            (Key::Ed25519(key), ALGO_EDDSA, [r, s]) if r.len() <= 32 && s.len() <= 32 => {
                 let mut sig = [0u8; 64];
                 sig[32 - r.len()..32].copy_from_slice(r);
                 sig[64 - s.len()..].copy_from_slice(s);
                 key.verify_strict(&digest, &Signature::from_bytes(&sig))
                     .map_err(|_| bad("Ed25519 verification failed"))
             }
-            (PublicKey::Rsa(key), ALGO_RSA, [sig]) => key
-                .verify(Pkcs1v15Sign::new::<Sha512>(), &digest, sig)
-                .map_err(|_| bad("RSA verification failed")),
+            (Key::Rsa(key), ALGO_RSA, [sig]) => {
+                // The value may be shorter than the modulus (leading zeros dropped) or, as Go
+                // writes it, exactly as long: compare at the modulus' length.
+                let size = key.size();
+                let start = sig.iter().position(|b| *b != 0).unwrap_or(sig.len());
+                let value = &sig[start..];
+                if value.len() > size {
+                    return Err(bad("RSA signature longer than the key"));
+                }
+                let mut padded = vec![0u8; size - value.len()];
+                padded.extend_from_slice(value);
+                key.verify(Pkcs1v15Sign::new::<Sha512>(), &digest, &padded)
+                    .map_err(|_| bad("RSA verification failed"))
+            }
             _ => Err(bad("the signature's algorithm is not this key's")),
+        }
+    }
+}
+
+impl Key {
+    fn from_material(material: &KeyMaterial) -> Result<Key> {
+        match material {
+            KeyMaterial::Ed25519(point) => VerifyingKey::from_bytes(point)
+                .map(Key::Ed25519)
+                .map_err(|e| Error::Format(format!("public key: invalid Ed25519 point: {e}"))),
+            KeyMaterial::Rsa { n, e } => {
+                RsaPublicKey::new_with_size_limits(uint(n)?, uint(e)?, RSA_VERIFY_BITS)
+                    .map(|k| Key::Rsa(Box::new(k)))
+                    .map_err(|e| Error::Format(format!("public key: invalid RSA key: {e}")))
+            }
+        }
+    }
+
+    fn material(&self) -> KeyMaterial {
+        match self {
+            Key::Ed25519(k) => KeyMaterial::Ed25519(k.to_bytes()),
+            Key::Rsa(k) => rsa_material(k),
         }
     }
 }
@@ -217,28 +250,27 @@ impl PrivateKey {
     /// The matching public key.
     pub fn public(&self) -> PublicKey {
         match self {
-            PrivateKey::Ed25519(k) => PublicKey::Ed25519(k.verifying_key()),
-            PrivateKey::Rsa(k) => PublicKey::Rsa(Box::new(k.to_public_key())),
+            PrivateKey::Ed25519(k) => PublicKey::new(Key::Ed25519(k.verifying_key())),
+            PrivateKey::Rsa(k) => PublicKey::new(Key::Rsa(Box::new(k.to_public_key()))),
         }
     }
 
     /// Signs `content`; returns the v1 signature blob as wrapped base64. `created` is the
     /// OpenPGP signature creation time in seconds since the epoch.
     pub fn sign(&self, content: &[u8], created: u32) -> Result<String> {
-        let material = self.public().material();
-        let hashed = openpgp::signature_hashed_part(material.algorithm(), created);
+        let public = self.public();
+        let hashed = openpgp::signature_hashed_part(public.material().algorithm(), created);
         let digest = signed_digest(content, &hashed);
-        let issuer = openpgp::issuer_key_id(&material);
         let blob = match self {
             PrivateKey::Ed25519(key) => {
                 let sig = key.sign(&digest).to_bytes();
-                openpgp::signature_blob(&hashed, &issuer, &digest, &[&sig[..32], &sig[32..]])
+                openpgp::signature_blob(&hashed, &digest, &[&sig[..32], &sig[32..]])
             }
             PrivateKey::Rsa(key) => {
                 let sig = key
                     .sign(Pkcs1v15Sign::new::<Sha512>(), &digest)
                     .map_err(|e| Error::Format(format!("RSA signing failed: {e}")))?;
-                openpgp::signature_blob(&hashed, &issuer, &digest, &[&sig])
+                openpgp::signature_blob(&hashed, &digest, &[&sig])
             }
         };
         Ok(openpgp::wrap_base64(&blob))

@@ -118,20 +118,38 @@ fn push_mpi(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(trimmed);
 }
 
-/// Reads an MPI at `*pos`, advancing it.
+/// Reads an MPI at `*pos`, advancing it; its bit count must describe the bytes exactly, so no
+/// two encodings of a key mean the same value.
 fn read_mpi<'a>(data: &'a [u8], pos: &mut usize, what: &str) -> Result<&'a [u8]> {
+    let declared = data
+        .get(*pos..*pos + 2)
+        .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+    let v = read_mpi_loose(data, pos, what)?;
+    let exact = v.first().map_or(declared == Some(0), |b| {
+        *b != 0 && Some((v.len() - 1) * 8 + bit_len(*b)) == declared
+    });
+    if !exact {
+        return Err(Error::Format(format!(
+            "{what}: MPI bit count does not match its bytes"
+        )));
+    }
+    Ok(v)
+}
+
+/// Reads an MPI as OpenPGP readers do (snapd's among them): the bit count says how many bytes
+/// follow and no bit above it may be set, but leading zero bits are allowed. Signature values
+/// are written that way (Go writes an RSA signature as all the modulus' bytes).
+fn read_mpi_loose<'a>(data: &'a [u8], pos: &mut usize, what: &str) -> Result<&'a [u8]> {
     let bad = || Error::Format(format!("{what}: truncated MPI"));
     let b = data.get(*pos..*pos + 2).ok_or_else(bad)?;
     let bits = usize::from(u16::from_be_bytes([b[0], b[1]]));
     let len = bits.div_ceil(8);
     let v = data.get(*pos + 2..*pos + 2 + len).ok_or_else(bad)?;
-    // The bit count must describe the bytes exactly, so no two encodings mean the same value.
-    let exact = v.first().map_or(bits == 0, |b| {
-        *b != 0 && (len - 1) * 8 + bit_len(*b) == bits
-    });
-    if !exact {
+    if v.first()
+        .is_some_and(|b| bit_len(*b) > bits - (len - 1) * 8)
+    {
         return Err(Error::Format(format!(
-            "{what}: MPI bit count does not match its bytes"
+            "{what}: MPI has bits above its bit count"
         )));
     }
     *pos += 2 + len;
@@ -178,29 +196,30 @@ pub fn public_key_body(key: &KeyMaterial) -> Vec<u8> {
     body
 }
 
-/// The full v1 public-key blob: 0x01 ‖ public-key packet.
-pub fn public_key_blob(key: &KeyMaterial) -> Vec<u8> {
+/// The full v1 public-key blob of a packet body: 0x01 ‖ public-key packet (with the shortest
+/// length encoding, as snapd re-serializes it).
+pub fn public_key_blob(body: &[u8]) -> Vec<u8> {
     let mut blob = vec![V1];
-    blob.extend(packet(TAG_PUBLIC_KEY, &public_key_body(key)));
+    blob.extend(packet(TAG_PUBLIC_KEY, body));
     blob
 }
 
-/// The 8-byte OpenPGP key id (low 64 bits of the v4 SHA-1 fingerprint), used as the issuer.
-pub fn issuer_key_id(key: &KeyMaterial) -> [u8; 8] {
-    let body = public_key_body(key);
+/// The 8-byte OpenPGP key id (low 64 bits of the v4 SHA-1 fingerprint) of a public-key packet
+/// body, used as the issuer.
+pub fn issuer_key_id(body: &[u8]) -> [u8; 8] {
     let mut h = sha1_smol::Sha1::new();
     h.update(&[0x99]);
     h.update(&u16::try_from(body.len()).unwrap_or(0).to_be_bytes());
-    h.update(&body);
+    h.update(body);
     let fp = h.digest().bytes();
     let mut id = [0u8; 8];
     id.copy_from_slice(&fp[12..20]);
     id
 }
 
-/// Reads the key numbers from a v1 public-key blob (any creation time; snapsmith re-encodes
-/// with the fixed one).
-pub fn parse_public_key(blob: &[u8]) -> Result<KeyMaterial> {
+/// Reads the key numbers and the packet body from a v1 public-key blob. The body is kept as
+/// given (with its own creation time): the key id is computed over it, as snapd does.
+pub fn parse_public_key(blob: &[u8]) -> Result<(KeyMaterial, Vec<u8>)> {
     let what = "public key";
     let (tag, body) = unpack_v1(blob, what)?;
     let bad = |msg: String| Error::Format(format!("{what}: {msg}"));
@@ -236,7 +255,7 @@ pub fn parse_public_key(blob: &[u8]) -> Result<KeyMaterial> {
     if pos != body.len() {
         return Err(bad("trailing bytes after the key".into()));
     }
-    Ok(key)
+    Ok((key, body.to_vec()))
 }
 
 /// The hashed part of a signature packet: version, type, algorithms, creation time subpacket.
@@ -254,12 +273,11 @@ pub fn signature_trailer(hashed_part: &[u8]) -> Vec<u8> {
 }
 
 /// Builds the v1 signature blob from its parts; `values` are the algorithm's MPIs (r and s for
-/// EdDSA, the signature for RSA).
-pub fn signature_blob(hashed: &[u8], issuer: &[u8; 8], digest: &[u8], values: &[&[u8]]) -> Vec<u8> {
+/// EdDSA, the signature for RSA). Like snapd's, it names no issuer.
+pub fn signature_blob(hashed: &[u8], digest: &[u8], values: &[&[u8]]) -> Vec<u8> {
     let mut body = hashed.to_vec();
-    // Unhashed subpackets: one issuer key id (type 16), as GnuPG and snapd write.
-    body.extend_from_slice(&[0, 10, 9, 16]);
-    body.extend_from_slice(issuer);
+    // No unhashed subpackets, as snapd signs: every byte but the values is covered.
+    body.extend_from_slice(&[0, 0]);
     body.extend_from_slice(&digest[..2]);
     for v in values {
         push_mpi(&mut body, v);
@@ -274,8 +292,8 @@ pub fn signature_blob(hashed: &[u8], issuer: &[u8; 8], digest: &[u8], values: &[
 pub struct ParsedSignature {
     /// The hashed part (version through hashed subpackets), as signed.
     pub hashed: Vec<u8>,
-    /// The issuer key id from the unhashed area.
-    pub issuer: [u8; 8],
+    /// The issuer key id, when a subpacket names one (snapd's signatures carry none).
+    pub issuer: Option<[u8; 8]>,
     /// The left 16 bits of the digest, a quick check.
     pub digest_prefix: [u8; 2],
     /// The public-key algorithm ([`ALGO_EDDSA`] or [`ALGO_RSA`]).
@@ -284,18 +302,71 @@ pub struct ParsedSignature {
     pub values: Vec<Vec<u8>>,
 }
 
-/// The unhashed area is not covered by the signature: accept exactly one issuer subpacket.
-fn parse_issuer(unhashed: &[u8]) -> Result<[u8; 8]> {
-    match unhashed {
-        [9, 16, id @ ..] if id.len() == 8 => {
-            let mut out = [0u8; 8];
-            out.copy_from_slice(id);
-            Ok(out)
-        }
-        _ => Err(Error::Format(
-            "signature: unhashed area must hold exactly one issuer key id".into(),
-        )),
+/// Subpacket types snapsmith reads: signature creation time and issuer key id.
+const SUB_CREATION_TIME: u8 = 2;
+const SUB_ISSUER: u8 = 16;
+
+/// Splits a subpacket area into (type without the critical bit, critical, data).
+fn subpackets(area: &[u8]) -> Result<Vec<(u8, bool, &[u8])>> {
+    let bad = || Error::Format("signature: malformed subpacket area".into());
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < area.len() {
+        let first = usize::from(area[pos]);
+        let (len, skip) = match first {
+            0..=191 => (first, 1),
+            192..=254 => {
+                let second = usize::from(*area.get(pos + 1).ok_or_else(bad)?);
+                (((first - 192) << 8) + second + 192, 2)
+            }
+            _ => {
+                let b = area.get(pos + 1..pos + 5).ok_or_else(bad)?;
+                let n = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+                (usize::try_from(n).map_err(|_| bad())?, 5)
+            }
+        };
+        let body = area.get(pos + skip..pos + skip + len).ok_or_else(bad)?;
+        let (&kind, data) = body.split_first().ok_or_else(bad)?;
+        out.push((kind & 0x7F, kind & 0x80 != 0, data));
+        pos += skip + len;
     }
+    Ok(out)
+}
+
+/// Reads both subpacket areas as snapd's OpenPGP code does: the hashed area must carry the
+/// signature creation time; an issuer key id may be in either area; an unknown subpacket
+/// marked critical is refused. Returns the issuer, if any.
+///
+/// Deliberately stricter than snapd: the unhashed area, which no signature covers, may hold
+/// issuer key ids only, so bytes outside the signed data cannot be changed unnoticed.
+fn check_subpackets(hashed: &[u8], unhashed: &[u8]) -> Result<Option<[u8; 8]>> {
+    let bad = |msg: &str| Error::Format(format!("signature: {msg}"));
+    let mut created = false;
+    let mut issuer = None;
+    for (area, is_hashed) in [(hashed, true), (unhashed, false)] {
+        for (kind, critical, data) in subpackets(area)? {
+            match (kind, data.len()) {
+                (SUB_CREATION_TIME, 4) if is_hashed => created = true,
+                (SUB_ISSUER, 8) => {
+                    issuer = Some(<[u8; 8]>::try_from(data).map_err(|_| bad("issuer"))?)
+                }
+                (SUB_CREATION_TIME | SUB_ISSUER, _) => return Err(bad("malformed subpacket")),
+                _ if !is_hashed => {
+                    return Err(bad(&format!(
+                        "unhashed subpacket type {kind}: only issuer ids may be unsigned"
+                    )));
+                }
+                _ if critical => {
+                    return Err(bad(&format!("unknown critical subpacket type {kind}")));
+                }
+                _ => {}
+            }
+        }
+    }
+    if !created {
+        return Err(bad("no creation time in the hashed subpackets"));
+    }
+    Ok(issuer)
 }
 
 /// The fixed fields of a v4 signature packet: version, type 0x00, EdDSA or RSA, SHA-512.
@@ -347,7 +418,7 @@ pub fn parse_signature(blob: &[u8]) -> Result<ParsedSignature> {
     let unhashed = body
         .get(pos + 2..pos + 2 + ulen)
         .ok_or_else(|| bad("truncated"))?;
-    let issuer = parse_issuer(unhashed)?;
+    let issuer = check_subpackets(&hashed[6..], unhashed)?;
     pos += 2 + ulen;
     let prefix = body.get(pos..pos + 2).ok_or_else(|| bad("truncated"))?;
     let digest_prefix = [prefix[0], prefix[1]];
@@ -355,7 +426,7 @@ pub fn parse_signature(blob: &[u8]) -> Result<ParsedSignature> {
     let count = if head[2] == ALGO_RSA { 1 } else { 2 };
     let mut values = Vec::new();
     for _ in 0..count {
-        values.push(read_mpi(body, &mut pos, what)?.to_vec());
+        values.push(read_mpi_loose(body, &mut pos, what)?.to_vec());
     }
     if pos != body.len() {
         return Err(bad("trailing bytes after the signature values"));
@@ -386,19 +457,19 @@ mod tests {
     #[test]
     fn public_key_roundtrip() {
         let point = KeyMaterial::Ed25519([9u8; 32]);
-        let blob = public_key_blob(&point);
+        let blob = public_key_blob(&public_key_body(&point));
         assert_eq!(&blob[..3], &[1, 0xC6, 51]);
-        assert_eq!(parse_public_key(&blob).unwrap(), point);
+        assert_eq!(parse_public_key(&blob).unwrap().0, point);
         let rsa = KeyMaterial::Rsa {
             n: vec![0xC5; 512],
             e: vec![1, 0, 1],
         };
-        let blob = public_key_blob(&rsa);
+        let blob = public_key_blob(&public_key_body(&rsa));
         assert_eq!(
             blob[9], ALGO_RSA,
             "after 0x01, a two-byte packet length, version and time"
         );
-        assert_eq!(parse_public_key(&blob).unwrap(), rsa);
+        assert_eq!(parse_public_key(&blob).unwrap().0, rsa);
     }
 
     #[test]
