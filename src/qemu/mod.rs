@@ -3,6 +3,7 @@
 //! console and waits for markers.
 
 pub mod accel;
+pub mod boot;
 pub mod derive;
 pub mod disks;
 pub mod runner;

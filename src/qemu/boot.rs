@@ -5,8 +5,8 @@
 //! line contains the marker. Kernel panics and init errors reboot the guest (GRUB may roll a
 //! kernel back), so they end the boot only when they repeat.
 
+use super::{self as qemu, Disk, DiskFormat, Firmware, Vm, VmError, VmSpec};
 use crate::exec::Cmd;
-use crate::qemu::{self, Disk, DiskFormat, Firmware, Vm, VmError, VmSpec};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
