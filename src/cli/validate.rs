@@ -58,6 +58,8 @@ pub fn run(args: ValidateArgs) -> Result<()> {
         work,
         jobs: args.jobs,
         accel: crate::qemu::detect(),
+        memory_mib: None,
+        serial_log: None,
     };
     let report = validate::validate(&request)?;
     let json = serde_json::to_string_pretty(&report)? + "\n";

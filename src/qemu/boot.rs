@@ -1,15 +1,18 @@
-//! Booting a built image in QEMU the way a PC would: OVMF (`-bios`, no stored variables) finds
-//! GRUB on ubuntu-seed, GRUB boots the kernel snap from ubuntu-boot, snapsmith's init switches
-//! into the base. The image is attached through a throw-away qcow2 overlay, so the built image
-//! is never modified. The serial console is streamed line by line; the boot succeeds when a
-//! line contains the marker. Kernel panics and init errors reboot the guest (GRUB may roll a
-//! kernel back), so they end the boot only when they repeat.
+//! Booting a built image in QEMU the way a PC would (`snapsmith boot`): the validate runner
+//! ([`super::validate`]) with one first-boot scenario whose only marker is the run marker (or
+//! the caller's). OVMF (`-bios`, no stored variables) finds GRUB on ubuntu-seed, GRUB boots the
+//! kernel snap from ubuntu-boot, snapsmith's init switches into the base; an image without a
+//! bootloader boots its current kernel directly. The image is attached through a throw-away
+//! qcow2 overlay, so it is never modified. Serial lines are streamed as they come. Kernel
+//! panics and init errors reboot the guest (GRUB may roll a kernel back), so they end the boot
+//! only when they repeat.
 
-use super::{self as qemu, Disk, DiskFormat, Firmware, Vm, VmError, VmSpec};
-use crate::exec::Cmd;
+use super::scenario::{Outcome, Scenario, Step, UpdateKind};
+use super::validate::{Request, validate_streaming};
 use anyhow::{Context, Result, bail};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// What the run-mode agent prints once the system runs (docs/boot-protocol.md).
 pub const RUN_MARKER: &str = "snapsmith: run ";
@@ -33,22 +36,38 @@ pub struct BootOptions {
 pub struct BootReport {
     /// Time from QEMU's start to the marker.
     pub marker_at: Duration,
-    /// The line that carried the marker.
-    pub line: String,
     pub log: PathBuf,
     /// Kernel panics and init errors seen before the marker (each rebooted the guest).
     pub failed_boots: Vec<String>,
 }
 
+/// The scenario `snapsmith boot` runs: the image alone reaches `marker` within `timeout`.
+pub fn first_boot(marker: &str, timeout: Duration) -> Scenario {
+    Scenario {
+        name: "first-boot".to_string(),
+        description: "the image boots to the marker".to_string(),
+        update: UpdateKind::None,
+        needs_bootloader: false,
+        tolerate_failures: true,
+        max_failures: Some(MAX_FAILED_BOOTS),
+        write: BTreeMap::new(),
+        steps: vec![Step {
+            marker: marker.to_string(),
+            timeout: timeout.as_secs_f64(),
+        }],
+        outcome: Outcome::Running,
+    }
+}
+
 /// Boots `opts.image` and waits for the marker; `on_line` sees every serial line as it comes.
-pub fn boot_image(opts: &BootOptions, mut on_line: impl FnMut(&str)) -> Result<BootReport> {
-    let firmware =
-        qemu::ovmf().context("no OVMF firmware found (install the Debian package ovmf)")?;
+pub fn boot_image(opts: &BootOptions, on_line: impl Fn(&str) + Sync) -> Result<BootReport> {
+    if !opts.image.is_file() {
+        bail!("image {} not found", opts.image.display());
+    }
     let work = tempfile::Builder::new()
         .prefix("snapsmith-boot-")
         .tempdir()
         .context("creating a directory for the disk overlay")?;
-    let overlay = overlay(&opts.image, work.path())?;
     let log = match &opts.log {
         Some(path) => path.clone(),
         None => {
@@ -62,74 +81,32 @@ pub fn boot_image(opts: &BootOptions, mut on_line: impl FnMut(&str)) -> Result<B
                 .1
         }
     };
-    let mut spec = VmSpec::new(qemu::detect());
-    spec.memory_mib = opts.memory_mib;
-    spec.firmware = Some(Firmware::Bios(firmware));
-    spec.disks.push(Disk {
-        path: overlay,
-        format: DiskFormat::Qcow2,
-        readonly: false,
-    });
-    let mut vm = Vm::start(&spec, &log)?;
-    let deadline = Instant::now() + opts.timeout;
-    let mut shown = 0;
-    let mut failed_boots = Vec::new();
-    loop {
-        let step = deadline
-            .saturating_duration_since(Instant::now())
-            .min(Duration::from_millis(250));
-        let outcome = vm.wait_for(&opts.marker, step);
-        for (_, line) in &vm.lines()[shown..] {
-            on_line(line);
-        }
-        shown = vm.lines().len();
-        match outcome {
-            Ok(at) => {
-                return Ok(BootReport {
-                    marker_at: at,
-                    line: vm.lines().last().map(|l| l.1.clone()).unwrap_or_default(),
-                    log,
-                    failed_boots,
-                });
-            }
-            Err(VmError::Panic { line, .. } | VmError::GuestError { line, .. }) => {
-                failed_boots.push(line);
-                if failed_boots.len() >= MAX_FAILED_BOOTS {
-                    bail!(
-                        "the guest failed {} times without reaching {:?} (last: {}; serial log: {})",
-                        failed_boots.len(),
-                        opts.marker,
-                        failed_boots.last().map_or("", String::as_str),
-                        log.display()
-                    );
-                }
-            }
-            Err(VmError::Timeout { .. }) if Instant::now() < deadline => {}
-            Err(VmError::Timeout { .. }) => bail!(
-                "timed out after {} s waiting for {:?} (serial log: {})",
-                opts.timeout.as_secs_f64(),
-                opts.marker,
-                log.display()
-            ),
-            Err(other) => return Err(other.into()),
-        }
+    let request = Request {
+        image: opts.image.clone(),
+        scenarios: vec![first_boot(&opts.marker, opts.timeout)],
+        work: work.path().to_path_buf(),
+        jobs: 1,
+        accel: super::detect(),
+        memory_mib: Some(opts.memory_mib),
+        serial_log: Some(log.clone()),
+    };
+    let report = validate_streaming(&request, &on_line)?;
+    let scenario = report
+        .scenarios
+        .into_iter()
+        .next()
+        .context("the boot ran no scenario")?;
+    match (scenario.passed, scenario.markers.first().and_then(|m| m.at)) {
+        (true, Some(at)) => Ok(BootReport {
+            marker_at: Duration::from_secs_f64(at),
+            log,
+            failed_boots: scenario.failures,
+        }),
+        _ => bail!(
+            "{}",
+            scenario
+                .reason
+                .unwrap_or_else(|| format!("the boot failed (serial log: {})", log.display()))
+        ),
     }
-}
-
-/// A qcow2 overlay in `dir` backed by `image` (read only through it).
-fn overlay(image: &Path, dir: &Path) -> Result<PathBuf> {
-    let image = image
-        .canonicalize()
-        .with_context(|| format!("image {} not found", image.display()))?;
-    if !image.is_file() {
-        bail!("image {} is not a file", image.display());
-    }
-    let out = dir.join("overlay.qcow2");
-    Cmd::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
-        .arg(&image)
-        .arg(&out)
-        .run()
-        .context("creating the disk overlay")?;
-    Ok(out)
 }

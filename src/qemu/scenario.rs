@@ -63,6 +63,10 @@ pub struct Scenario {
     /// Kernel panics and `snapsmith: error` lines are part of the scenario (else they fail it).
     #[serde(default)]
     pub tolerate_failures: bool,
+    /// With `tolerate-failures`: the tolerated panics and error lines after which the scenario
+    /// fails all the same (each one rebooted the guest); none means no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failures: Option<usize>,
     /// Data files the agent writes under system-data/ (update.yaml `write:`).
     #[serde(default)]
     pub write: BTreeMap<String, String>,

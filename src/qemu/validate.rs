@@ -31,6 +31,10 @@ pub struct Request {
     /// Scenarios run at the same time.
     pub jobs: usize,
     pub accel: Accel,
+    /// Guest memory; `None` keeps [`VmSpec::new`]'s.
+    pub memory_mib: Option<u32>,
+    /// Where the serial log goes when there is one scenario; `None` puts it in `work`.
+    pub serial_log: Option<PathBuf>,
 }
 
 /// How the image was booted.
@@ -57,6 +61,9 @@ pub struct ScenarioReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub markers: Vec<MarkerReport>,
+    /// Tolerated kernel panics and error lines, in order (each rebooted the guest).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
     /// Seconds from QEMU's start to the end of the scenario.
     pub total: f64,
     pub serial_log: PathBuf,
@@ -74,16 +81,24 @@ pub struct Report {
 }
 
 /// Everything a scenario run needs besides the scenario.
-struct Bench {
+struct Bench<'a> {
     info: ImageInfo,
     boot: BootPath,
     accel: Accel,
     kernel_files: Option<(PathBuf, PathBuf)>,
     work: PathBuf,
+    memory_mib: Option<u32>,
+    serial_log: Option<PathBuf>,
+    on_line: &'a (dyn Fn(&str) + Sync),
 }
 
 /// Runs the scenarios; a failing scenario is a report entry, not an error.
 pub fn validate(req: &Request) -> Result<Report> {
+    validate_streaming(req, &|_| {})
+}
+
+/// [`validate`], handing every serial line to `on_line` as it comes.
+pub fn validate_streaming(req: &Request, on_line: &(dyn Fn(&str) + Sync)) -> Result<Report> {
     let started = Instant::now();
     std::fs::create_dir_all(&req.work)
         .with_context(|| format!("creating {}", req.work.display()))?;
@@ -113,6 +128,9 @@ pub fn validate(req: &Request) -> Result<Report> {
         accel: req.accel,
         kernel_files,
         work: req.work.clone(),
+        memory_mib: req.memory_mib,
+        serial_log: req.serial_log.clone().filter(|_| req.scenarios.len() == 1),
+        on_line,
     };
     let mut reports = Vec::new();
     for chunk in req.scenarios.chunks(req.jobs.max(1)) {
@@ -152,6 +170,7 @@ fn failed_early(s: &Scenario, reason: &str) -> ScenarioReport {
         passed: false,
         reason: Some(reason.to_string()),
         markers: Vec::new(),
+        failures: Vec::new(),
         total: 0.0,
         serial_log: PathBuf::new(),
     }
@@ -212,18 +231,30 @@ fn prepare_and_run(bench: &Bench, s: &Scenario, update: Option<PathBuf>) -> Resu
         digests: BTreeMap::new(),
     };
     let snaps: Vec<PathBuf> = update.iter().cloned().collect();
-    let update_disk = disks::write_update_disk(&dir, "update", &manifest, &snaps)?;
-    let spec = vm_spec(bench, &overlay, &update_disk)?;
-    let log = dir.join("serial.log");
+    // A scenario that leaves the VM running and gives the agent nothing to do boots the image
+    // alone, as a PC would.
+    let update_disk = (!snaps.is_empty() || !s.write.is_empty() || s.outcome == Outcome::Poweroff)
+        .then(|| disks::write_update_disk(&dir, "update", &manifest, &snaps))
+        .transpose()?;
+    let spec = vm_spec(bench, &overlay, update_disk.as_deref())?;
+    let log = bench
+        .serial_log
+        .clone()
+        .unwrap_or_else(|| dir.join("serial.log"));
     let vars = placeholders(&bench.info)?;
-    let report = drive(&spec, s, &vars, &log);
+    let report = drive(&spec, s, &vars, &log, bench.on_line);
     let _ = std::fs::remove_file(&overlay);
-    let _ = std::fs::remove_file(&update_disk);
+    if let Some(disk) = update_disk {
+        let _ = std::fs::remove_file(disk);
+    }
     report
 }
 
-fn vm_spec(bench: &Bench, overlay: &Path, update: &Path) -> Result<VmSpec> {
+fn vm_spec(bench: &Bench, overlay: &Path, update: Option<&Path>) -> Result<VmSpec> {
     let mut spec = VmSpec::new(bench.accel);
+    if let Some(memory) = bench.memory_mib {
+        spec.memory_mib = memory;
+    }
     match &bench.kernel_files {
         None => {
             let ovmf =
@@ -246,7 +277,7 @@ fn vm_spec(bench: &Bench, overlay: &Path, update: &Path) -> Result<VmSpec> {
         format: DiskFormat::Qcow2,
         readonly: false,
     });
-    spec.disks.push(Disk::raw(update));
+    spec.disks.extend(update.map(Disk::raw));
     Ok(spec)
 }
 
@@ -277,8 +308,14 @@ fn drive(
     s: &Scenario,
     vars: &BTreeMap<&str, String>,
     log: &Path,
+    on_line: &dyn Fn(&str),
 ) -> Result<ScenarioReport> {
     let mut vm = Vm::start(spec, log)?;
+    let mut watch = Watch {
+        on_line,
+        shown: 0,
+        failures: Vec::new(),
+    };
     let mut markers: Vec<MarkerReport> = s
         .steps
         .iter()
@@ -290,15 +327,10 @@ fn drive(
     let mut reason = None;
     for (i, step) in s.steps.iter().enumerate() {
         let wanted = markers[i].marker.clone();
-        match wait(
-            &mut vm,
-            &wanted,
-            Duration::from_secs_f64(step.timeout),
-            s.tolerate_failures,
-        ) {
+        match watch.wait(&mut vm, &wanted, Duration::from_secs_f64(step.timeout), s) {
             Ok(at) => markers[i].at = Some(at.as_secs_f64()),
             Err(err) => {
-                reason = Some(err.to_string());
+                reason = Some(err);
                 break;
             }
         }
@@ -310,25 +342,77 @@ fn drive(
             Err(err) => reason = Some(format!("the VM did not power off: {err}")),
         }
     }
+    watch.stream(&vm);
     let total = vm.lines().last().map_or(0.0, |(at, _)| at.as_secs_f64());
     Ok(ScenarioReport {
         name: s.name.clone(),
         passed: reason.is_none(),
         reason,
         markers,
+        failures: watch.failures,
         total,
         serial_log: log.to_path_buf(),
     })
 }
 
-/// Waits for `marker`; with `tolerate`, panics and error markers on the way do not end it.
-fn wait(vm: &mut Vm, marker: &str, timeout: Duration, tolerate: bool) -> Result<Duration, VmError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match vm.wait_for(marker, left) {
-            Err(VmError::Panic { .. } | VmError::GuestError { .. }) if tolerate => continue,
-            other => return other,
+/// Follows a VM's console: streams its lines and counts the tolerated failures.
+struct Watch<'a> {
+    on_line: &'a dyn Fn(&str),
+    shown: usize,
+    failures: Vec<String>,
+}
+
+impl Watch<'_> {
+    /// Hands the lines not yet shown to `on_line`.
+    fn stream(&mut self, vm: &Vm) {
+        for (_, line) in &vm.lines()[self.shown..] {
+            (self.on_line)(line);
+        }
+        self.shown = vm.lines().len();
+    }
+
+    /// Waits for `marker`; with the scenario's `tolerate_failures`, panics and error lines on
+    /// the way do not end it (up to its `max_failures`).
+    fn wait(
+        &mut self,
+        vm: &mut Vm,
+        marker: &str,
+        timeout: Duration,
+        s: &Scenario,
+    ) -> Result<Duration, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let step = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(250));
+            let outcome = vm.wait_for(marker, step);
+            self.stream(vm);
+            match outcome {
+                Ok(at) => return Ok(at),
+                Err(VmError::Panic { line, .. } | VmError::GuestError { line, .. })
+                    if s.tolerate_failures =>
+                {
+                    self.failures.push(line);
+                    if s.max_failures.is_some_and(|max| self.failures.len() >= max) {
+                        return Err(format!(
+                            "the guest failed {} times without reaching {marker:?} (last: {}; \
+                             serial log: {})",
+                            self.failures.len(),
+                            self.failures.last().map_or("", String::as_str),
+                            vm.log_path().display()
+                        ));
+                    }
+                }
+                Err(VmError::Timeout { .. }) if Instant::now() < deadline => {}
+                Err(VmError::Timeout { .. }) => {
+                    return Err(format!(
+                        "timed out after {:.1} s waiting for {marker:?} (serial log: {})",
+                        timeout.as_secs_f64(),
+                        vm.log_path().display()
+                    ));
+                }
+                Err(other) => return Err(other.to_string()),
+            }
         }
     }
 }
