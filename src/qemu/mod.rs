@@ -1,11 +1,16 @@
 //! QEMU: a [`VmSpec`] turns into an argv by a pure function ([`spec`]), the accelerator and
 //! firmware are detected ([`accel`]), and [`runner::Vm`] runs the VM, captures its serial
-//! console and waits for markers.
+//! console and waits for markers. `snapsmith validate` ([`validate`]) plans scenarios
+//! ([`planner`], pure), runs their VMs from a queue ([`queue`]) and judges what they showed
+//! ([`judge`]); `snapsmith boot` ([`boot`]) is one first-boot scenario of it.
 
 pub mod accel;
 pub mod boot;
 pub mod derive;
 pub mod disks;
+pub mod judge;
+pub mod planner;
+pub mod queue;
 pub mod runner;
 pub mod scenario;
 pub mod spec;

@@ -13,7 +13,7 @@ use std::path::Path;
 pub const DEFAULT_STEP_TIMEOUT: f64 = 120.0;
 
 /// The update a scenario installs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UpdateKind {
     None,
