@@ -89,6 +89,7 @@ pub fn boot_image(opts: &BootOptions, on_line: impl Fn(&str) + Sync) -> Result<B
         accel: super::detect(),
         memory_mib: Some(opts.memory_mib),
         serial_log: Some(log.clone()),
+        keyring: None,
     };
     let report = validate_streaming(&request, &on_line)?;
     let scenario = report

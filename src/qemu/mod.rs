@@ -2,7 +2,7 @@
 //! firmware are detected ([`accel`]), and [`runner::Vm`] runs the VM, captures its serial
 //! console and waits for markers. `snapsmith validate` ([`validate`]) plans scenarios
 //! ([`planner`], pure), runs their VMs from a queue ([`queue`]) and judges what they showed
-//! ([`judge`]); `snapsmith boot` ([`boot`]) is one first-boot scenario of it.
+//! ([`judge`]), asserting derived updates for signed images ([`signing`]); `snapsmith boot` ([`boot`]) is one first-boot scenario of it.
 
 pub mod accel;
 pub mod boot;
@@ -13,6 +13,7 @@ pub mod planner;
 pub mod queue;
 pub mod runner;
 pub mod scenario;
+pub mod signing;
 pub mod spec;
 pub mod validate;
 

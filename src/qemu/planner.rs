@@ -172,6 +172,7 @@ mod tests {
             },
             installed: vec!["core_x1.snap".into(), "pc-kernel_x1.snap".into()],
             has_bootloader,
+            seed: None,
         }
     }
 

@@ -10,7 +10,7 @@ use super::runner::{Vm, VmError};
 use super::scenario::{Outcome, UpdateKind};
 use super::spec::{Accel, DirectKernel, Disk, DiskFormat, Firmware, VmSpec};
 use crate::exec::Cmd;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -42,10 +42,18 @@ pub struct Bench<'a> {
     pub memory_mib: Option<u32>,
     /// The serial log of a single boot; `None` puts each in its boot's directory.
     pub serial_log: Option<PathBuf>,
-    /// The derived update snaps, by kind.
-    pub updates: BTreeMap<UpdateKind, PathBuf>,
+    /// The derived updates by kind, or why one cannot be used (a missing signing key).
+    pub updates: BTreeMap<UpdateKind, Result<Update, String>>,
     /// Sees every serial line as it comes.
     pub on_line: &'a (dyn Fn(&str) + Sync),
+}
+
+/// A derived update snap and, for images of a signed grade, its assertions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    pub snap: PathBuf,
+    /// snap-declaration + snap-revision, put on the update disk beside the snap.
+    pub assertions: Option<PathBuf>,
 }
 
 /// What one boot showed.
@@ -115,17 +123,17 @@ fn run_one(bench: &Bench, boot: &PlannedBoot) -> Result<Run> {
         std::fs::remove_dir_all(&dir)?;
     }
     std::fs::create_dir_all(&dir)?;
+    let update_disk = boot
+        .update_disk
+        .as_ref()
+        .map(|d| write_update_disk(bench, d, &dir))
+        .transpose()?;
     let overlay = dir.join("overlay.qcow2");
     Cmd::new("qemu-img")
         .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
         .arg(&bench.image)
         .arg(&overlay)
         .run()?;
-    let update_disk = boot
-        .update_disk
-        .as_ref()
-        .map(|d| write_update_disk(bench, d, &dir))
-        .transpose()?;
     let spec = vm_spec(bench, &overlay, update_disk.as_deref())?;
     let log = bench
         .serial_log
@@ -140,10 +148,14 @@ fn run_one(bench: &Bench, boot: &PlannedBoot) -> Result<Run> {
 }
 
 fn write_update_disk(bench: &Bench, disk: &UpdateDisk, dir: &Path) -> Result<PathBuf> {
-    let snaps: Vec<PathBuf> = bench
-        .updates
-        .get(&disk.update)
-        .cloned()
+    let update = match bench.updates.get(&disk.update) {
+        Some(Err(reason)) => bail!("{reason}"),
+        Some(Ok(update)) => Some(update),
+        None => None,
+    };
+    let snaps: Vec<PathBuf> = update.map(|u| u.snap.clone()).into_iter().collect();
+    let extra: Vec<PathBuf> = update
+        .and_then(|u| u.assertions.clone())
         .into_iter()
         .collect();
     let mut manifest = disk.manifest.clone();
@@ -152,7 +164,7 @@ fn write_update_disk(bench: &Bench, disk: &UpdateDisk, dir: &Path) -> Result<Pat
         .filter_map(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .collect();
-    disks::write_update_disk(dir, "update", &manifest, &snaps)
+    disks::write_update_disk_with(dir, "update", &manifest, &snaps, &extra)
 }
 
 fn vm_spec(bench: &Bench, overlay: &Path, update: Option<&Path>) -> Result<VmSpec> {

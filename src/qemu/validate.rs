@@ -9,9 +9,11 @@
 use super::derive::{self, ImageInfo};
 use super::judge;
 use super::planner;
-use super::queue::{self, Bench, BootSource};
-use super::scenario::Scenario;
+use super::queue::{self, Bench, BootSource, Update};
+use super::scenario::{Scenario, UpdateKind};
+use super::signing::{self, SignError};
 use super::spec::Accel;
+use crate::assertion::Keyring;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,6 +36,9 @@ pub struct Request {
     pub memory_mib: Option<u32>,
     /// Where the serial log goes when there is one scenario; `None` puts it in `work`.
     pub serial_log: Option<PathBuf>,
+    /// The keyring with the key that signed the image's snaps, for asserting derived updates
+    /// of images whose grade is not `dangerous`.
+    pub keyring: Option<PathBuf>,
 }
 
 /// Runs the scenarios; a failing scenario is a report entry, not an error.
@@ -61,12 +66,7 @@ pub fn validate_streaming(req: &Request, on_line: &(dyn Fn(&str) + Sync)) -> Res
         }
         _ => BootSource::Firmware,
     };
-    let mut updates = BTreeMap::new();
-    for kind in &plan.derive {
-        if let Some(snap) = derive::derive_update(*kind, &info, &req.work)? {
-            updates.insert(*kind, snap);
-        }
-    }
+    let updates = derive_updates(&plan.derive, &info, req)?;
     let bench = Bench {
         image: image.clone(),
         source,
@@ -92,6 +92,38 @@ pub fn validate_streaming(req: &Request, on_line: &(dyn Fn(&str) + Sync)) -> Res
         total: started.elapsed().as_secs_f64(),
         scenarios,
     })
+}
+
+/// Derives each update once and, for a signed grade, asserts it with the key from the keyring
+/// that signed the image's own snap; a missing key is the reason of the scenarios that need
+/// the update, not an error of the run.
+fn derive_updates(
+    kinds: &[UpdateKind],
+    info: &ImageInfo,
+    req: &Request,
+) -> Result<BTreeMap<UpdateKind, Result<Update, String>>> {
+    let seed = match info.seed {
+        Some((offset, size)) => signing::read_seed_signing(&info.path, offset, size)?,
+        None => None,
+    };
+    let keyring = req.keyring.as_deref().map(Keyring::open);
+    let mut updates = BTreeMap::new();
+    for kind in kinds {
+        let Some(snap) = derive::derive_update(*kind, info, &req.work)? else {
+            continue;
+        };
+        let assertions = match &seed {
+            Some(seed) => signing::assert_update(&snap, *kind, seed, keyring.as_ref()),
+            None => Ok(None),
+        };
+        let update = match assertions {
+            Ok(assertions) => Ok(Update { snap, assertions }),
+            Err(err @ SignError::NeedsKey(_)) => Err(err.to_string()),
+            Err(SignError::Other(err)) => return Err(err),
+        };
+        updates.insert(*kind, update);
+    }
+    Ok(updates)
 }
 
 /// The current kernel snap's vmlinuz and initrd.img, for direct kernel boot.
