@@ -32,7 +32,12 @@ fn update_disk_holds_manifest_and_snaps() {
         then: Some(Then::Poweroff),
         ..Manifest::default()
     };
-    let disk = disks::write_update_disk(dir.path(), "update", &manifest, &[snap]).unwrap();
+    // The snap's assertions go beside it (as the validator puts them for signed images).
+    let assertions = dir.path().join("thing_2.assert");
+    std::fs::write(&assertions, b"type: snap-declaration\n").unwrap();
+    let disk =
+        disks::write_update_disk_with(dir.path(), "update", &manifest, &[snap], &[assertions])
+            .unwrap();
     let table = Cmd::new("sfdisk")
         .arg("--dump")
         .arg(&disk)
@@ -53,12 +58,18 @@ fn update_disk_holds_manifest_and_snaps() {
         out
     };
     assert_eq!(read("thing_2.snap"), bytes);
+    assert_eq!(read("thing_2.assert"), b"type: snap-declaration\n");
     let text = String::from_utf8(read("update.yaml")).unwrap();
     let written = Manifest::parse(&text).unwrap();
     // The disk writer adds the snaps' digests (the guest then need not hash them).
     let digest = snapsmith::snap::digest(&dir.path().join("thing_2.snap")).unwrap();
     assert_eq!(written.digests["thing_2.snap"], digest.sha3_384);
     assert_eq!(written.snaps, manifest.snaps);
+    assert_eq!(
+        written.digests.len(),
+        1,
+        "only snaps are listed with digests"
+    );
     assert_eq!(written.then, manifest.then);
     // fsck.vfat on the partition's bytes.
     let part = dir.path().join("part.img");
