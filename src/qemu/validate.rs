@@ -1,7 +1,8 @@
 //! `snapsmith validate`: boots an image through its scenarios and reports. The image is read
 //! ([`derive::read_image`]), the scenarios are planned ([`planner`], pure), the updates they
-//! need are derived from the image's own snaps ([`derive`](mod@derive)), the boots run from a queue with
-//! `jobs` VMs busy ([`queue`]) and what they showed is judged into the report ([`judge`]).
+//! need are derived from the image's own snaps ([`derive`](mod@derive)), the boots run from a
+//! queue with `jobs` VMs busy ([`queue`]) and what they showed is judged into the report
+//! ([`judge`]).
 //! Images with a bootloader on their ESP boot through OVMF and GRUB; images without one boot
 //! their current kernel directly (kernel updates then cannot be tried, and scenarios that need
 //! GRUB fail saying so). Two VMs at a time is the fastest setting measured on 2-core TCG hosts.
