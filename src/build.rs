@@ -10,6 +10,8 @@
 //!    the manifest records every partition's hash, and the outputs are renamed into place
 //!    ([`execute`]). On failure nothing remains at an output path.
 
+pub mod boot_assets;
+pub mod grub_efi;
 mod load;
 mod manifest;
 mod output;

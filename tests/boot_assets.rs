@@ -1,7 +1,8 @@
 //! The boot files `snapsmith build` puts on the example image, read back with mtools (no VM):
 //! GRUB and the seed config on ubuntu-seed, the run config, its grubenv and the kernel's
 //! assets on ubuntu-boot; byte-identical images from identical inputs (GRUB's image included);
-//! and gadget kernel arguments that a GRUB script cannot carry are refused.
+//! and gadget kernel arguments that a GRUB script cannot carry are refused. Also the host
+//! tools' view of the pieces: GRUB's parser accepts both configs, grub-mkimage is deterministic.
 
 mod build_common;
 mod common;
@@ -149,4 +150,50 @@ fn unusable_kernel_arguments_and_kernels_are_refused() {
         stderr.contains("has neither vmlinuz with initrd.img nor kernel.efi"),
         "{stderr}"
     );
+}
+
+/// GRUB's own parser accepts both configs (grub-script-check, from grub-common).
+#[test]
+fn grub_parses_both_configs() {
+    use snapsmith::boot::grubcfg::{RunConfig, SeedConfig, run_config, seed_config};
+    if !common::have_tools("grub_parses_both_configs", &["grub-script-check"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_config(&RunConfig {
+        extra_args: vec!["snapsmith.poweroff=idle".into()],
+        legacy_base: Some("core_1.snap".into()),
+    })
+    .unwrap();
+    let seed = seed_config(&SeedConfig {
+        label: "dev".into(),
+        recovery_kernel: "snaps/pc-kernel_1.snap".into(),
+        extra_args: vec![],
+    })
+    .unwrap();
+    for (name, text) in [("run.cfg", run), ("seed.cfg", seed)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        snapsmith::exec::Cmd::new("grub-script-check")
+            .arg(&path)
+            .run()
+            .unwrap();
+    }
+}
+
+#[test]
+fn grub_image_is_a_deterministic_pe_file() {
+    let test = "grub_image_is_a_deterministic_pe_file";
+    if !common::have_tools(test, &["grub-mkimage"]) {
+        return;
+    }
+    if !Path::new("/usr/lib/grub/x86_64-efi/linux.mod").is_file() {
+        common::skip_or_fail(test, "GRUB's x86_64-efi modules are not installed");
+        return;
+    }
+    let a = snapsmith::build::grub_efi::grub_x64_image().unwrap();
+    let b = snapsmith::build::grub_efi::grub_x64_image().unwrap();
+    assert!(a.starts_with(b"MZ"), "not a PE image");
+    assert!(a.len() > 100_000, "suspiciously small: {} bytes", a.len());
+    assert!(a == b, "two grub-mkimage runs gave different bytes");
 }

@@ -1,7 +1,10 @@
 //! The update disk the validator attaches: a GPT disk whose vfat partition named
 //! `snapsmith-update` holds update.yaml and the snap files byte for byte (read back through
-//! fatfs and checked by sfdisk and fsck.vfat).
+//! fatfs and checked by sfdisk and fsck.vfat); and for an image of grade `signed`, the updates
+//! the validator derives are asserted with the key from the keyring that signed the image's
+//! snaps, or the scenarios that need them fail saying which key is missing (no VM is booted).
 
+mod build_common;
 mod common;
 
 use snapsmith::boot::update::{Manifest, Then};
@@ -29,7 +32,12 @@ fn update_disk_holds_manifest_and_snaps() {
         then: Some(Then::Poweroff),
         ..Manifest::default()
     };
-    let disk = disks::write_update_disk(dir.path(), "update", &manifest, &[snap]).unwrap();
+    // The snap's assertions go beside it (as the validator puts them for signed images).
+    let assertions = dir.path().join("thing_2.assert");
+    std::fs::write(&assertions, b"type: snap-declaration\n").unwrap();
+    let disk =
+        disks::write_update_disk_with(dir.path(), "update", &manifest, &[snap], &[assertions])
+            .unwrap();
     let table = Cmd::new("sfdisk")
         .arg("--dump")
         .arg(&disk)
@@ -50,12 +58,18 @@ fn update_disk_holds_manifest_and_snaps() {
         out
     };
     assert_eq!(read("thing_2.snap"), bytes);
+    assert_eq!(read("thing_2.assert"), b"type: snap-declaration\n");
     let text = String::from_utf8(read("update.yaml")).unwrap();
     let written = Manifest::parse(&text).unwrap();
     // The disk writer adds the snaps' digests (the guest then need not hash them).
     let digest = snapsmith::snap::digest(&dir.path().join("thing_2.snap")).unwrap();
     assert_eq!(written.digests["thing_2.snap"], digest.sha3_384);
     assert_eq!(written.snaps, manifest.snaps);
+    assert_eq!(
+        written.digests.len(),
+        1,
+        "only snaps are listed with digests"
+    );
     assert_eq!(written.then, manifest.then);
     // fsck.vfat on the partition's bytes.
     let part = dir.path().join("part.img");
@@ -63,4 +77,145 @@ fn update_disk_holds_manifest_and_snaps() {
     let start = usize::try_from(MIB).unwrap();
     std::fs::write(&part, &all[start..start + usize::try_from(size).unwrap()]).unwrap();
     Cmd::new("fsck.vfat").arg("-n").arg(&part).run().unwrap();
+}
+
+/// The example model as grade `signed` with snap ids, signed with the test brand key.
+fn signed_model(dir: &std::path::Path, keys: &snapsmith::assertion::Keyring) -> std::path::PathBuf {
+    let mut headers: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(
+        &std::fs::read(common::repo().join("models/dev-amd64.json")).unwrap(),
+    )
+    .unwrap();
+    headers.insert("grade".into(), "signed".into());
+    for snap in headers["snaps"].as_array_mut().unwrap() {
+        let id = format!("{}-id", snap["name"].as_str().unwrap());
+        snap.as_object_mut().unwrap().insert("id".into(), id.into());
+    }
+    let (_, brand) = keys.load("dev-brand").unwrap();
+    let model = snapsmith::assertion::sign("model", &headers, &[], &brand, "dev").unwrap();
+    let path = dir.join("signed.model");
+    std::fs::write(&path, model.encode()).unwrap();
+    path
+}
+
+/// A grade-signed image of the build kit, its snaps asserted with the test root key as
+/// `snapsmith snap assert` does (the kernel at revision 12); `None` when tools are missing.
+fn signed_image(test: &str) -> Option<(build_common::Kit, std::path::PathBuf)> {
+    if !common::have_tools(test, build_common::TOOLS) {
+        return None;
+    }
+    let kit = build_common::Kit::new();
+    let keys = snapsmith::assertion::Keyring::open(&common::repo().join("models/test-keys"));
+    let dir = kit.dir.path();
+    let model = signed_model(dir, &keys);
+    let (root_info, root) = keys.load("dev-root").unwrap();
+    let mut build = build_common::build_model(&model, &kit.snaps(), &dir.join("out"));
+    for (i, snap) in kit.snaps().into_iter().enumerate() {
+        let name = snapsmith::snap::SnapFile::open(snap)
+            .unwrap()
+            .info()
+            .name
+            .clone();
+        let request = snapsmith::snap::SnapAssertRequest {
+            snap_id: &format!("{name}-id"),
+            revision: 11 + i as u64,
+            publisher: None,
+            timestamp: "2026-01-01T00:00:00+00:00",
+        };
+        let signed =
+            snapsmith::snap::snap_assertions(snap, &request, &root, &root_info.account_id).unwrap();
+        let path = dir.join(format!("{name}.assert"));
+        std::fs::write(&path, snapsmith::assertion::encode_stream(&signed)).unwrap();
+        build.arg("--assertions").arg(path);
+    }
+    build.assert().success();
+    let image = dir.join("out/pc.img");
+    Some((kit, image))
+}
+
+#[test]
+fn derived_updates_of_a_signed_image_are_asserted_with_the_keyring_key() {
+    use snapsmith::qemu::{derive, scenario::UpdateKind, signing};
+    let Some((_kit, image)) = signed_image("derived_updates_are_asserted") else {
+        return;
+    };
+    let info = derive::read_image(&image).unwrap();
+    let (offset, size) = info.seed.unwrap();
+    let seed = signing::read_seed_signing(&image, offset, size)
+        .unwrap()
+        .unwrap();
+    assert_eq!(seed.grade, "signed");
+    let work = tempfile::tempdir().unwrap();
+    let snap = derive::derive_update(UpdateKind::GoodKernel, &info, work.path())
+        .unwrap()
+        .unwrap();
+    let keys = snapsmith::assertion::Keyring::open(&common::repo().join("models/test-keys"));
+    let (root_info, root) = keys.load("dev-root").unwrap();
+
+    let path = signing::assert_update(&snap, UpdateKind::GoodKernel, &seed, Some(&keys))
+        .unwrap()
+        .unwrap();
+    assert_eq!(path, snap.with_extension("assert"));
+    let stream = snapsmith::assertion::decode_stream(&std::fs::read(&path).unwrap()).unwrap();
+    let types: Vec<&str> = stream.iter().map(|a| a.type_name()).collect();
+    assert_eq!(types, ["snap-declaration", "snap-revision"]);
+    for a in &stream {
+        assert_eq!(a.sign_key_id(), root_info.key_id);
+        root.public()
+            .verify(a.signed_content(), a.signature())
+            .unwrap();
+    }
+    let revision = snapsmith::assertion::SnapRevision::from_assertion(&stream[1]).unwrap();
+    assert_eq!(
+        revision.snap_sha3_384,
+        snapsmith::snap::digest(&snap).unwrap().sha3_384
+    );
+    assert_eq!(
+        (revision.snap_id.as_str(), revision.snap_revision),
+        ("pc-kernel-id", 13)
+    );
+
+    // Without the signing key (a keyring without it, or none) the update cannot be asserted.
+    let other = tempfile::tempdir().unwrap();
+    for keyring in [
+        Some(snapsmith::assertion::Keyring::open(other.path())),
+        None,
+    ] {
+        let err = signing::assert_update(&snap, UpdateKind::GoodKernel, &seed, keyring.as_ref())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("needs the signing key {}", root_info.key_id)
+        );
+    }
+}
+
+#[test]
+fn a_scenario_without_its_signing_key_fails_saying_so() {
+    let Some((kit, image)) = signed_image("a_scenario_without_its_signing_key") else {
+        return;
+    };
+    let key_id = snapsmith::assertion::Keyring::open(&common::repo().join("models/test-keys"))
+        .load("dev-root")
+        .unwrap()
+        .0
+        .key_id;
+    let empty = tempfile::tempdir().unwrap();
+    // No keyring/ beside the image, then a keyring without the key.
+    for keyring in [None, Some(empty.path())] {
+        let mut cmd = common::snapsmith();
+        cmd.arg("validate")
+            .arg(&image)
+            .args(["--scenario", "good-kernel-update", "--work"])
+            .arg(kit.dir.path().join("work"));
+        if let Some(dir) = keyring {
+            cmd.arg("--keyring").arg(dir);
+        }
+        let out = cmd.assert().code(1);
+        let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        assert!(stdout.contains("FAIL good-kernel-update"), "{stdout}");
+        assert!(
+            stdout.contains(&format!("reason: needs the signing key {key_id}")),
+            "{stdout}"
+        );
+    }
 }

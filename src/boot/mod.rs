@@ -1,19 +1,17 @@
-//! Boot-side formats and logic shared by the image builder and the in-image runtime: the GRUB
-//! environment block ([`grubenv`]), the GRUB configurations with the kernel try/trying/rollback
-//! state machine ([`grubcfg`]), the GRUB EFI image ([`efi`]) and the boot files a build puts on
-//! ubuntu-seed and ubuntu-boot ([`assets`]), and booting a built image in QEMU ([`vm`]); the
-//! run system's modeenv ([`modeenv`]), the run-mode state machine the init and agent follow
-//! ([`state`]) and the update disk's manifest ([`update`]), all pure.
+//! The boot protocol, pure (no process, no disk, no VM): the GRUB environment block
+//! ([`grubenv`]), the GRUB configurations with the kernel try/trying/rollback state machine
+//! ([`grubcfg`]), recovery system labels ([`label`]), the run system's modeenv ([`modeenv`]),
+//! the run-mode state machine the init and agent follow ([`state`]) and the update disk's
+//! manifest ([`update`]). The build side makes the boot files from these
+//! (`build::boot_assets`, `build::grub_efi`); booting an image in a VM is `qemu::boot`.
 //! docs/boot-protocol.md describes the protocol, docs/agent.md the runtime side.
 
-pub mod assets;
-pub mod efi;
 pub mod grubcfg;
 pub mod grubenv;
+pub mod label;
 pub mod modeenv;
 pub mod state;
 pub mod update;
-pub mod vm;
 
 pub use grubenv::Grubenv;
 pub use modeenv::Modeenv;

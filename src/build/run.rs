@@ -57,15 +57,14 @@ pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
     let unpacked = Unpacked::new(&snaps)?;
     let (plan, gadget) = gadget_plan(req, &model, &unpacked)?;
     reporter.stage("preparing the boot files");
-    let boot_assets: BootAssets =
-        crate::boot::assets::for_build(&crate::boot::assets::BootInputs {
-            gadget: &gadget,
-            plan: &plan,
-            snaps: &snaps,
-            label: &label,
-            model: &model.id,
-            gadget_dir: Some(&unpacked.gadget),
-        })?;
+    let boot_assets: BootAssets = super::boot_assets::for_build(&super::boot_assets::BootInputs {
+        gadget: &gadget,
+        plan: &plan,
+        snaps: &snaps,
+        label: &label,
+        model: &model.id,
+        gadget_dir: Some(&unpacked.gadget),
+    })?;
     let mut assembled = assemble(&model, snaps, plan, &label, &boot_assets)?;
     gadget::bridge::check_plan_fit(&assembled.plan)
         .context("the seed and the run system do not fit the gadget's partitions")?;

@@ -1,7 +1,7 @@
 //! `snapsmith boot IMAGE`: boot a built image in QEMU (OVMF, GRUB, kernel snap, base) on a
 //! throw-away overlay, stream its serial console and succeed when the run marker appears.
 
-use crate::boot::vm::{self, BootOptions};
+use crate::qemu::boot::{self as vm, BootOptions};
 use anyhow::Result;
 use clap::Args;
 use std::io::Write;

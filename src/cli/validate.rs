@@ -30,6 +30,11 @@ pub struct ValidateArgs {
     /// Directory for serial logs and per-scenario disks (default: a new one under $TMPDIR)
     #[arg(long, value_name = "DIR")]
     work: Option<PathBuf>,
+    /// Keyring (as `snapsmith key --keyring`) with the key that signed the image's snaps, to
+    /// assert the updates derived for a model of grade signed or secured (default: `keyring/`
+    /// beside the image, when it exists)
+    #[arg(long, value_name = "DIR")]
+    keyring: Option<PathBuf>,
 }
 
 pub fn run(args: ValidateArgs) -> Result<()> {
@@ -52,12 +57,19 @@ pub fn run(args: ValidateArgs) -> Result<()> {
             .context("creating a work directory")?
             .keep(),
     };
+    let keyring = args.keyring.or_else(|| {
+        let beside = args.image.parent()?.join("keyring");
+        beside.is_dir().then_some(beside)
+    });
     let request = Request {
         image: args.image,
         scenarios,
         work,
         jobs: args.jobs,
         accel: crate::qemu::detect(),
+        memory_mib: None,
+        serial_log: None,
+        keyring,
     };
     let report = validate::validate(&request)?;
     let json = serde_json::to_string_pretty(&report)? + "\n";

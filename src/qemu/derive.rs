@@ -24,6 +24,8 @@ pub struct ImageInfo {
     pub installed: Vec<String>,
     /// The ESP (ubuntu-seed) holds `EFI/BOOT/BOOTX64.EFI`, so firmware can boot it.
     pub has_bootloader: bool,
+    /// Byte offset and size of ubuntu-seed in the image, when it has one.
+    pub seed: Option<(u64, u64)>,
 }
 
 impl ImageInfo {
@@ -64,8 +66,9 @@ pub fn read_image(image: &Path) -> Result<ImageInfo> {
         .filter(|n| n.ends_with(".snap"))
         .map(str::to_string)
         .collect();
-    let has_bootloader = match named("ubuntu-seed") {
-        Some(seed) => esp_has_bootloader(image, seed.offset, seed.size)?,
+    let seed = named("ubuntu-seed").map(|p| (p.offset, p.size));
+    let has_bootloader = match seed {
+        Some((offset, size)) => esp_has_bootloader(image, offset, size)?,
         None => false,
     };
     Ok(ImageInfo {
@@ -74,6 +77,7 @@ pub fn read_image(image: &Path) -> Result<ImageInfo> {
         modeenv,
         installed,
         has_bootloader,
+        seed,
     })
 }
 

@@ -134,6 +134,18 @@ pub fn write_update_disk(
     manifest: &Manifest,
     snaps: &[PathBuf],
 ) -> Result<PathBuf> {
+    write_update_disk_with(dir, name, manifest, snaps, &[])
+}
+
+/// [`write_update_disk`], with `extra` files (the snaps' assertions) beside the snaps, stored
+/// under their file names too.
+pub fn write_update_disk_with(
+    dir: &Path,
+    name: &str,
+    manifest: &Manifest,
+    snaps: &[PathBuf],
+    extra: &[PathBuf],
+) -> Result<PathBuf> {
     let mut manifest = manifest.clone();
     for snap in snaps {
         if let Some(file) = snap.file_name() {
@@ -148,7 +160,7 @@ pub fn write_update_disk(
         update::MANIFEST,
         FileSource::Bytes(manifest.encode().into_bytes()),
     );
-    for snap in snaps {
+    for snap in snaps.iter().chain(extra) {
         let file_name = snap
             .file_name()
             .with_context(|| format!("{} has no file name", snap.display()))?

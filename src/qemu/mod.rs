@@ -1,18 +1,29 @@
 //! QEMU: a [`VmSpec`] turns into an argv by a pure function ([`spec`]), the accelerator and
 //! firmware are detected ([`accel`]), and [`runner::Vm`] runs the VM, captures its serial
-//! console and waits for markers.
+//! console and waits for markers. `snapsmith validate` ([`validate`]) plans scenarios
+//! ([`planner`], pure), runs their VMs from a queue ([`queue`]) and judges what they showed
+//! ([`judge`]), asserting derived updates for signed images ([`signing`]); `snapsmith boot`
+//! ([`boot`]) is one first-boot scenario of it. After a VM stops, the host reads its disk
+//! itself ([`diskread`], [`hostcheck`]); [`console`] times boots and scans for errors, [`junit`]
+//! writes CI reports, [`qmp`] talks to QEMU and [`nbd`] serves a disk that loses unflushed
+//! writes at a power cut.
 
 pub mod accel;
+pub mod boot;
 pub mod console;
 pub mod derive;
 pub mod diskread;
 pub mod disks;
 pub mod hostcheck;
+pub mod judge;
 pub mod junit;
 pub mod nbd;
+pub mod planner;
 pub mod qmp;
+pub mod queue;
 pub mod runner;
 pub mod scenario;
+pub mod signing;
 pub mod spec;
 pub mod validate;
 

@@ -13,7 +13,7 @@ use std::path::Path;
 pub const DEFAULT_STEP_TIMEOUT: f64 = 120.0;
 
 /// The update a scenario installs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UpdateKind {
     None,
@@ -63,6 +63,10 @@ pub struct Scenario {
     /// Kernel panics and `snapsmith: error` lines are part of the scenario (else they fail it).
     #[serde(default)]
     pub tolerate_failures: bool,
+    /// With `tolerate-failures`: the tolerated panics and error lines after which the scenario
+    /// fails all the same (each one rebooted the guest); none means no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failures: Option<usize>,
     /// Data files the agent writes under system-data/ (update.yaml `write:`).
     #[serde(default)]
     pub write: BTreeMap<String, String>,

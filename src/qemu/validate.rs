@@ -1,25 +1,27 @@
-//! `snapsmith validate`: boots an image through its scenarios and reports. Each scenario gets
-//! a qcow2 overlay over the image (the image itself is never written), an update disk
-//! (`snapsmith-update`) holding update.yaml and the update derived from the image's own snaps,
-//! and one QEMU process that reboots as the guest asks; the console markers are awaited in
-//! order and timed from QEMU's start. Images with a bootloader on their ESP boot through OVMF
-//! and GRUB; images without one boot their current kernel directly (kernel updates then cannot
-//! be tried, and scenarios that need GRUB fail saying so). Two scenarios run at a time, the
-//! fastest setting measured on 2-core TCG hosts.
+//! `snapsmith validate`: boots an image through its scenarios and reports. The image is read
+//! ([`derive::read_image`]), the scenarios are planned ([`planner`], pure), the updates they
+//! need are derived from the image's own snaps ([`derive`](mod@derive)), the boots run from a
+//! queue with `jobs` VMs busy ([`queue`]) and what they showed is judged into the report
+//! ([`judge`]).
+//! Images with a bootloader on their ESP boot through OVMF and GRUB; images without one boot
+//! their current kernel directly (kernel updates then cannot be tried, and scenarios that need
+//! GRUB fail saying so). Two VMs at a time is the fastest setting measured on 2-core TCG hosts.
 
 use super::derive::{self, ImageInfo};
-use super::disks;
-use super::runner::{Vm, VmError};
-use super::scenario::{Outcome, Scenario, expand};
-use super::spec::{Accel, DirectKernel, Disk, DiskFormat, Firmware, VmSpec};
-use crate::boot::state::next_local_file;
-use crate::boot::update::{Manifest, Then};
-use crate::exec::Cmd;
+use super::judge;
+use super::planner;
+use super::queue::{self, Bench, BootSource, Update};
+use super::scenario::{Scenario, UpdateKind};
+use super::signing::{self, SignError};
+use super::spec::Accel;
+use crate::assertion::Keyring;
 use anyhow::{Context, Result};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+pub use judge::{MarkerReport, Report, ScenarioReport, render};
+pub use planner::BootPath;
 
 /// How to validate.
 #[derive(Debug, Clone)]
@@ -31,130 +33,98 @@ pub struct Request {
     /// Scenarios run at the same time.
     pub jobs: usize,
     pub accel: Accel,
-}
-
-/// How the image was booted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BootPath {
-    /// OVMF -> GRUB on the image's ESP.
-    Firmware,
-    /// QEMU loads the current kernel snap's vmlinuz and initrd.img.
-    DirectKernel,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MarkerReport {
-    pub marker: String,
-    /// Seconds since QEMU started; `None` when it never came.
-    pub at: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ScenarioReport {
-    pub name: String,
-    pub passed: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub markers: Vec<MarkerReport>,
-    /// Seconds from QEMU's start to the end of the scenario.
-    pub total: f64,
-    pub serial_log: PathBuf,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub image: PathBuf,
-    pub accel: &'static str,
-    pub boot: BootPath,
-    pub passed: bool,
-    /// Wall seconds for the whole run.
-    pub total: f64,
-    pub scenarios: Vec<ScenarioReport>,
-}
-
-/// Everything a scenario run needs besides the scenario.
-struct Bench {
-    info: ImageInfo,
-    boot: BootPath,
-    accel: Accel,
-    kernel_files: Option<(PathBuf, PathBuf)>,
-    work: PathBuf,
+    /// Guest memory; `None` keeps [`super::VmSpec::new`]'s.
+    pub memory_mib: Option<u32>,
+    /// Where the serial log goes when there is one scenario; `None` puts it in `work`.
+    pub serial_log: Option<PathBuf>,
+    /// The keyring with the key that signed the image's snaps, for asserting derived updates
+    /// of images whose grade is not `dangerous`.
+    pub keyring: Option<PathBuf>,
 }
 
 /// Runs the scenarios; a failing scenario is a report entry, not an error.
 pub fn validate(req: &Request) -> Result<Report> {
+    validate_streaming(req, &|_| {})
+}
+
+/// [`validate`], handing every serial line to `on_line` as it comes.
+pub fn validate_streaming(req: &Request, on_line: &(dyn Fn(&str) + Sync)) -> Result<Report> {
     let started = Instant::now();
     std::fs::create_dir_all(&req.work)
         .with_context(|| format!("creating {}", req.work.display()))?;
     let image = std::path::absolute(&req.image)
         .with_context(|| format!("resolving {}", req.image.display()))?;
     let info = derive::read_image(&image)?;
-    let boot = if info.has_bootloader {
-        BootPath::Firmware
-    } else {
-        BootPath::DirectKernel
-    };
-    let kernel_files = match boot {
-        BootPath::Firmware => None,
-        BootPath::DirectKernel => Some(direct_kernel_files(&info, &req.work)?),
-    };
-    let mut updates = BTreeMap::new();
-    for s in &req.scenarios {
-        if let std::collections::btree_map::Entry::Vacant(slot) =
-            updates.entry(format!("{:?}", s.update))
-        {
-            slot.insert(derive::derive_update(s.update, &info, &req.work)?);
+    let plan = planner::plan(&req.scenarios, &info)?;
+    let source = match (&plan.boot, &plan.direct_append) {
+        (BootPath::DirectKernel, Some(append)) => {
+            let (vmlinuz, initrd) = direct_kernel_files(&info, &req.work)?;
+            BootSource::Direct {
+                vmlinuz,
+                initrd,
+                append: append.clone(),
+            }
         }
-    }
-    let bench = Bench {
-        info,
-        boot,
-        accel: req.accel,
-        kernel_files,
-        work: req.work.clone(),
+        _ => BootSource::Firmware,
     };
-    let mut reports = Vec::new();
-    for chunk in req.scenarios.chunks(req.jobs.max(1)) {
-        let results: Vec<ScenarioReport> = std::thread::scope(|scope| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|s| {
-                    let update = updates.get(&format!("{:?}", s.update)).cloned().flatten();
-                    let bench = &bench;
-                    scope.spawn(move || run_scenario(bench, s, update))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .zip(chunk)
-                .map(|(h, s)| {
-                    h.join()
-                        .unwrap_or_else(|_| failed_early(s, "the scenario thread panicked"))
-                })
-                .collect()
-        });
-        reports.extend(results);
-    }
+    let updates = derive_updates(&plan.derive, &info, req)?;
+    let bench = Bench {
+        image: image.clone(),
+        source,
+        accel: req.accel,
+        work: req.work.clone(),
+        memory_mib: req.memory_mib,
+        serial_log: req.serial_log.clone().filter(|_| req.scenarios.len() == 1),
+        updates,
+        on_line,
+    };
+    let runs = queue::run_all(&bench, &plan.boots, req.jobs);
+    let scenarios: Vec<ScenarioReport> = plan
+        .boots
+        .iter()
+        .zip(runs)
+        .map(|(boot, run)| judge::judge(boot, run))
+        .collect();
     Ok(Report {
         image,
         accel: req.accel.name(),
-        boot,
-        passed: reports.iter().all(|r| r.passed),
+        boot: plan.boot,
+        passed: scenarios.iter().all(|r| r.passed),
         total: started.elapsed().as_secs_f64(),
-        scenarios: reports,
+        scenarios,
     })
 }
 
-fn failed_early(s: &Scenario, reason: &str) -> ScenarioReport {
-    ScenarioReport {
-        name: s.name.clone(),
-        passed: false,
-        reason: Some(reason.to_string()),
-        markers: Vec::new(),
-        total: 0.0,
-        serial_log: PathBuf::new(),
+/// Derives each update once and, for a signed grade, asserts it with the key from the keyring
+/// that signed the image's own snap; a missing key is the reason of the scenarios that need
+/// the update, not an error of the run.
+fn derive_updates(
+    kinds: &[UpdateKind],
+    info: &ImageInfo,
+    req: &Request,
+) -> Result<BTreeMap<UpdateKind, Result<Update, String>>> {
+    let seed = match info.seed {
+        Some((offset, size)) => signing::read_seed_signing(&info.path, offset, size)?,
+        None => None,
+    };
+    let keyring = req.keyring.as_deref().map(Keyring::open);
+    let mut updates = BTreeMap::new();
+    for kind in kinds {
+        let Some(snap) = derive::derive_update(*kind, info, &req.work)? else {
+            continue;
+        };
+        let assertions = match &seed {
+            Some(seed) => signing::assert_update(&snap, *kind, seed, keyring.as_ref()),
+            None => Ok(None),
+        };
+        let update = match assertions {
+            Ok(assertions) => Ok(Update { snap, assertions }),
+            Err(err @ SignError::NeedsKey(_)) => Err(err.to_string()),
+            Err(SignError::Other(err)) => return Err(err),
+        };
+        updates.insert(*kind, update);
     }
+    Ok(updates)
 }
 
 /// The current kernel snap's vmlinuz and initrd.img, for direct kernel boot.
@@ -173,202 +143,4 @@ fn direct_kernel_files(info: &ImageInfo, work: &Path) -> Result<(PathBuf, PathBu
         out.push(path);
     }
     Ok((out.remove(0), out.remove(0)))
-}
-
-fn run_scenario(bench: &Bench, s: &Scenario, update: Option<PathBuf>) -> ScenarioReport {
-    if s.needs_bootloader && bench.boot != BootPath::Firmware {
-        return failed_early(
-            s,
-            "needs GRUB, but the image's ESP has no EFI/BOOT/BOOTX64.EFI (booted without a \
-             bootloader, kernel updates cannot be tried)",
-        );
-    }
-    match prepare_and_run(bench, s, update) {
-        Ok(report) => report,
-        Err(err) => failed_early(s, &format!("{err:#}")),
-    }
-}
-
-fn prepare_and_run(bench: &Bench, s: &Scenario, update: Option<PathBuf>) -> Result<ScenarioReport> {
-    let dir = bench.work.join(&s.name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    std::fs::create_dir_all(&dir)?;
-    let overlay = dir.join("overlay.qcow2");
-    Cmd::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
-        .arg(&bench.info.path)
-        .arg(&overlay)
-        .run()?;
-    let manifest = Manifest {
-        snaps: update
-            .iter()
-            .filter_map(|p| p.file_name())
-            .map(|n| n.to_string_lossy().into_owned())
-            .collect(),
-        write: s.write.clone(),
-        then: Some(Then::Poweroff),
-        digests: BTreeMap::new(),
-    };
-    let snaps: Vec<PathBuf> = update.iter().cloned().collect();
-    let update_disk = disks::write_update_disk(&dir, "update", &manifest, &snaps)?;
-    let spec = vm_spec(bench, &overlay, &update_disk)?;
-    let log = dir.join("serial.log");
-    let vars = placeholders(&bench.info)?;
-    let report = drive(&spec, s, &vars, &log);
-    let _ = std::fs::remove_file(&overlay);
-    let _ = std::fs::remove_file(&update_disk);
-    report
-}
-
-fn vm_spec(bench: &Bench, overlay: &Path, update: &Path) -> Result<VmSpec> {
-    let mut spec = VmSpec::new(bench.accel);
-    match &bench.kernel_files {
-        None => {
-            let ovmf =
-                super::ovmf().context("no OVMF firmware found (install the ovmf package)")?;
-            spec.firmware = Some(Firmware::Bios(ovmf));
-        }
-        Some((vmlinuz, initrd)) => {
-            spec.kernel = Some(DirectKernel {
-                kernel: vmlinuz.clone(),
-                initrd: Some(initrd.clone()),
-                append: format!(
-                    "console=ttyS0 panic=-1 snapsmith.mode=run snapsmith.kernel={}",
-                    bench.info.kernel()?
-                ),
-            });
-        }
-    }
-    spec.disks.push(Disk {
-        path: overlay.to_path_buf(),
-        format: DiskFormat::Qcow2,
-        readonly: false,
-    });
-    spec.disks.push(Disk::raw(update));
-    Ok(spec)
-}
-
-/// `{kernel}`, `{base}`, `{new_kernel}`, `{new_base}` for the image.
-fn placeholders(info: &ImageInfo) -> Result<BTreeMap<&'static str, String>> {
-    let mut vars = BTreeMap::new();
-    let kernel = info.kernel()?.to_string();
-    let name_of = |file: &str| {
-        file.rsplit_once('_')
-            .map_or(file.to_string(), |(n, _)| n.to_string())
-    };
-    vars.insert(
-        "new_kernel",
-        next_local_file(&name_of(&kernel), &info.installed),
-    );
-    vars.insert(
-        "new_base",
-        next_local_file(&name_of(&info.modeenv.base), &info.installed),
-    );
-    vars.insert("kernel", kernel);
-    vars.insert("base", info.modeenv.base.clone());
-    Ok(vars)
-}
-
-/// Boots and waits for each marker in order, then for the outcome.
-fn drive(
-    spec: &VmSpec,
-    s: &Scenario,
-    vars: &BTreeMap<&str, String>,
-    log: &Path,
-) -> Result<ScenarioReport> {
-    let mut vm = Vm::start(spec, log)?;
-    let mut markers: Vec<MarkerReport> = s
-        .steps
-        .iter()
-        .map(|st| MarkerReport {
-            marker: expand(&st.marker, vars),
-            at: None,
-        })
-        .collect();
-    let mut reason = None;
-    for (i, step) in s.steps.iter().enumerate() {
-        let wanted = markers[i].marker.clone();
-        match wait(
-            &mut vm,
-            &wanted,
-            Duration::from_secs_f64(step.timeout),
-            s.tolerate_failures,
-        ) {
-            Ok(at) => markers[i].at = Some(at.as_secs_f64()),
-            Err(err) => {
-                reason = Some(err.to_string());
-                break;
-            }
-        }
-    }
-    if reason.is_none() && s.outcome == Outcome::Poweroff {
-        match vm.wait_exit(Duration::from_secs(120)) {
-            Ok((status, _)) if status.success() => {}
-            Ok((status, _)) => reason = Some(format!("qemu exited with {status}")),
-            Err(err) => reason = Some(format!("the VM did not power off: {err}")),
-        }
-    }
-    let total = vm.lines().last().map_or(0.0, |(at, _)| at.as_secs_f64());
-    Ok(ScenarioReport {
-        name: s.name.clone(),
-        passed: reason.is_none(),
-        reason,
-        markers,
-        total,
-        serial_log: log.to_path_buf(),
-    })
-}
-
-/// Waits for `marker`; with `tolerate`, panics and error markers on the way do not end it.
-fn wait(vm: &mut Vm, marker: &str, timeout: Duration, tolerate: bool) -> Result<Duration, VmError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match vm.wait_for(marker, left) {
-            Err(VmError::Panic { .. } | VmError::GuestError { .. }) if tolerate => continue,
-            other => return other,
-        }
-    }
-}
-
-/// The report as text: one block per scenario with its markers and times.
-pub fn render(report: &Report) -> String {
-    let mut out = format!(
-        "image {} ({}, {})\n",
-        report.image.display(),
-        match report.boot {
-            BootPath::Firmware => "OVMF + GRUB",
-            BootPath::DirectKernel => "direct kernel boot",
-        },
-        report.accel
-    );
-    for s in &report.scenarios {
-        out.push_str(&format!(
-            "{} {} ({:.1} s)\n",
-            if s.passed { "PASS" } else { "FAIL" },
-            s.name,
-            s.total
-        ));
-        for m in &s.markers {
-            match m.at {
-                Some(at) => out.push_str(&format!("  {at:7.2} s  {}\n", m.marker)),
-                None => out.push_str(&format!("        -    {}\n", m.marker)),
-            }
-        }
-        if let Some(reason) = &s.reason {
-            out.push_str(&format!("  reason: {reason}\n"));
-        }
-        if !s.serial_log.as_os_str().is_empty() {
-            out.push_str(&format!("  serial log: {}\n", s.serial_log.display()));
-        }
-    }
-    let passed = report.scenarios.iter().filter(|s| s.passed).count();
-    out.push_str(&format!(
-        "{passed} of {} scenarios passed in {:.1} s\n",
-        report.scenarios.len(),
-        report.total
-    ));
-    out
 }

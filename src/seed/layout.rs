@@ -10,6 +10,7 @@
 
 use super::resolve::{Grade, SeedSnap};
 use super::tree::Tree;
+use crate::boot::label::validate_label;
 use crate::boot::modeenv::Modeenv;
 use crate::plan::{FileEntry, FileSource};
 use crate::snap::SnapType;
@@ -43,31 +44,6 @@ pub struct ModelId {
     pub sign_key_id: String,
     /// The model's `base`: the root filesystem the run system boots.
     pub base: String,
-}
-
-/// The recovery system label: `^[a-z0-9](?:-?[a-z0-9])*$`.
-pub fn validate_label(label: &str) -> Result<()> {
-    let ok = label
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !label.is_empty()
-        && !label.starts_with('-')
-        && !label.ends_with('-')
-        && !label.contains("--");
-    if !ok {
-        bail!(
-            "invalid recovery system label {label:?}: use lowercase letters, digits and inner single dashes"
-        );
-    }
-    Ok(())
-}
-
-/// The default label: the UTC build date as `YYYYMMDD`.
-pub fn default_label(epoch_seconds: i64) -> Result<String> {
-    let when = time::OffsetDateTime::from_unix_timestamp(epoch_seconds)
-        .with_context(|| format!("build time {epoch_seconds} is out of range"))?;
-    let format = time::macros::format_description!("[year][month][day]");
-    Ok(when.format(&format)?)
 }
 
 /// The seed file name of a snap: `<name>_<rev>.snap` when asserted, `<name>_<version>.snap`

@@ -120,13 +120,3 @@ fn run_system_on_data_with_modeenv() {
     assert_eq!(env.try_base, "");
     assert_eq!(env.model, "acme/dev-amd64");
 }
-
-#[test]
-fn labels() {
-    assert_eq!(default_label(1_764_028_800).unwrap(), "20251125");
-    assert_eq!(default_label(0).unwrap(), "19700101");
-    assert!(validate_label("dev-1").is_ok());
-    for bad in ["", "Dev", "a--b", "-a", "a_b"] {
-        assert!(validate_label(bad).is_err(), "{bad}");
-    }
-}

@@ -8,11 +8,12 @@ mod place;
 mod resolve;
 mod tree;
 
+pub use crate::boot::label::{default_label, validate_label};
 pub use crate::boot::modeenv::Modeenv;
 pub use inspect::{SeedReport, SystemReport, read_seed};
 pub use layout::{
-    DATA_SNAPS_DIR, MODEENV_PATH, ModelId, SeedAssertions, boot_tree, data_tree, default_label,
-    initial_modeenv, save_tree, seed_file_name, seed_path, seed_tree, validate_label,
+    DATA_SNAPS_DIR, MODEENV_PATH, ModelId, SeedAssertions, boot_tree, data_tree, initial_modeenv,
+    save_tree, seed_file_name, seed_path, seed_tree,
 };
 pub use place::{ROLE_BOOT, ROLE_DATA, ROLE_SAVE, ROLE_SEED, RoleTrees, place};
 pub use resolve::{

@@ -6,9 +6,9 @@
 //! The gadget decides the bootloader: only `grub` gets assets; a gadget that ships its own
 //! `EFI/boot/bootx64.efi` on the seed keeps it.
 
-use super::efi::{self, BOOT_EFI_PATH};
-use super::grubcfg::{self, GRUB_DIR, RunConfig, SeedConfig};
-use crate::build::BootAssets;
+use super::BootAssets;
+use super::grub_efi::{self, BOOT_EFI_PATH};
+use crate::boot::grubcfg::{self, GRUB_DIR, RunConfig, SeedConfig};
 use crate::gadget::Gadget;
 use crate::gadget::extras::CmdlineFile;
 use crate::gadget::schema::Bootloader;
@@ -54,7 +54,7 @@ pub fn for_build(inputs: &BootInputs) -> Result<BootAssets> {
 
     let mut seed_files = Vec::new();
     if !seed_has(inputs.plan, BOOT_EFI_PATH) {
-        seed_files.push(bytes(BOOT_EFI_PATH, efi::grub_x64_image()?));
+        seed_files.push(bytes(BOOT_EFI_PATH, grub_efi::grub_x64_image()?));
     }
     let seed_cfg = grubcfg::seed_config(&SeedConfig {
         label: inputs.label.to_string(),

@@ -1,0 +1,191 @@
+//! The validate judge: what each boot showed ([`Run`]) against what its scenario expects
+//! ([`PlannedBoot`]) becomes a scenario report (pass or fail, with the reason), and the
+//! scenario reports a run's [`Report`], as JSON or text ([`render`]).
+
+use super::planner::{BootPath, PlannedBoot};
+use super::queue::Run;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MarkerReport {
+    pub marker: String,
+    /// Seconds since QEMU started; `None` when it never came.
+    pub at: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioReport {
+    pub name: String,
+    pub passed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub markers: Vec<MarkerReport>,
+    /// Tolerated kernel panics and error lines, in order (each rebooted the guest).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
+    /// Seconds from QEMU's start to the end of the scenario.
+    pub total: f64,
+    pub serial_log: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub image: PathBuf,
+    pub accel: &'static str,
+    pub boot: BootPath,
+    pub passed: bool,
+    /// Wall seconds for the whole run.
+    pub total: f64,
+    pub scenarios: Vec<ScenarioReport>,
+}
+
+/// The report of one boot: passed when every marker came and the VM ended as expected; a
+/// boot that did not run (`Err`) fails with its reason.
+pub fn judge(boot: &PlannedBoot, run: Result<Run, String>) -> ScenarioReport {
+    let run = match run {
+        Ok(run) => run,
+        Err(reason) => return failed_early(&boot.name, reason),
+    };
+    let reason = match (&run.stopped, &run.exit) {
+        (Some(why), _) => Some(why.clone()),
+        (None, Some(Ok((true, _)))) => None,
+        (None, Some(Ok((false, status)))) => Some(format!("qemu exited with {status}")),
+        (None, Some(Err(err))) => Some(format!("the VM did not power off: {err}")),
+        (None, None) => None,
+    };
+    let markers = boot
+        .expected
+        .iter()
+        .enumerate()
+        .map(|(i, e)| MarkerReport {
+            marker: e.marker.clone(),
+            at: run.seen.get(i).map(Duration::as_secs_f64),
+        })
+        .collect();
+    ScenarioReport {
+        name: boot.name.clone(),
+        passed: reason.is_none() && run.seen.len() == boot.expected.len(),
+        reason,
+        markers,
+        failures: run.failures,
+        total: run.total,
+        serial_log: run.serial_log,
+    }
+}
+
+fn failed_early(name: &str, reason: String) -> ScenarioReport {
+    ScenarioReport {
+        name: name.to_string(),
+        passed: false,
+        reason: Some(reason),
+        markers: Vec::new(),
+        failures: Vec::new(),
+        total: 0.0,
+        serial_log: PathBuf::new(),
+    }
+}
+
+/// The report as text: one block per scenario with its markers and times.
+pub fn render(report: &Report) -> String {
+    let mut out = format!(
+        "image {} ({}, {})\n",
+        report.image.display(),
+        match report.boot {
+            BootPath::Firmware => "OVMF + GRUB",
+            BootPath::DirectKernel => "direct kernel boot",
+        },
+        report.accel
+    );
+    for s in &report.scenarios {
+        out.push_str(&format!(
+            "{} {} ({:.1} s)\n",
+            if s.passed { "PASS" } else { "FAIL" },
+            s.name,
+            s.total
+        ));
+        for m in &s.markers {
+            match m.at {
+                Some(at) => out.push_str(&format!("  {at:7.2} s  {}\n", m.marker)),
+                None => out.push_str(&format!("        -    {}\n", m.marker)),
+            }
+        }
+        if let Some(reason) = &s.reason {
+            out.push_str(&format!("  reason: {reason}\n"));
+        }
+        if !s.serial_log.as_os_str().is_empty() {
+            out.push_str(&format!("  serial log: {}\n", s.serial_log.display()));
+        }
+    }
+    let passed = report.scenarios.iter().filter(|s| s.passed).count();
+    out.push_str(&format!(
+        "{passed} of {} scenarios passed in {:.1} s\n",
+        report.scenarios.len(),
+        report.total
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qemu::planner::Expected;
+    use crate::qemu::scenario::Outcome;
+
+    fn boot() -> PlannedBoot {
+        PlannedBoot {
+            name: "s".into(),
+            update_disk: None,
+            expected: ["a", "b"]
+                .map(|m| Expected {
+                    marker: m.into(),
+                    timeout: 1.0,
+                })
+                .to_vec(),
+            tolerate_failures: false,
+            max_failures: None,
+            outcome: Outcome::Poweroff,
+            refused: None,
+        }
+    }
+
+    fn run(
+        seen: usize,
+        stopped: Option<&str>,
+        exit: Option<Result<(bool, String), String>>,
+    ) -> Run {
+        Run {
+            seen: (1..=seen as u64).map(Duration::from_secs).collect(),
+            stopped: stopped.map(str::to_string),
+            exit,
+            failures: Vec::new(),
+            total: 3.0,
+            serial_log: "serial.log".into(),
+        }
+    }
+
+    #[test]
+    fn every_marker_and_a_clean_poweroff_pass() {
+        let r = judge(&boot(), Ok(run(2, None, Some(Ok((true, "exit 0".into()))))));
+        assert!(r.passed && r.reason.is_none(), "{r:?}");
+        assert_eq!(r.markers[1].at, Some(2.0));
+    }
+
+    #[test]
+    fn a_missing_marker_or_a_bad_end_fails_with_the_reason() {
+        let r = judge(&boot(), Ok(run(1, Some("timed out"), None)));
+        assert!(!r.passed);
+        assert_eq!(r.reason.as_deref(), Some("timed out"));
+        assert_eq!(r.markers[1].at, None);
+        let r = judge(
+            &boot(),
+            Ok(run(2, None, Some(Ok((false, "exit 1".into()))))),
+        );
+        assert_eq!(r.reason.as_deref(), Some("qemu exited with exit 1"));
+        let r = judge(&boot(), Ok(run(2, None, Some(Err("gone".into())))));
+        assert_eq!(r.reason.as_deref(), Some("the VM did not power off: gone"));
+        let r = judge(&boot(), Err("needs GRUB".into()));
+        assert!(!r.passed && r.markers.is_empty() && r.serial_log.as_os_str().is_empty());
+    }
+}

@@ -1,0 +1,238 @@
+//! The validate planner, pure: the scenarios and what was read from the image become the boots
+//! to run ([`PlannedBoot`]: the disks each one needs, the markers it expects in order with
+//! their timeouts, how it must end) and the updates to derive once for all of them.
+
+use super::derive::ImageInfo;
+use super::scenario::{Outcome, Scenario, UpdateKind, expand};
+use crate::boot::state::next_local_file;
+use crate::boot::update::{Manifest, Then};
+use anyhow::Result;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// How the image is booted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootPath {
+    /// OVMF -> GRUB on the image's ESP.
+    Firmware,
+    /// QEMU loads the current kernel snap's vmlinuz and initrd.img.
+    DirectKernel,
+}
+
+/// A console marker to wait for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expected {
+    /// The marker with its placeholders filled in.
+    pub marker: String,
+    /// Seconds, counted from the previous marker.
+    pub timeout: f64,
+}
+
+/// The update disk of a boot: update.yaml (its `snaps` and digests are filled in when the
+/// derived snap is written) and the derived update that goes beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateDisk {
+    pub update: UpdateKind,
+    pub manifest: Manifest,
+}
+
+/// One boot of a scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedBoot {
+    pub name: String,
+    /// `None`: the image boots alone.
+    pub update_disk: Option<UpdateDisk>,
+    pub expected: Vec<Expected>,
+    /// Kernel panics and error lines on the way do not fail the boot.
+    pub tolerate_failures: bool,
+    /// With `tolerate_failures`: the failures after which the boot fails all the same.
+    pub max_failures: Option<usize>,
+    pub outcome: Outcome,
+    /// Why the boot cannot run on this image (it then fails without a VM).
+    pub refused: Option<String>,
+}
+
+/// What a validate run does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub boot: BootPath,
+    /// The kernel command line of a direct kernel boot.
+    pub direct_append: Option<String>,
+    /// The updates to derive from the image's snaps, each once.
+    pub derive: Vec<UpdateKind>,
+    pub boots: Vec<PlannedBoot>,
+}
+
+/// Plans the scenarios for the image described by `info`.
+pub fn plan(scenarios: &[Scenario], info: &ImageInfo) -> Result<Plan> {
+    let boot = if info.has_bootloader {
+        BootPath::Firmware
+    } else {
+        BootPath::DirectKernel
+    };
+    let direct_append = match boot {
+        BootPath::Firmware => None,
+        BootPath::DirectKernel => Some(format!(
+            "console=ttyS0 panic=-1 snapsmith.mode=run snapsmith.kernel={}",
+            info.kernel()?
+        )),
+    };
+    let vars = placeholders(info)?;
+    let boots: Vec<PlannedBoot> = scenarios
+        .iter()
+        .map(|s| plan_boot(s, boot, &vars))
+        .collect();
+    let mut derive: Vec<UpdateKind> = boots
+        .iter()
+        .filter_map(|b| b.update_disk.as_ref().map(|d| d.update))
+        .filter(|k| *k != UpdateKind::None)
+        .collect();
+    derive.sort();
+    derive.dedup();
+    Ok(Plan {
+        boot,
+        direct_append,
+        derive,
+        boots,
+    })
+}
+
+fn plan_boot(s: &Scenario, boot: BootPath, vars: &BTreeMap<&str, String>) -> PlannedBoot {
+    // A scenario that leaves the VM running and gives the agent nothing to do boots the image
+    // alone, as a PC would.
+    let needs_disk =
+        s.update != UpdateKind::None || !s.write.is_empty() || s.outcome == Outcome::Poweroff;
+    let update_disk = needs_disk.then(|| UpdateDisk {
+        update: s.update,
+        manifest: Manifest {
+            snaps: Vec::new(),
+            write: s.write.clone(),
+            then: Some(Then::Poweroff),
+            digests: BTreeMap::new(),
+        },
+    });
+    let refused = (s.needs_bootloader && boot != BootPath::Firmware).then(|| {
+        "needs GRUB, but the image's ESP has no EFI/BOOT/BOOTX64.EFI (booted without a \
+         bootloader, kernel updates cannot be tried)"
+            .to_string()
+    });
+    PlannedBoot {
+        name: s.name.clone(),
+        update_disk,
+        expected: s
+            .steps
+            .iter()
+            .map(|st| Expected {
+                marker: expand(&st.marker, vars),
+                timeout: st.timeout,
+            })
+            .collect(),
+        tolerate_failures: s.tolerate_failures,
+        max_failures: s.max_failures,
+        outcome: s.outcome,
+        refused,
+    }
+}
+
+/// `{kernel}`, `{base}`, `{new_kernel}`, `{new_base}` for the image.
+fn placeholders(info: &ImageInfo) -> Result<BTreeMap<&'static str, String>> {
+    let mut vars = BTreeMap::new();
+    let kernel = info.kernel()?.to_string();
+    let name_of = |file: &str| {
+        file.rsplit_once('_')
+            .map_or(file.to_string(), |(n, _)| n.to_string())
+    };
+    vars.insert(
+        "new_kernel",
+        next_local_file(&name_of(&kernel), &info.installed),
+    );
+    vars.insert(
+        "new_base",
+        next_local_file(&name_of(&info.modeenv.base), &info.installed),
+    );
+    vars.insert("kernel", kernel);
+    vars.insert("base", info.modeenv.base.clone());
+    Ok(vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boot::Modeenv;
+
+    fn info(has_bootloader: bool) -> ImageInfo {
+        ImageInfo {
+            path: "pc.img".into(),
+            data_offset: 0,
+            modeenv: Modeenv {
+                base: "core_x1.snap".into(),
+                current_kernels: vec!["pc-kernel_x1.snap".into()],
+                ..Modeenv::default()
+            },
+            installed: vec!["core_x1.snap".into(), "pc-kernel_x1.snap".into()],
+            has_bootloader,
+            seed: None,
+        }
+    }
+
+    #[test]
+    fn markers_are_expanded_and_updates_derived_once() {
+        let scenarios: Vec<Scenario> = ["bad-kernel-rollback", "good-kernel-update", "first-boot"]
+            .iter()
+            .map(|n| Scenario::load(n).unwrap())
+            .collect();
+        let mut twice = scenarios.clone();
+        twice.extend(scenarios);
+        let plan = plan(&twice, &info(true)).unwrap();
+        assert_eq!(plan.boot, BootPath::Firmware);
+        assert_eq!(plan.direct_append, None);
+        assert_eq!(plan.derive, [UpdateKind::GoodKernel, UpdateKind::BadKernel]);
+        assert_eq!(plan.boots.len(), 6);
+        let first = &plan.boots[2];
+        assert_eq!(
+            first.expected[0].marker,
+            "snapsmith: run kernel=pc-kernel_x1.snap base=core_x1.snap"
+        );
+        let disk = first.update_disk.as_ref().unwrap();
+        assert_eq!(disk.update, UpdateKind::None);
+        assert_eq!(disk.manifest.then, Some(Then::Poweroff));
+        assert!(plan.boots.iter().all(|b| b.refused.is_none()));
+        assert!(
+            plan.boots[1]
+                .expected
+                .iter()
+                .any(|e| e.marker.contains("pc-kernel_x2.snap")),
+            "{:?}",
+            plan.boots[1].expected
+        );
+    }
+
+    #[test]
+    fn without_a_bootloader_grub_scenarios_are_refused() {
+        let s = Scenario::load("bad-kernel-rollback").unwrap();
+        let plan = plan(&[s], &info(false)).unwrap();
+        assert_eq!(plan.boot, BootPath::DirectKernel);
+        assert!(
+            plan.direct_append
+                .unwrap()
+                .ends_with("snapsmith.kernel=pc-kernel_x1.snap")
+        );
+        assert!(
+            plan.boots[0]
+                .refused
+                .as_ref()
+                .unwrap()
+                .starts_with("needs GRUB")
+        );
+    }
+
+    #[test]
+    fn a_running_boot_with_nothing_to_do_has_no_update_disk() {
+        let s = crate::qemu::boot::first_boot("snapsmith: run ", std::time::Duration::from_secs(9));
+        let plan = plan(&[s], &info(true)).unwrap();
+        assert_eq!(plan.boots[0].update_disk, None);
+        assert!(plan.derive.is_empty());
+        assert_eq!(plan.boots[0].expected[0].timeout, 9.0);
+    }
+}

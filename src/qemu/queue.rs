@@ -1,0 +1,331 @@
+//! The validate runner: runs [`PlannedBoot`]s from one queue with `jobs` VMs busy at all times
+//! (a worker takes the next boot as soon as its VM is done, instead of pairs that wait for the
+//! slower one). Each boot gets a qcow2 overlay over the image (the image is never written),
+//! its update disk, and one QEMU process that follows the guest's reboots; what the console
+//! showed is recorded as a [`Run`] for the judge.
+
+use super::disks;
+use super::planner::{PlannedBoot, UpdateDisk};
+use super::runner::{Vm, VmError};
+use super::scenario::{Outcome, UpdateKind};
+use super::spec::{Accel, DirectKernel, Disk, DiskFormat, Firmware, VmSpec};
+use crate::exec::Cmd;
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How the VMs boot the image.
+#[derive(Debug, Clone)]
+pub enum BootSource {
+    /// OVMF (`-bios`) and the bootloader on the image's ESP.
+    Firmware,
+    /// The current kernel snap's files with this command line.
+    Direct {
+        vmlinuz: PathBuf,
+        initrd: PathBuf,
+        append: String,
+    },
+}
+
+/// Everything the boots share.
+pub struct Bench<'a> {
+    /// The image, absolute.
+    pub image: PathBuf,
+    pub source: BootSource,
+    pub accel: Accel,
+    /// Per-boot directories go here.
+    pub work: PathBuf,
+    /// Guest memory; `None` keeps [`VmSpec::new`]'s.
+    pub memory_mib: Option<u32>,
+    /// The serial log of a single boot; `None` puts each in its boot's directory.
+    pub serial_log: Option<PathBuf>,
+    /// The derived updates by kind, or why one cannot be used (a missing signing key).
+    pub updates: BTreeMap<UpdateKind, Result<Update, String>>,
+    /// Sees every serial line as it comes.
+    pub on_line: &'a (dyn Fn(&str) + Sync),
+}
+
+/// A derived update snap and, for images of a signed grade, its assertions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    pub snap: PathBuf,
+    /// snap-declaration + snap-revision, put on the update disk beside the snap.
+    pub assertions: Option<PathBuf>,
+}
+
+/// What one boot showed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// When each expected marker came, in order, up to the first that did not.
+    pub seen: Vec<Duration>,
+    /// Why the wait for the next marker ended, when one did not come.
+    pub stopped: Option<String>,
+    /// With a poweroff outcome, once every marker came: QEMU's exit (`Ok(success, status)`)
+    /// or why it did not exit.
+    pub exit: Option<Result<(bool, String), String>>,
+    /// Tolerated kernel panics and error lines, in order.
+    pub failures: Vec<String>,
+    /// Seconds from QEMU's start to its last console line.
+    pub total: f64,
+    pub serial_log: PathBuf,
+}
+
+/// Runs the boots, `jobs` at a time; one result per boot, in order. A boot that could not be
+/// prepared or run is an `Err` with the reason; refused boots are not run.
+pub fn run_all(bench: &Bench, boots: &[PlannedBoot], jobs: usize) -> Vec<Result<Run, String>> {
+    run_queue(boots, jobs, |boot| match &boot.refused {
+        Some(reason) => Err(reason.clone()),
+        None => run_one(bench, boot).map_err(|e| format!("{e:#}")),
+    })
+    .into_iter()
+    .map(|r| r.unwrap_or_else(|| Err("the scenario thread panicked".to_string())))
+    .collect()
+}
+
+/// Calls `work` on every item from one queue with `jobs` workers, each taking the next item as
+/// soon as it is done; one result per item, in order (`None` where `work` panicked).
+fn run_queue<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    work: impl Fn(&T) -> R + Sync,
+) -> Vec<Option<R>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new(items.iter().map(|_| None).collect());
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs.clamp(1, items.len().max(1)))
+            .map(|_| {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(item) = items.get(i) else { break };
+                        let result = work(item);
+                        if let Ok(mut all) = results.lock() {
+                            all[i] = Some(result);
+                        }
+                    }
+                })
+            })
+            .collect();
+        // A worker that panicked leaves its item without a result; the others go on.
+        for worker in workers {
+            let _ = worker.join();
+        }
+    });
+    results.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+fn run_one(bench: &Bench, boot: &PlannedBoot) -> Result<Run> {
+    let dir = bench.work.join(&boot.name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let update_disk = boot
+        .update_disk
+        .as_ref()
+        .map(|d| write_update_disk(bench, d, &dir))
+        .transpose()?;
+    let overlay = dir.join("overlay.qcow2");
+    Cmd::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+        .arg(&bench.image)
+        .arg(&overlay)
+        .run()?;
+    let spec = vm_spec(bench, &overlay, update_disk.as_deref())?;
+    let log = bench
+        .serial_log
+        .clone()
+        .unwrap_or_else(|| dir.join("serial.log"));
+    let run = drive(&spec, boot, &log, bench.on_line);
+    let _ = std::fs::remove_file(&overlay);
+    if let Some(disk) = update_disk {
+        let _ = std::fs::remove_file(disk);
+    }
+    run
+}
+
+fn write_update_disk(bench: &Bench, disk: &UpdateDisk, dir: &Path) -> Result<PathBuf> {
+    let update = match bench.updates.get(&disk.update) {
+        Some(Err(reason)) => bail!("{reason}"),
+        Some(Ok(update)) => Some(update),
+        None => None,
+    };
+    let snaps: Vec<PathBuf> = update.map(|u| u.snap.clone()).into_iter().collect();
+    let extra: Vec<PathBuf> = update
+        .and_then(|u| u.assertions.clone())
+        .into_iter()
+        .collect();
+    let mut manifest = disk.manifest.clone();
+    manifest.snaps = snaps
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    disks::write_update_disk_with(dir, "update", &manifest, &snaps, &extra)
+}
+
+fn vm_spec(bench: &Bench, overlay: &Path, update: Option<&Path>) -> Result<VmSpec> {
+    let mut spec = VmSpec::new(bench.accel);
+    if let Some(memory) = bench.memory_mib {
+        spec.memory_mib = memory;
+    }
+    match &bench.source {
+        BootSource::Firmware => {
+            let ovmf =
+                super::ovmf().context("no OVMF firmware found (install the ovmf package)")?;
+            spec.firmware = Some(Firmware::Bios(ovmf));
+        }
+        BootSource::Direct {
+            vmlinuz,
+            initrd,
+            append,
+        } => {
+            spec.kernel = Some(DirectKernel {
+                kernel: vmlinuz.clone(),
+                initrd: Some(initrd.clone()),
+                append: append.clone(),
+            });
+        }
+    }
+    spec.disks.push(Disk {
+        path: overlay.to_path_buf(),
+        format: DiskFormat::Qcow2,
+        readonly: false,
+    });
+    spec.disks.extend(update.map(Disk::raw));
+    Ok(spec)
+}
+
+/// Boots and waits for each marker in order, then for the outcome.
+fn drive(spec: &VmSpec, boot: &PlannedBoot, log: &Path, on_line: &dyn Fn(&str)) -> Result<Run> {
+    let mut vm = Vm::start(spec, log)?;
+    let mut watch = Watch {
+        on_line,
+        shown: 0,
+        failures: Vec::new(),
+    };
+    let mut seen = Vec::new();
+    let mut stopped = None;
+    for expected in &boot.expected {
+        let timeout = Duration::from_secs_f64(expected.timeout);
+        match watch.wait(&mut vm, &expected.marker, timeout, boot) {
+            Ok(at) => seen.push(at),
+            Err(err) => {
+                stopped = Some(err);
+                break;
+            }
+        }
+    }
+    let exit = (stopped.is_none() && boot.outcome == Outcome::Poweroff).then(|| {
+        vm.wait_exit(Duration::from_secs(120))
+            .map(|(status, _)| (status.success(), status.to_string()))
+            .map_err(|e| e.to_string())
+    });
+    watch.stream(&vm);
+    Ok(Run {
+        seen,
+        stopped,
+        exit,
+        failures: watch.failures,
+        total: vm.lines().last().map_or(0.0, |(at, _)| at.as_secs_f64()),
+        serial_log: log.to_path_buf(),
+    })
+}
+
+/// Follows a VM's console: streams its lines and counts the tolerated failures.
+struct Watch<'a> {
+    on_line: &'a dyn Fn(&str),
+    shown: usize,
+    failures: Vec<String>,
+}
+
+impl Watch<'_> {
+    /// Hands the lines not yet shown to `on_line`.
+    fn stream(&mut self, vm: &Vm) {
+        for (_, line) in &vm.lines()[self.shown..] {
+            (self.on_line)(line);
+        }
+        self.shown = vm.lines().len();
+    }
+
+    /// Waits for `marker`; with the boot's `tolerate_failures`, panics and error lines on the
+    /// way do not end it (up to its `max_failures`).
+    fn wait(
+        &mut self,
+        vm: &mut Vm,
+        marker: &str,
+        timeout: Duration,
+        boot: &PlannedBoot,
+    ) -> Result<Duration, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let step = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(250));
+            let outcome = vm.wait_for(marker, step);
+            self.stream(vm);
+            match outcome {
+                Ok(at) => return Ok(at),
+                Err(VmError::Panic { line, .. } | VmError::GuestError { line, .. })
+                    if boot.tolerate_failures =>
+                {
+                    self.failures.push(line);
+                    if boot
+                        .max_failures
+                        .is_some_and(|max| self.failures.len() >= max)
+                    {
+                        return Err(format!(
+                            "the guest failed {} times without reaching {marker:?} (last: {}; \
+                             serial log: {})",
+                            self.failures.len(),
+                            self.failures.last().map_or("", String::as_str),
+                            vm.log_path().display()
+                        ));
+                    }
+                }
+                Err(VmError::Timeout { .. }) if Instant::now() < deadline => {}
+                Err(VmError::Timeout { .. }) => {
+                    return Err(format!(
+                        "timed out after {:.1} s waiting for {marker:?} (serial log: {})",
+                        timeout.as_secs_f64(),
+                        vm.log_path().display()
+                    ));
+                }
+                Err(other) => return Err(other.to_string()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_keeps_every_worker_busy_and_keeps_the_order() {
+        // Pairs would take 8 + 4 * 1 = 12 units; with a queue the short items all run beside
+        // the long one: 8.
+        let unit = Duration::from_millis(40);
+        let items = [8u32, 1, 1, 1, 1, 1, 1, 1, 1];
+        let started = Instant::now();
+        let out = run_queue(&items, 2, |n| {
+            std::thread::sleep(unit * *n);
+            n * 10
+        });
+        let took = started.elapsed();
+        assert_eq!(out, items.map(|n| Some(n * 10)));
+        assert!(took < unit * 11, "took {took:?}");
+    }
+
+    #[test]
+    fn a_panicking_item_leaves_no_result_and_the_rest_run() {
+        let out = run_queue(&[1, 2, 3], 2, |n| {
+            assert!(*n != 2, "boom");
+            *n
+        });
+        assert_eq!(out, [Some(1), None, Some(3)]);
+    }
+}
