@@ -260,3 +260,35 @@ fn fs_clean_sees_a_corrupt_ext4() {
     assert!(!passed, "fs-clean passed on a corrupt ext4");
     assert!(why.contains("ubuntu-data"), "{why}");
 }
+
+#[test]
+fn the_harness_writes_data_files_before_boot() {
+    if !ready("the_harness_writes_data_files_before_boot") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let disk = image(dir.path());
+    let reader = DiskReader::open(&disk).unwrap();
+    let data = reader.ext4("ubuntu-data").unwrap();
+    let files = BTreeMap::from([
+        (
+            "system-data/home/new/deep/file.txt".to_string(),
+            b"one".to_vec(),
+        ),
+        (DATA_FILE.to_string(), b"replaced".to_vec()),
+    ]);
+    diskread::ext4_write(&data, &files).unwrap();
+    for (path, bytes) in &files {
+        assert_eq!(
+            diskread::ext4_file(&data, path).unwrap().as_deref(),
+            Some(&bytes[..])
+        );
+    }
+    assert_eq!(
+        diskread::fsck(&data, true).unwrap(),
+        None,
+        "e2fsck after the write"
+    );
+    let traversal = BTreeMap::from([("system-data/../x".to_string(), Vec::new())]);
+    assert!(diskread::ext4_write(&data, &traversal).is_err());
+}

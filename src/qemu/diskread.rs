@@ -3,9 +3,10 @@
 //! for vfat files, `debugfs` for ext4 files, `grub-editenv list` for grub environments (checked
 //! against snapsmith's own decoder), `fsck.vfat -n` and `e2fsck -fn` for consistency.
 //!
-//! The disk is a raw image file (sparse). Partitions are located by their GPT name and copied
-//! out sparsely with `dd conv=sparse` into a scratch directory, since debugfs, e2fsck and
-//! fsck.vfat read whole filesystem images, not byte ranges of a disk.
+//! The disk is a raw image file (sparse). Partitions are located by their GPT name; e2fsprogs
+//! read an ext4 partition in place (`disk?offset=N`) and mtools a vfat one (`disk@@N`), while
+//! `fsck.vfat`, which reads only whole filesystem images, gets a sparse copy of the partition
+//! (`dd conv=sparse`) in a scratch directory.
 
 use crate::boot::grubenv::Grubenv;
 use crate::exec::Cmd;
@@ -58,6 +59,26 @@ impl DiskReader {
             .iter()
             .find(|p| p.name == name)
             .with_context(|| format!("{}: no partition named {name}", self.disk.display()))
+    }
+
+    /// The ext4 partition `name` in place, as e2fsprogs name it: `disk?offset=N`.
+    pub fn ext4(&self, name: &str) -> Result<PathBuf> {
+        let part = self.partition(name)?;
+        Ok(PathBuf::from(format!(
+            "{}?offset={}",
+            self.disk.display(),
+            part.offset
+        )))
+    }
+
+    /// The vfat partition `name` in place, as mtools name it: `disk@@N`.
+    pub fn vfat(&self, name: &str) -> Result<PathBuf> {
+        let part = self.partition(name)?;
+        Ok(PathBuf::from(format!(
+            "{}@@{}",
+            self.disk.display(),
+            part.offset
+        )))
     }
 
     /// The partition `name` copied out as a filesystem image (made once, then reused).
@@ -120,7 +141,8 @@ pub fn sfdisk_json(disk: &Path) -> Result<String> {
         .with_context(|| format!("reading the partition table of {}", disk.display()))
 }
 
-/// A file of a vfat image (`mcopy`), or `None` when it does not exist.
+/// A file of a vfat image (`mcopy`; `image` may be `disk@@offset`), or `None` when it does not
+/// exist.
 pub fn vfat_file(image: &Path, path: &str) -> Result<Option<Vec<u8>>> {
     let spec = format!("::/{}", path.trim_start_matches('/'));
     let out = Cmd::new("mcopy")
@@ -176,7 +198,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A file of an ext4 image read with `debugfs`, or `None` when it does not exist.
+/// A file of an ext4 image read with `debugfs` (`image` may be `disk?offset=N`), or `None`
+/// when it does not exist.
 pub fn ext4_file(image: &Path, path: &str) -> Result<Option<Vec<u8>>> {
     let abs = format!("/{}", path.trim_start_matches('/'));
     let stat = debugfs(image, &format!("stat {abs}"))?;
@@ -213,6 +236,58 @@ pub fn ext4_dir(image: &Path, path: &str) -> Result<Option<Vec<String>>> {
         .collect();
     names.sort();
     Ok(Some(names))
+}
+
+/// Writes files (parents created as needed) into an ext4 image with `debugfs -w`; existing
+/// files are replaced. The harness prepares a scenario's ubuntu-data this way before boot.
+pub fn ext4_write(image: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<()> {
+    let scratch = tempfile::tempdir().context("creating a directory for debugfs input")?;
+    let mut script = String::new();
+    let mut made = std::collections::BTreeSet::new();
+    for (i, (path, bytes)) in files.iter().enumerate() {
+        let rel = path.trim_start_matches('/');
+        if rel.is_empty() || rel.split('/').any(|c| c.is_empty() || c == "..") {
+            bail!("cannot write {path:?} onto ubuntu-data: not a plain relative path");
+        }
+        let mut dir = String::new();
+        for component in rel
+            .split('/')
+            .collect::<Vec<_>>()
+            .split_last()
+            .map_or(&[][..], |(_, d)| d)
+        {
+            dir.push('/');
+            dir.push_str(component);
+            // debugfs 1.47's mkdir of an existing name damages the parent directory: only
+            // missing directories are made.
+            if made.insert(dir.clone()) && !is_dir(image, &dir)? {
+                script.push_str(&format!("mkdir {dir}\n"));
+            }
+        }
+        let source = scratch.path().join(format!("file{i}"));
+        std::fs::write(&source, bytes)?;
+        script.push_str(&format!("rm /{rel}\nwrite {} /{rel}\n", source.display()));
+    }
+    let commands = scratch.path().join("commands");
+    std::fs::write(&commands, script)?;
+    Cmd::new("debugfs")
+        .arg("-w")
+        .arg("-f")
+        .arg(&commands)
+        .arg(image)
+        .run()
+        .with_context(|| format!("writing files into {}", image.display()))?;
+    for path in files.keys() {
+        if ext4_file(image, path)?.as_deref() != files.get(path).map(Vec::as_slice) {
+            bail!("{path} did not land on {} as written", image.display());
+        }
+    }
+    Ok(())
+}
+
+fn is_dir(image: &Path, path: &str) -> Result<bool> {
+    let out = debugfs(image, &format!("stat {path}"))?;
+    Ok(String::from_utf8_lossy(&out.stdout).contains("Type: directory"))
 }
 
 fn debugfs(image: &Path, request: &str) -> Result<std::process::Output> {

@@ -126,14 +126,14 @@ pub fn boot_grubenv(disk: &DiskReader) -> Result<BTreeMap<String, String>> {
 
 fn read_grubenv(disk: &DiskReader, part: &str) -> Result<BTreeMap<String, String>> {
     let path = format!("{GRUB_DIR}/grubenv");
-    let bytes = diskread::vfat_file(&disk.image_of(part)?, &path)?
+    let bytes = diskread::vfat_file(&disk.vfat(part)?, &path)?
         .with_context(|| format!("{part} has no {path}"))?;
     diskread::grubenv(&bytes).with_context(|| format!("{part} {path}"))
 }
 
 /// The modeenv on ubuntu-data, read with debugfs, as `key=value` pairs.
 pub fn modeenv(disk: &DiskReader) -> Result<BTreeMap<String, String>> {
-    let bytes = diskread::ext4_file(&disk.image_of(DATA)?, MODEENV_PATH)?
+    let bytes = diskread::ext4_file(&disk.ext4(DATA)?, MODEENV_PATH)?
         .with_context(|| format!("{DATA} has no {MODEENV_PATH}"))?;
     Ok(String::from_utf8_lossy(&bytes)
         .lines()
@@ -176,7 +176,7 @@ fn data_files(disk: &DiskReader, e: &Expected) -> Result<String> {
     if e.data_files.is_empty() {
         bail!("the scenario names no data files to check");
     }
-    let data = disk.image_of(DATA)?;
+    let data = disk.ext4(DATA)?;
     for (path, want) in &e.data_files {
         match diskread::ext4_file(&data, path)? {
             None => bail!("{path} is missing from {DATA}"),
@@ -192,7 +192,7 @@ fn data_files(disk: &DiskReader, e: &Expected) -> Result<String> {
 }
 
 fn snap_set(disk: &DiskReader, e: &Expected) -> Result<String> {
-    let names = diskread::ext4_dir(&disk.image_of(DATA)?, DATA_SNAPS_DIR)?
+    let names = diskread::ext4_dir(&disk.ext4(DATA)?, DATA_SNAPS_DIR)?
         .with_context(|| format!("{DATA} has no {DATA_SNAPS_DIR}"))?;
     let have: BTreeSet<String> = names.into_iter().collect();
     if have != e.snaps {
@@ -205,8 +205,8 @@ fn snap_set(disk: &DiskReader, e: &Expected) -> Result<String> {
 
 fn seed_unchanged(disk: &DiskReader, image: &DiskReader, e: &Expected) -> Result<String> {
     let grubenv = format!("{GRUB_DIR}/grubenv");
-    let mut have = diskread::vfat_tree(&disk.image_of(SEED)?)?;
-    let mut was = diskread::vfat_tree(&image.image_of(SEED)?)?;
+    let mut have = diskread::vfat_tree(&disk.vfat(SEED)?)?;
+    let mut was = diskread::vfat_tree(&image.vfat(SEED)?)?;
     if have.remove(&grubenv).is_none() {
         bail!("{SEED} lost {grubenv}");
     }
@@ -267,7 +267,12 @@ fn fs_clean(disk: &DiskReader) -> Result<String> {
             "vfat" => false,
             _ => continue,
         };
-        if let Some(problem) = diskread::fsck(&disk.image_of(name)?, ext4)? {
+        let target = if ext4 {
+            disk.ext4(name)?
+        } else {
+            disk.image_of(name)?
+        };
+        if let Some(problem) = diskread::fsck(&target, ext4)? {
             dirty.push(format!("{name}: {problem}"));
         }
         checked.push(name.clone());
