@@ -195,7 +195,7 @@ pub fn execute(
     let staging = Staging::create(out_dir)?;
     // Ctrl-C or SIGTERM from here on ends in the error path below, which removes the staging
     // directory, instead of killing the process with it in place.
-    let _guard = crate::disk::interrupt::InterruptGuard::install();
+    let _guard = crate::interrupt::InterruptGuard::install();
     match stage_outputs(assembled, staging.path(), write) {
         Ok(names) => staging.commit(&names),
         Err(err) => Err(staging.fail(err, keep_failed)),
@@ -216,9 +216,9 @@ fn stage_outputs(
         }
         names.push(name);
     }
-    crate::disk::interrupt::check()?;
+    crate::interrupt::check()?;
     assembled.manifest.hash_partitions(dir)?;
-    crate::disk::interrupt::check()?;
+    crate::interrupt::check()?;
     let json = assembled.manifest.to_json()?;
     std::fs::write(dir.join(MANIFEST_NAME), json).context("writing manifest.json")?;
     names.push(MANIFEST_NAME.to_string());

@@ -66,7 +66,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
     // Catch Ctrl-C and SIGTERM for the whole command, not only while images are written: a
     // signal during the build ends in its cleanup path, and one that arrives after the outputs
     // were committed no longer kills the process between the commit and a successful exit.
-    let _interrupts = crate::disk::interrupt::InterruptGuard::install();
+    let _interrupts = crate::interrupt::InterruptGuard::install();
     let request = BuildRequest {
         model: args.model,
         snaps: args.snaps,

@@ -8,8 +8,8 @@
 //! The crate stores used entries in number order from the first slot, so partition numbers must
 //! run from 1 without gaps (the gadget layout numbers them that way).
 
-use super::image::Window;
 use crate::plan::{DiskId, PartitionKind, VolumePlan};
+use crate::window::Window;
 use anyhow::{Context, Result, bail};
 use gpt::disk::LogicalBlockSize;
 use gpt::mbr::ProtectiveMBR;

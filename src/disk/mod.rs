@@ -8,10 +8,11 @@
 
 pub mod gpt;
 pub mod image;
-pub mod interrupt;
 pub mod mbr;
 
+use crate::interrupt;
 use crate::plan::{ImagePlan, RawImage, Schema, StructureContent, StructurePlan, VolumePlan};
+use crate::window;
 use anyhow::{Context, Result, bail};
 use image::PendingImage;
 use std::path::{Path, PathBuf};
@@ -128,7 +129,7 @@ fn fill_volume(volume: &VolumePlan, image: &PendingImage, opts: &WriteOptions) -
             .with_context(|| format!("volume {}: structure {}", volume.name, s.name))?;
     }
     for w in &volume.offset_writes {
-        image::write_at(image.file(), w.at, &w.value.to_le_bytes(), volume.size)
+        window::write_at(image.file(), w.at, &w.value.to_le_bytes(), volume.size)
             .with_context(|| format!("volume {}: offset-write at {}", volume.name, w.at))?;
     }
     Ok(())
@@ -136,7 +137,7 @@ fn fill_volume(volume: &VolumePlan, image: &PendingImage, opts: &WriteOptions) -
 
 fn apply(image: &PendingImage, patches: &[Patch], limit: u64) -> Result<()> {
     for p in patches {
-        image::write_at(image.file(), p.offset, &p.bytes, limit)?;
+        window::write_at(image.file(), p.offset, &p.bytes, limit)?;
     }
     Ok(())
 }
@@ -164,7 +165,7 @@ fn write_structure(
                     );
                 }
                 // The plan may reserve more than the file holds: the rest stays zero.
-                image::copy_into(
+                window::copy_into(
                     &mut file,
                     image.file(),
                     s.offset + raw.offset,
@@ -178,7 +179,18 @@ fn write_structure(
         StructureContent::Filesystem(fs) => {
             opts.progress
                 .step(&format!("{} ({})", s.name, crate::fs::kind_name(fs.kind)));
-            crate::fs::write(image.file(), image.path(), volume.sector_size, s, fs, opts)
+            let fs_opts = crate::fs::FsOptions {
+                build_time: opts.build_time,
+                progress: &|n| opts.progress.advance(n),
+            };
+            crate::fs::write(
+                image.file(),
+                image.path(),
+                volume.sector_size,
+                s,
+                fs,
+                &fs_opts,
+            )
         }
     }
 }

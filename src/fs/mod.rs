@@ -6,12 +6,32 @@ pub mod ext4;
 mod fat_dots;
 pub mod vfat;
 
-use crate::disk::WriteOptions;
 use crate::plan::{FileSource, FilesystemPlan, FsKind, StructurePlan};
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
+
+/// How filesystems are written: what [`write`] needs besides the plan and the byte range.
+#[derive(Clone, Copy)]
+pub struct FsOptions<'a> {
+    /// Seconds since the epoch stamped on files and filesystem metadata.
+    pub build_time: i64,
+    /// Called with the number of content bytes copied, as they are copied.
+    pub progress: &'a dyn Fn(u64),
+}
+
+impl FsOptions<'static> {
+    /// Options with `build_time` and no progress reporting.
+    pub fn new(build_time: i64) -> Self {
+        FsOptions {
+            build_time,
+            progress: &ignore_progress,
+        }
+    }
+}
+
+fn ignore_progress(_: u64) {}
 
 /// The gadget.yaml spelling of a filesystem kind.
 pub fn kind_name(kind: FsKind) -> &'static str {
@@ -76,7 +96,7 @@ pub fn write(
     sector_size: u64,
     s: &StructurePlan,
     fs: &FilesystemPlan,
-    opts: &WriteOptions,
+    opts: &FsOptions,
 ) -> Result<()> {
     match fs.kind {
         FsKind::Ext4 => ext4::write(path, s.offset, s.size, fs, opts),
