@@ -13,12 +13,10 @@ use snapsmith::plan::{ImagePlan, Schema, StructureContent};
 use std::path::Path;
 
 fn write_plan(plan: &ImagePlan, out: &Path) -> Vec<std::path::PathBuf> {
-    let opts = snapsmith::disk::WriteOptions {
-        keep_failed: false,
-        build_time: 1_700_000_000,
-        progress: &snapsmith::disk::NoProgress,
-    };
-    snapsmith::disk::write_image(plan, out, &opts).unwrap_or_else(|e| panic!("{e:#}"))
+    let opts = snapsmith::disk::WriteOptions::new(1_700_000_000);
+    snapsmith::disk::check(plan)
+        .and_then(|plan| snapsmith::disk::write_image(plan, out, &opts))
+        .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// inspect agrees with the plan on every partition, and every filesystem is recognised.

@@ -1,7 +1,8 @@
 //! The `build` command end to end: load, resolve, plan, execute, with progress on stderr.
 
 use super::{
-    Assembled, BootAssets, LoadedModel, Reporter, assemble, choose_label, execute, gadget_of,
+    Assembled, BootAssets, LoadedModel, OutputOptions, Reporter, assemble, choose_label, execute,
+    gadget_of,
 };
 use crate::disk::{self, WriteOptions};
 use crate::gadget::content::Trees;
@@ -69,25 +70,22 @@ pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
     let mut assembled = assemble(&model, snaps, plan, &label, &boot_assets)?;
     gadget::bridge::check_plan_fit(&assembled.plan)
         .context("the seed and the run system do not fit the gadget's partitions")?;
+    let checked = disk::check(&assembled.plan).context("the image plan is not valid")?;
     if req.dry_run {
         return Ok(Outcome {
             assembled,
             written: Vec::new(),
         });
     }
-    let written = execute(
-        &mut assembled,
-        &req.out_dir,
-        req.keep_failed,
-        |plan, dir| {
-            let opts = WriteOptions {
-                keep_failed: req.keep_failed,
-                build_time,
-                progress: reporter,
-            };
-            disk::write_image(plan, dir, &opts)
+    let out = OutputOptions {
+        out_dir: &req.out_dir,
+        keep_failed: req.keep_failed,
+        write: WriteOptions {
+            build_time,
+            progress: reporter,
         },
-    )?;
+    };
+    let written = execute(checked, &mut assembled.manifest, &out)?;
     reporter.stage("done");
     Ok(Outcome { assembled, written })
 }

@@ -1,5 +1,7 @@
 //! `snapsmith gadget`: show how a gadget's volumes are laid out, and write them to images.
 
+use crate::build::{self, OutputOptions, Reporter};
+use crate::disk::WriteOptions;
 use crate::gadget::content::Trees;
 use crate::gadget::load::{self, GadgetSource};
 use crate::gadget::report::LayoutReport;
@@ -139,13 +141,20 @@ fn write(args: WriteArgs) -> Result<()> {
         },
         &opts,
     )?;
-    std::fs::create_dir_all(&args.output_dir)
-        .with_context(|| format!("creating {}", args.output_dir.display()))?;
-    let written = crate::disk::write_image(
-        &plan,
-        &args.output_dir,
-        &crate::disk::WriteOptions::from_env()?,
-    )?;
+    // The build's pipeline: every refusal before writing, staging, progress, one guard.
+    let checked = crate::disk::check(&plan)?;
+    let _interrupts = crate::interrupt::InterruptGuard::install();
+    let reporter = Reporter::new(false);
+    let out = OutputOptions {
+        out_dir: &args.output_dir,
+        keep_failed: false,
+        write: WriteOptions {
+            build_time: crate::repro::build_time()?,
+            progress: &reporter,
+        },
+    };
+    let written = build::write_staged(checked, &out, |_| Ok(Vec::new()))?;
+    reporter.finish();
     for path in written {
         println!("{}", path.display());
     }

@@ -1,94 +1,68 @@
-//! The image file itself: a sparse temporary file beside the target that is renamed into place
-//! on success and removed on failure. Writing into it goes through [`crate::window`].
+//! The image file itself: created at its full size as a sparse file (nothing allocated until
+//! written), readable like the other outputs, and flushed when complete. Where it is created
+//! (a staging directory) and what happens to it on failure is the caller's business.
 
 use anyhow::{Context, Result};
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use tempfile::NamedTempFile;
+use std::path::Path;
 
-/// An image being written: a temporary file in the target's directory.
-pub struct PendingImage {
-    temp: NamedTempFile,
-    target: PathBuf,
+/// An image being written: the open file and its path (external tools write through the path).
+pub struct ImageFile<'p> {
+    file: File,
+    path: &'p Path,
 }
 
-impl PendingImage {
-    /// Creates an empty sparse file of `size` bytes beside `target`.
-    pub fn create(target: &Path, size: u64) -> Result<Self> {
-        let dir = target
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let temp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".partial")
-            .tempfile_in(dir)
-            .with_context(|| format!("creating a temporary image in {}", dir.display()))?;
-        temp.as_file()
-            .set_len(size)
-            .with_context(|| format!("sizing {} to {size} bytes", temp.path().display()))?;
-        Ok(PendingImage {
-            temp,
-            target: target.to_owned(),
-        })
+impl<'p> ImageFile<'p> {
+    /// Creates (or truncates) `path` as an empty sparse file of `size` bytes.
+    pub fn create(path: &'p Path, size: u64) -> Result<Self> {
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        file.set_len(size)
+            .with_context(|| format!("sizing {} to {size} bytes", path.display()))?;
+        // A finished image is an ordinary output file, readable like the manifest and packed
+        // snaps beside it, whatever the umask.
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("setting the mode of {}", path.display()))?;
+        Ok(ImageFile { file, path })
     }
 
     pub fn file(&self) -> &File {
-        self.temp.as_file()
+        &self.file
     }
 
-    /// Where the bytes are while the image is being written (external tools write here).
     pub fn path(&self) -> &Path {
-        self.temp.path()
+        self.path
     }
 
-    /// Flushes and renames the file to its target.
-    pub fn commit(self) -> Result<PathBuf> {
-        // Temporary files are created 0600; a finished image is an ordinary output file,
-        // readable like the manifest and packed snaps beside it.
-        self.temp
-            .as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .with_context(|| format!("setting the mode of {}", self.temp.path().display()))?;
-        self.temp
-            .as_file()
+    /// Flushes the image to its storage.
+    pub fn finish(self) -> Result<()> {
+        self.file
             .sync_all()
-            .with_context(|| format!("flushing {}", self.temp.path().display()))?;
-        self.temp
-            .persist(&self.target)
-            .map_err(|e| e.error)
-            .with_context(|| format!("renaming the image to {}", self.target.display()))?;
-        Ok(self.target)
-    }
-
-    /// Keeps the partial file for debugging and returns its path.
-    pub fn keep(self) -> Result<PathBuf> {
-        let (_, path) = self
-            .temp
-            .keep()
-            .map_err(|e| e.error)
-            .context("keeping the failed image")?;
-        Ok(path)
+            .with_context(|| format!("flushing {}", self.path.display()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     #[test]
-    fn committed_image_is_readable_by_all() {
+    fn created_image_is_sparse_and_readable_by_all() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("pc.img");
-        let pending = PendingImage::create(&target, 4096).unwrap();
-        let path = pending.commit().unwrap();
-        let mode = std::fs::metadata(path).unwrap().permissions().mode();
+        ImageFile::create(&target, 1 << 20)
+            .unwrap()
+            .finish()
+            .unwrap();
+        let meta = std::fs::metadata(&target).unwrap();
+        let mode = meta.permissions().mode();
         assert_eq!(mode & 0o777, 0o644, "mode {mode:o}");
+        assert_eq!(meta.len(), 1 << 20);
     }
 }

@@ -122,7 +122,11 @@ pub fn write_gpt(dir: &Path, name: &str, parts: &[Part]) -> Result<PathBuf> {
         offset_writes: Vec::new(),
     };
     let target = dir.join(format!("{name}.img"));
-    write_volume(&volume, &target, &WriteOptions::from_env()?)
+    write_volume(
+        &volume,
+        &target,
+        &WriteOptions::new(crate::repro::build_time()?),
+    )
 }
 
 /// Writes the update disk `<dir>/<name>.img`: one vfat partition named `snapsmith-update` with
