@@ -28,6 +28,9 @@ pub struct BuildRequest {
     pub label: Option<String>,
     pub dry_run: bool,
     pub keep_failed: bool,
+    /// Seconds since the epoch stamped on files and filesystems, and the default label's date
+    /// (the CLI passes `SOURCE_DATE_EPOCH`, or the current time when it is unset).
+    pub build_time: i64,
 }
 
 /// What a build did (or, with `--dry-run`, would do).
@@ -41,7 +44,7 @@ pub struct Outcome {
 /// Runs a build: nothing is written before the plan is complete and valid, and nothing remains
 /// at an output path when it fails.
 pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
-    let build_time = crate::repro::build_time()?;
+    let build_time = req.build_time;
     reporter.stage("verifying the model and assertions");
     let model = super::load::load_model(req)?;
     reporter.stage("reading snaps");

@@ -2,11 +2,12 @@
 
 use crate::build::{self, BuildRequest, Reporter};
 use crate::units::parse_cli_size;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
+#[command(after_help = BUILD_TIME_HELP)]
 pub struct BuildArgs {
     /// The signed model assertion
     model: PathBuf,
@@ -50,6 +51,32 @@ pub struct BuildArgs {
     keep_failed: bool,
 }
 
+/// What `SOURCE_DATE_EPOCH` means to the commands that write images.
+pub(super) const BUILD_TIME_HELP: &str = "Environment: SOURCE_DATE_EPOCH (seconds since the \
+    epoch) is the build time stamped on files and filesystems (and the default recovery system \
+    label); when it is unset, the current time.";
+
+/// `SOURCE_DATE_EPOCH`, read here (the library takes the value).
+pub(super) fn source_date_epoch() -> Result<Option<i64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) => text.trim().parse().map(Some).with_context(|| {
+            format!("SOURCE_DATE_EPOCH={text:?} is not an integer number of seconds")
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The build time of images and assertions: `SOURCE_DATE_EPOCH`, else now.
+pub(super) fn build_time() -> Result<i64> {
+    match source_date_epoch()? {
+        Some(secs) => Ok(secs),
+        None => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+            Ok(i64::try_from(now.as_secs())?)
+        }
+    }
+}
+
 fn parse_size(text: &str) -> Result<u64, String> {
     parse_cli_size(text).map_err(|e| e.to_string())
 }
@@ -79,6 +106,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         label: args.label,
         dry_run: args.dry_run,
         keep_failed: args.keep_failed,
+        build_time: build_time()?,
     };
     let reporter = Reporter::new(false);
     let outcome = build::run(&request, &reporter)?;

@@ -19,6 +19,7 @@ pub enum GadgetCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = super::build::BUILD_TIME_HELP)]
 pub struct WriteArgs {
     /// A gadget source directory (with meta/gadget.yaml) or a gadget .snap
     path: PathBuf,
@@ -149,7 +150,7 @@ fn write(args: WriteArgs) -> Result<()> {
         out_dir: &args.output_dir,
         keep_failed: false,
         write: WriteOptions {
-            build_time: crate::repro::build_time()?,
+            build_time: super::build::build_time()?,
             progress: &reporter,
         },
     };

@@ -122,11 +122,9 @@ pub fn write_gpt(dir: &Path, name: &str, parts: &[Part]) -> Result<PathBuf> {
         offset_writes: Vec::new(),
     };
     let target = dir.join(format!("{name}.img"));
-    write_volume(
-        &volume,
-        &target,
-        &WriteOptions::new(crate::repro::build_time()?),
-    )
+    // Scratch disks of a VM run: a fixed build time keeps them reproducible (the library reads
+    // no SOURCE_DATE_EPOCH).
+    write_volume(&volume, &target, &WriteOptions::new(0))
 }
 
 /// Writes the update disk `<dir>/<name>.img`: one vfat partition named `snapsmith-update` with
