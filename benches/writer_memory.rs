@@ -215,7 +215,7 @@ fn volume(mib: u64, content: &Path) -> VolumePlan {
     VolumePlan {
         name: "bench".into(),
         schema: Schema::Gpt,
-        sector_size: 512,
+        sector_size: snapsmith::units::SectorSize::B512,
         size: 2 * MIB + 3 * part_size,
         disk_id: DiskId::Gpt(derive_uuid(&[b"bench"])),
         structures,

@@ -237,10 +237,7 @@ pub fn render_table(a: &Assembled) -> String {
                 StructureContent::Raw(images) => format!("{} raw image(s)", images.len()),
                 StructureContent::Filesystem(fs) => format!(
                     "{} {}, {} entries",
-                    serde_json::to_value(fs.kind)
-                        .ok()
-                        .and_then(|k| k.as_str().map(str::to_string))
-                        .unwrap_or_default(),
+                    fs.kind,
                     fs.label.as_deref().unwrap_or("-"),
                     fs.files.len()
                 ),

@@ -5,6 +5,7 @@
 //! serializable so `--dry-run --json` shows it, and [`ImagePlan::validate`] checks it before any
 //! byte is written.
 
+pub use crate::units::SectorSize;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize, Serializer};
 use std::path::PathBuf;
@@ -38,8 +39,8 @@ pub struct VolumePlan {
     /// Volume name from gadget.yaml; the image is `<name>.img`.
     pub name: String,
     pub schema: Schema,
-    /// Logical sector size: 512 or 4096.
-    pub sector_size: u64,
+    /// Logical sector size.
+    pub sector_size: SectorSize,
     /// Total image size in bytes, table overhead included (a multiple of `sector_size`).
     pub size: u64,
     pub disk_id: DiskId,
@@ -118,6 +119,24 @@ pub enum FsKind {
     Ext4,
 }
 
+impl FsKind {
+    /// The gadget.yaml spelling: `vfat`, `vfat-16`, `vfat-32`, `ext4`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FsKind::Vfat => "vfat",
+            FsKind::Vfat16 => "vfat-16",
+            FsKind::Vfat32 => "vfat-32",
+            FsKind::Ext4 => "ext4",
+        }
+    }
+}
+
+impl std::fmt::Display for FsKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A filesystem to create in a structure, with its complete file tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilesystemPlan {
@@ -176,13 +195,8 @@ impl ImagePlan {
 impl VolumePlan {
     pub fn validate(&self) -> Result<()> {
         let name = &self.name;
-        if self.sector_size != 512 && self.sector_size != 4096 {
-            bail!(
-                "volume {name}: sector size {} is not 512 or 4096",
-                self.sector_size
-            );
-        }
-        if !self.size.is_multiple_of(self.sector_size) {
+        let sector = self.sector_size.bytes();
+        if !self.size.is_multiple_of(sector) {
             bail!(
                 "volume {name}: image size {} is not a multiple of the sector size",
                 self.size
@@ -211,7 +225,7 @@ impl VolumePlan {
                 );
             }
             if s.partition.is_some()
-                && (s.offset % self.sector_size != 0 || s.size % self.sector_size != 0)
+                && (!s.offset.is_multiple_of(sector) || !s.size.is_multiple_of(sector))
             {
                 bail!(
                     "volume {name}: partition {} is not aligned to {}-byte sectors",
@@ -256,7 +270,7 @@ mod tests {
         VolumePlan {
             name: "pc".into(),
             schema: Schema::Gpt,
-            sector_size: 512,
+            sector_size: SectorSize::B512,
             size: 8 << 20,
             disk_id: DiskId::Gpt(Uuid::nil()),
             structures,

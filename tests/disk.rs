@@ -70,7 +70,7 @@ fn check_contents(image: &Path, volume: &VolumePlan, inputs: &Inputs) {
 fn check_blob_and_offset_write(image: &Path, volume: &VolumePlan, inputs: &Inputs) {
     let head = read_at(image, 0, 512);
     let mut expected = std::fs::read(&inputs.mbr).unwrap();
-    let lba = u32::try_from(MIB / volume.sector_size).unwrap();
+    let lba = u32::try_from(MIB / volume.sector_size.bytes()).unwrap();
     expected[92..96].copy_from_slice(&lba.to_le_bytes());
     assert_eq!(
         &head[..440],

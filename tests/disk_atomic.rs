@@ -221,7 +221,7 @@ fn interrupted_write_leaves_nothing() {
         let volume = VolumePlan {
             name: "pc".into(),
             schema: Schema::Gpt,
-            sector_size: 512,
+            sector_size: SectorSize::B512,
             size: big + 2 * MIB,
             disk_id: DiskId::Gpt(uuid::Uuid::nil()),
             structures: vec![StructurePlan {

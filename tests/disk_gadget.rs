@@ -47,7 +47,7 @@ fn check_against_plan(plan: &ImagePlan, images: &[std::path::PathBuf]) {
                 _ => assert_eq!(found, None, "{}", s.name),
             }
         }
-        if volume.schema == Schema::Gpt && volume.sector_size == 512 {
+        if volume.schema == Schema::Gpt && volume.sector_size.bytes() == 512 {
             let verify = run("sfdisk", &["--verify", image.to_str().unwrap()]);
             assert!(verify.contains("No errors detected"), "{verify}");
         }

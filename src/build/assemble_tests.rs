@@ -95,7 +95,7 @@ fn failing_build(source: &Path) -> Assembled {
         volumes: vec![VolumePlan {
             name: "pc".into(),
             schema: Schema::Mbr,
-            sector_size: 512,
+            sector_size: crate::units::SectorSize::B512,
             size: 2 << 20,
             disk_id: DiskId::Mbr(1),
             structures: vec![StructurePlan {

@@ -10,6 +10,7 @@ use crate::gadget::{self, PlanOptions, Ruleset};
 use crate::plan::ImagePlan;
 use crate::seed::{self, SeedSnap};
 use crate::snap::{SnapFile, SnapType};
+use crate::units::SectorSize;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ pub struct BuildRequest {
     pub trusted: Vec<PathBuf>,
     pub out_dir: PathBuf,
     pub image_size: Option<u64>,
-    pub sector_size: u64,
+    pub sector_size: SectorSize,
     pub label: Option<String>,
     pub dry_run: bool,
     pub keep_failed: bool,
@@ -139,7 +140,7 @@ fn gadget_plan(
 ) -> Result<(ImagePlan, gadget::Gadget)> {
     let loaded = gadget::load(&u.gadget_snap, Ruleset::Uc20)?;
     let opts = PlanOptions {
-        sector_size: req.sector_size,
+        sector_size: req.sector_size.bytes(),
         image_size: req.image_size,
         ruleset: Ruleset::Uc20,
         id_seed: format!("{}/{}", model.id.brand, model.id.model).into_bytes(),

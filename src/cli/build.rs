@@ -1,7 +1,7 @@
 //! `snapsmith build`: parse the options and hand them to [`crate::build::run`].
 
 use crate::build::{self, BuildRequest, Reporter};
-use crate::units::parse_cli_size;
+use crate::units::{SectorSize, parse_cli_size};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -35,8 +35,8 @@ pub struct BuildArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     image_size: Option<u64>,
     /// Logical sector size of the disk
-    #[arg(long, default_value_t = 512, value_parser = parse_sector_size)]
-    sector_size: u64,
+    #[arg(long, default_value_t = SectorSize::B512)]
+    sector_size: SectorSize,
     /// Recovery system label (default: the build date, YYYYMMDD)
     #[arg(long)]
     label: Option<String>,
@@ -79,14 +79,6 @@ pub(super) fn build_time() -> Result<i64> {
 
 fn parse_size(text: &str) -> Result<u64, String> {
     parse_cli_size(text).map_err(|e| e.to_string())
-}
-
-fn parse_sector_size(text: &str) -> Result<u64, String> {
-    match text {
-        "512" => Ok(512),
-        "4096" => Ok(4096),
-        _ => Err(format!("{text:?} is not 512 or 4096")),
-    }
 }
 
 pub fn run(args: BuildArgs) -> Result<()> {

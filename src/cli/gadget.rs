@@ -6,6 +6,7 @@ use crate::gadget::content::Trees;
 use crate::gadget::load::{self, GadgetSource};
 use crate::gadget::report::LayoutReport;
 use crate::gadget::{self, Ruleset};
+use crate::units::SectorSize;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -27,8 +28,8 @@ pub struct WriteArgs {
     #[arg(short = 'O', long, default_value = ".")]
     output_dir: PathBuf,
     /// Logical sector size of the disk
-    #[arg(long, default_value_t = 512, value_parser = parse_sector_size)]
-    sector_size: u64,
+    #[arg(long, default_value_t = SectorSize::B512)]
+    sector_size: SectorSize,
     /// Size of every image (bytes, or K/M/G); must hold the volume
     #[arg(long, value_parser = parse_image_size)]
     image_size: Option<u64>,
@@ -49,19 +50,8 @@ pub struct LayoutArgs {
     #[arg(long)]
     json: bool,
     /// Logical sector size of the disk
-    #[arg(long, default_value_t = 512, value_parser = parse_sector_size)]
-    sector_size: u64,
-}
-
-/// Accepts exactly 512 or 4096.
-pub fn parse_sector_size(text: &str) -> Result<u64, String> {
-    match text {
-        "512" => Ok(512),
-        "4096" => Ok(4096),
-        _ => Err(format!(
-            "{text:?} is not a supported sector size (512 or 4096)"
-        )),
-    }
+    #[arg(long, default_value_t = SectorSize::B512)]
+    sector_size: SectorSize,
 }
 
 pub fn run(cmd: GadgetCommand) -> Result<()> {
@@ -96,7 +86,8 @@ fn layout(args: LayoutArgs) -> Result<()> {
         }
         GadgetSource::Yaml(_) => {}
     }
-    let layout = gadget::layout(&loaded.gadget, args.sector_size).with_context(|| shown.clone())?;
+    let layout =
+        gadget::layout(&loaded.gadget, args.sector_size.bytes()).with_context(|| shown.clone())?;
     let report = LayoutReport::new(&layout);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -130,7 +121,7 @@ fn write(args: WriteArgs) -> Result<()> {
         None => None,
     };
     let opts = gadget::PlanOptions {
-        sector_size: args.sector_size,
+        sector_size: args.sector_size.bytes(),
         image_size: args.image_size,
         ..gadget::PlanOptions::default()
     };

@@ -42,11 +42,11 @@ fn check_writable(volume: &VolumePlan) -> Result<()> {
         Schema::Gpt => {
             // Numbering, names and kinds of the entries: refused before any byte is written.
             gpt::entries(volume)?;
-            gpt::GptGeometry::new(volume.sector_size, volume.size)
+            gpt::GptGeometry::new(volume.sector_size.bytes(), volume.size)
                 .with_context(|| format!("volume {name}"))?
                 .usable_bytes()
         }
-        Schema::Mbr => (volume.sector_size, volume.size),
+        Schema::Mbr => (volume.sector_size.bytes(), volume.size),
     };
     for s in &volume.structures {
         check_structure(volume, s, (usable_start, usable_end))?;
@@ -85,9 +85,8 @@ fn check_structure(volume: &VolumePlan, s: &StructurePlan, usable: (u64, u64)) -
         );
     }
     match &s.content {
-        StructureContent::Filesystem(fs) => {
-            crate::fs::check(s, fs, volume.sector_size).with_context(|| format!("volume {name}"))
-        }
+        StructureContent::Filesystem(fs) => crate::fs::check(s, fs, volume.sector_size.bytes())
+            .with_context(|| format!("volume {name}")),
         StructureContent::Raw(images) => images.iter().try_for_each(|raw| {
             let have = std::fs::metadata(&raw.source)
                 .with_context(|| format!("reading {}", raw.source.display()))?
@@ -115,7 +114,7 @@ pub(super) fn check_raw_len(raw: &RawImage, have: u64) -> Result<()> {
 /// Offset-writes may land anywhere but on the partition table.
 fn check_offset_writes(volume: &VolumePlan, usable_start: u64, usable_end: u64) -> Result<()> {
     let name = &volume.name;
-    let ss = volume.sector_size;
+    let ss = volume.sector_size.bytes();
     for w in &volume.offset_writes {
         let (at, end) = (w.at, w.at + 4);
         let in_table = |(start, stop): (u64, u64)| at < stop && end > start;

@@ -154,8 +154,7 @@ fn write_structure(
             Ok(())
         }
         StructureContent::Filesystem(fs) => {
-            opts.progress
-                .step(&format!("{} ({})", s.name, crate::fs::kind_name(fs.kind)));
+            opts.progress.step(&format!("{} ({})", s.name, fs.kind));
             let fs_opts = crate::fs::FsOptions {
                 build_time: opts.build_time,
                 progress: &|n| opts.progress.advance(n),
@@ -163,7 +162,7 @@ fn write_structure(
             crate::fs::write(
                 image.file(),
                 image.path(),
-                volume.sector_size,
+                volume.sector_size.bytes(),
                 s,
                 fs,
                 &fs_opts,

@@ -33,19 +33,9 @@ impl FsOptions<'static> {
 
 fn ignore_progress(_: u64) {}
 
-/// The gadget.yaml spelling of a filesystem kind.
-pub fn kind_name(kind: FsKind) -> &'static str {
-    match kind {
-        FsKind::Vfat => "vfat",
-        FsKind::Vfat16 => "vfat-16",
-        FsKind::Vfat32 => "vfat-32",
-        FsKind::Ext4 => "ext4",
-    }
-}
-
 /// Checks, before anything is written, that the filesystem suits its structure.
 pub fn check(s: &StructurePlan, fs: &FilesystemPlan, sector_size: u64) -> Result<()> {
-    let what = || format!("structure {}: {}", s.name, kind_name(fs.kind));
+    let what = || format!("structure {}: {}", s.name, fs.kind);
     check_tree(fs).with_context(what)?;
     match fs.kind {
         FsKind::Ext4 => ext4::check(s.size, fs).with_context(what),

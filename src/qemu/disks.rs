@@ -114,7 +114,7 @@ pub fn write_gpt(dir: &Path, name: &str, parts: &[Part]) -> Result<PathBuf> {
     let volume = VolumePlan {
         name: name.to_string(),
         schema: Schema::Gpt,
-        sector_size: 512,
+        sector_size: crate::units::SectorSize::B512,
         // Room for the backup GPT at the end.
         size: offset + MIB,
         disk_id: DiskId::Gpt(derive_uuid(&[name.as_bytes(), b"disk"])),

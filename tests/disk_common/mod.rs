@@ -228,7 +228,7 @@ pub fn pc_volume(inputs: &Inputs, schema: Schema, sector_size: u64) -> VolumePla
     VolumePlan {
         name: "pc".into(),
         schema,
-        sector_size,
+        sector_size: sector_size.try_into().unwrap(),
         // 130 MiB of structures plus room for the backup GPT.
         size: 131 * MIB,
         disk_id,
