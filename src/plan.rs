@@ -193,10 +193,10 @@ impl ImagePlan {
 }
 
 impl VolumePlan {
+    /// Checks sector alignment, order, overlap and fit of the structures and offset-writes.
     pub fn validate(&self) -> Result<()> {
         let name = &self.name;
-        let sector = self.sector_size.bytes();
-        if !self.size.is_multiple_of(sector) {
+        if !self.size.is_multiple_of(self.sector_size.bytes()) {
             bail!(
                 "volume {name}: image size {} is not a multiple of the sector size",
                 self.size
@@ -204,51 +204,7 @@ impl VolumePlan {
         }
         let mut end = 0u64;
         for s in &self.structures {
-            let Some(s_end) = s.offset.checked_add(s.size) else {
-                bail!(
-                    "volume {name}: structure {}: offset + size overflows",
-                    s.name
-                );
-            };
-            if s.offset < end {
-                bail!(
-                    "volume {name}: structure {} at {} overlaps the previous structure ending at {end}",
-                    s.name,
-                    s.offset
-                );
-            }
-            if s_end > self.size {
-                bail!(
-                    "volume {name}: structure {} ends at {s_end}, beyond the image size {}",
-                    s.name,
-                    self.size
-                );
-            }
-            if s.partition.is_some()
-                && (!s.offset.is_multiple_of(sector) || !s.size.is_multiple_of(sector))
-            {
-                bail!(
-                    "volume {name}: partition {} is not aligned to {}-byte sectors",
-                    s.name,
-                    self.sector_size
-                );
-            }
-            if let StructureContent::Raw(images) = &s.content {
-                for image in images {
-                    if image
-                        .offset
-                        .checked_add(image.size)
-                        .is_none_or(|e| e > s.size)
-                    {
-                        bail!(
-                            "volume {name}: structure {}: image {} does not fit",
-                            s.name,
-                            image.source.display()
-                        );
-                    }
-                }
-            }
-            end = s_end;
+            end = self.validate_structure(s, end)?;
         }
         for w in &self.offset_writes {
             if w.at.checked_add(4).is_none_or(|e| e > self.size) {
@@ -259,6 +215,53 @@ impl VolumePlan {
             }
         }
         Ok(())
+    }
+
+    /// Checks one structure that must start at or after `end` (where the previous one ends);
+    /// returns where it ends.
+    fn validate_structure(&self, s: &StructurePlan, end: u64) -> Result<u64> {
+        let name = &self.name;
+        let sector = self.sector_size.bytes();
+        let Some(s_end) = s.offset.checked_add(s.size) else {
+            bail!(
+                "volume {name}: structure {}: offset + size overflows",
+                s.name
+            );
+        };
+        if s.offset < end {
+            bail!(
+                "volume {name}: structure {} at {} overlaps the previous structure ending at {end}",
+                s.name,
+                s.offset
+            );
+        }
+        if s_end > self.size {
+            bail!(
+                "volume {name}: structure {} ends at {s_end}, beyond the image size {}",
+                s.name,
+                self.size
+            );
+        }
+        if s.partition.is_some()
+            && (!s.offset.is_multiple_of(sector) || !s.size.is_multiple_of(sector))
+        {
+            bail!(
+                "volume {name}: partition {} is not aligned to {sector}-byte sectors",
+                s.name
+            );
+        }
+        if let StructureContent::Raw(images) = &s.content
+            && let Some(image) = images
+                .iter()
+                .find(|i| i.offset.checked_add(i.size).is_none_or(|e| e > s.size))
+        {
+            bail!(
+                "volume {name}: structure {}: image {} does not fit",
+                s.name,
+                image.source.display()
+            );
+        }
+        Ok(s_end)
     }
 }
 
