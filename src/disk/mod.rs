@@ -3,7 +3,7 @@
 //! loop devices.
 //!
 //! The writer refuses nothing while writing that [`check`] could have refused before, and it
-//! writes where it is told: the build's staging directory (`crate::build::Staging`) owns
+//! writes where it is told: the build's staging directory (its `Staging`) owns
 //! atomicity, cleanup and interruption. Order within a volume: table first, then structures (the
 //! mbr blob lands on top of the table sector but only in bytes 0..446), then offset-writes,
 //! which have the last word.
