@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 
-/// How filesystems are written: what [`write`] needs besides the plan and the byte range.
+/// How filesystems are written: what [`write()`] needs besides the plan and the byte range.
 #[derive(Clone, Copy)]
 pub struct FsOptions<'a> {
     /// Seconds since the epoch stamped on files and filesystem metadata.
