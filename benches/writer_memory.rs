@@ -6,7 +6,7 @@
 //!
 //! Run: `cargo bench --bench writer_memory` (optionally `-- SMALL_MIB LARGE_MIB`).
 
-use snapsmith::disk::{Progress, WriteOptions, write_image};
+use snapsmith::disk::{Progress, WriteOptions, check, write_image};
 use snapsmith::plan::*;
 use snapsmith::repro::derive_uuid;
 use std::cell::RefCell;
@@ -113,19 +113,14 @@ fn child(spec: &str) {
     let volume = volume(mib, &content);
     let steps = StepTimes::default();
     let opts = WriteOptions {
-        keep_failed: false,
         build_time: 1_700_000_000,
         progress: &steps,
     };
     let start = Instant::now();
-    write_image(
-        &ImagePlan {
-            volumes: vec![volume],
-        },
-        &dir,
-        &opts,
-    )
-    .expect("write");
+    let plan = ImagePlan {
+        volumes: vec![volume],
+    };
+    write_image(check(&plan).expect("check"), &dir, &opts).expect("write");
     let seconds = start.elapsed().as_secs_f64();
     let status = std::fs::read_to_string("/proc/self/status").expect("status");
     let rss = status
@@ -220,7 +215,7 @@ fn volume(mib: u64, content: &Path) -> VolumePlan {
     VolumePlan {
         name: "bench".into(),
         schema: Schema::Gpt,
-        sector_size: 512,
+        sector_size: snapsmith::units::SectorSize::B512,
         size: 2 * MIB + 3 * part_size,
         disk_id: DiskId::Gpt(derive_uuid(&[b"bench"])),
         structures,

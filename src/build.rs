@@ -22,16 +22,17 @@ pub use manifest::{
     MANIFEST_NAME, Manifest, ManifestModel, ManifestPartition, ManifestSnap, ManifestVolume,
     sha256_window,
 };
-pub use output::Staging;
+pub use output::{OutputOptions, Staging, write_staged};
 pub use progress::Reporter;
 pub use run::{BuildRequest, Outcome, plan_json, run};
 
+use crate::disk::Checked;
 use crate::plan::{FileEntry, ImagePlan, Schema, StructureContent};
 use crate::seed::{
     self, AssertedRevision, Candidate, ModelId, ModelSpec, RoleTrees, SeedAssertions, SeedSnap,
 };
 use crate::snap::{self, SnapFile, SnapType};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -127,8 +128,8 @@ pub fn unpack_gadget(gadget: &SeedSnap, dir: &Path) -> Result<Vec<u8>> {
     Ok(yaml)
 }
 
-/// Places the seed, run system and boot trees on the gadget's plan, validates it and drafts
-/// the manifest. Preinstalled: ubuntu-boot, ubuntu-save and ubuntu-data are populated.
+/// Places the seed, run system and boot trees on the gadget's plan and drafts the manifest
+/// (the caller checks the plan with [`crate::disk::check`]). Preinstalled: ubuntu-boot, ubuntu-save and ubuntu-data are populated.
 pub fn assemble(
     model: &LoadedModel,
     snaps: Vec<SeedSnap>,
@@ -150,7 +151,6 @@ pub fn assemble(
         data: Some(seed::data_tree(label, &model.id, &snaps)?),
     };
     seed::place(&mut plan, &trees)?;
-    plan.validate().context("the image plan is not valid")?;
     let manifest = Manifest::new(&model.id, label, &snaps, &plan);
     Ok(Assembled {
         plan,
@@ -185,46 +185,21 @@ fn seed_assertions(model: &LoadedModel, snaps: &[SeedSnap]) -> SeedAssertions {
     out
 }
 
-/// Writes the images with `write` (the disk writer: plan + directory -> image paths) into a
-/// staging directory in `out_dir`, hashes the partitions, writes `manifest.json` and moves all
-/// into place. Returns the final paths (images, then the manifest).
+/// Writes the images of the checked plan through a staging directory, hashes the partitions,
+/// writes `manifest.json` and moves all into place. Returns the final paths (images, then the
+/// manifest).
 pub fn execute(
-    assembled: &mut Assembled,
-    out_dir: &Path,
-    keep_failed: bool,
-    write: impl FnOnce(&ImagePlan, &Path) -> Result<Vec<PathBuf>>,
+    plan: Checked,
+    manifest: &mut Manifest,
+    out: &OutputOptions,
 ) -> Result<Vec<PathBuf>> {
-    let staging = Staging::create(out_dir)?;
-    // Ctrl-C or SIGTERM from here on ends in the error path below, which removes the staging
-    // directory, instead of killing the process with it in place.
-    let _guard = crate::disk::interrupt::InterruptGuard::install();
-    match stage_outputs(assembled, staging.path(), write) {
-        Ok(names) => staging.commit(&names),
-        Err(err) => Err(staging.fail(err, keep_failed)),
-    }
-}
-
-fn stage_outputs(
-    assembled: &mut Assembled,
-    dir: &Path,
-    write: impl FnOnce(&ImagePlan, &Path) -> Result<Vec<PathBuf>>,
-) -> Result<Vec<String>> {
-    let written = write(&assembled.plan, dir)?;
-    let mut names = Vec::new();
-    for volume in &assembled.plan.volumes {
-        let name = format!("{}.img", volume.name);
-        if !written.iter().any(|p| p.file_name() == Some(name.as_ref())) {
-            bail!("the disk writer did not write {name}");
-        }
-        names.push(name);
-    }
-    crate::disk::interrupt::check()?;
-    assembled.manifest.hash_partitions(dir)?;
-    crate::disk::interrupt::check()?;
-    let json = assembled.manifest.to_json()?;
-    std::fs::write(dir.join(MANIFEST_NAME), json).context("writing manifest.json")?;
-    names.push(MANIFEST_NAME.to_string());
-    Ok(names)
+    write_staged(plan, out, |dir| {
+        manifest.hash_partitions(dir)?;
+        crate::interrupt::check()?;
+        let json = manifest.to_json()?;
+        std::fs::write(dir.join(MANIFEST_NAME), json).context("writing manifest.json")?;
+        Ok(vec![MANIFEST_NAME.to_string()])
+    })
 }
 
 /// The plan as a table for `--dry-run`.
@@ -264,10 +239,7 @@ pub fn render_table(a: &Assembled) -> String {
                 StructureContent::Raw(images) => format!("{} raw image(s)", images.len()),
                 StructureContent::Filesystem(fs) => format!(
                     "{} {}, {} entries",
-                    serde_json::to_value(fs.kind)
-                        .ok()
-                        .and_then(|k| k.as_str().map(str::to_string))
-                        .unwrap_or_default(),
+                    fs.kind,
                     fs.label.as_deref().unwrap_or("-"),
                     fs.files.len()
                 ),

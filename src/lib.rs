@@ -13,6 +13,8 @@
 //! - [`boot`]: grubenv, grub.cfg and the try/commit state machine.
 //! - [`qemu`], [`runtime`]: booting images and what runs inside them (boot).
 //! - [`exec`]: the only place that spawns processes; [`units`], [`repro`]: sizes and derived ids.
+//! - [`window`], [`interrupt`]: byte windows in an image file and Ctrl-C handling, shared by the
+//!   writers and readers above.
 
 pub mod assertion;
 pub mod boot;
@@ -23,6 +25,7 @@ pub mod exec;
 pub mod fs;
 pub mod gadget;
 pub mod inspect;
+pub mod interrupt;
 pub mod kernel;
 pub mod plan;
 pub mod qemu;
@@ -31,3 +34,4 @@ pub mod runtime;
 pub mod seed;
 pub mod snap;
 pub mod units;
+pub mod window;

@@ -5,6 +5,7 @@
 //! serializable so `--dry-run --json` shows it, and [`ImagePlan::validate`] checks it before any
 //! byte is written.
 
+pub use crate::units::SectorSize;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize, Serializer};
 use std::path::PathBuf;
@@ -38,8 +39,8 @@ pub struct VolumePlan {
     /// Volume name from gadget.yaml; the image is `<name>.img`.
     pub name: String,
     pub schema: Schema,
-    /// Logical sector size: 512 or 4096.
-    pub sector_size: u64,
+    /// Logical sector size.
+    pub sector_size: SectorSize,
     /// Total image size in bytes, table overhead included (a multiple of `sector_size`).
     pub size: u64,
     pub disk_id: DiskId,
@@ -118,6 +119,24 @@ pub enum FsKind {
     Ext4,
 }
 
+impl FsKind {
+    /// The gadget.yaml spelling: `vfat`, `vfat-16`, `vfat-32`, `ext4`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FsKind::Vfat => "vfat",
+            FsKind::Vfat16 => "vfat-16",
+            FsKind::Vfat32 => "vfat-32",
+            FsKind::Ext4 => "ext4",
+        }
+    }
+}
+
+impl std::fmt::Display for FsKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A filesystem to create in a structure, with its complete file tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilesystemPlan {
@@ -174,15 +193,10 @@ impl ImagePlan {
 }
 
 impl VolumePlan {
+    /// Checks sector alignment, order, overlap and fit of the structures and offset-writes.
     pub fn validate(&self) -> Result<()> {
         let name = &self.name;
-        if self.sector_size != 512 && self.sector_size != 4096 {
-            bail!(
-                "volume {name}: sector size {} is not 512 or 4096",
-                self.sector_size
-            );
-        }
-        if !self.size.is_multiple_of(self.sector_size) {
+        if !self.size.is_multiple_of(self.sector_size.bytes()) {
             bail!(
                 "volume {name}: image size {} is not a multiple of the sector size",
                 self.size
@@ -190,51 +204,7 @@ impl VolumePlan {
         }
         let mut end = 0u64;
         for s in &self.structures {
-            let Some(s_end) = s.offset.checked_add(s.size) else {
-                bail!(
-                    "volume {name}: structure {}: offset + size overflows",
-                    s.name
-                );
-            };
-            if s.offset < end {
-                bail!(
-                    "volume {name}: structure {} at {} overlaps the previous structure ending at {end}",
-                    s.name,
-                    s.offset
-                );
-            }
-            if s_end > self.size {
-                bail!(
-                    "volume {name}: structure {} ends at {s_end}, beyond the image size {}",
-                    s.name,
-                    self.size
-                );
-            }
-            if s.partition.is_some()
-                && (s.offset % self.sector_size != 0 || s.size % self.sector_size != 0)
-            {
-                bail!(
-                    "volume {name}: partition {} is not aligned to {}-byte sectors",
-                    s.name,
-                    self.sector_size
-                );
-            }
-            if let StructureContent::Raw(images) = &s.content {
-                for image in images {
-                    if image
-                        .offset
-                        .checked_add(image.size)
-                        .is_none_or(|e| e > s.size)
-                    {
-                        bail!(
-                            "volume {name}: structure {}: image {} does not fit",
-                            s.name,
-                            image.source.display()
-                        );
-                    }
-                }
-            }
-            end = s_end;
+            end = self.validate_structure(s, end)?;
         }
         for w in &self.offset_writes {
             if w.at.checked_add(4).is_none_or(|e| e > self.size) {
@@ -246,6 +216,53 @@ impl VolumePlan {
         }
         Ok(())
     }
+
+    /// Checks one structure that must start at or after `end` (where the previous one ends);
+    /// returns where it ends.
+    fn validate_structure(&self, s: &StructurePlan, end: u64) -> Result<u64> {
+        let name = &self.name;
+        let sector = self.sector_size.bytes();
+        let Some(s_end) = s.offset.checked_add(s.size) else {
+            bail!(
+                "volume {name}: structure {}: offset + size overflows",
+                s.name
+            );
+        };
+        if s.offset < end {
+            bail!(
+                "volume {name}: structure {} at {} overlaps the previous structure ending at {end}",
+                s.name,
+                s.offset
+            );
+        }
+        if s_end > self.size {
+            bail!(
+                "volume {name}: structure {} ends at {s_end}, beyond the image size {}",
+                s.name,
+                self.size
+            );
+        }
+        if s.partition.is_some()
+            && (!s.offset.is_multiple_of(sector) || !s.size.is_multiple_of(sector))
+        {
+            bail!(
+                "volume {name}: partition {} is not aligned to {sector}-byte sectors",
+                s.name
+            );
+        }
+        if let StructureContent::Raw(images) = &s.content
+            && let Some(image) = images
+                .iter()
+                .find(|i| i.offset.checked_add(i.size).is_none_or(|e| e > s.size))
+        {
+            bail!(
+                "volume {name}: structure {}: image {} does not fit",
+                s.name,
+                image.source.display()
+            );
+        }
+        Ok(s_end)
+    }
 }
 
 #[cfg(test)]
@@ -256,7 +273,7 @@ mod tests {
         VolumePlan {
             name: "pc".into(),
             schema: Schema::Gpt,
-            sector_size: 512,
+            sector_size: SectorSize::B512,
             size: 8 << 20,
             disk_id: DiskId::Gpt(Uuid::nil()),
             structures,

@@ -1,34 +1,11 @@
-//! Reproducibility: build time from `SOURCE_DATE_EPOCH`, and identifiers (GUIDs, FAT serials,
-//! ext4 UUIDs and hash seeds) derived from the inputs instead of drawn at random.
+//! Reproducibility: identifiers (GUIDs, FAT serials, ext4 UUIDs and hash seeds) derived from the
+//! inputs instead of drawn at random. The build time is a value the CLI passes down (it reads
+//! `SOURCE_DATE_EPOCH`); nothing here reads the environment or the clock.
 
-use anyhow::{Context, Result};
 use uuid::Uuid;
 
 /// Namespace for every UUID snapsmith derives (a fixed, arbitrary v4 UUID).
 const NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a4e_9d3b_4c55_8a71_0e5d_b2c4_93f7);
-
-/// The build time in seconds since the epoch: `SOURCE_DATE_EPOCH` when set, else now.
-pub fn build_time() -> Result<i64> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(text) => text.trim().parse().with_context(|| {
-            format!("SOURCE_DATE_EPOCH={text:?} is not an integer number of seconds")
-        }),
-        Err(_) => {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
-            Ok(i64::try_from(now.as_secs())?)
-        }
-    }
-}
-
-/// `SOURCE_DATE_EPOCH` when set (for outputs that use a fixed time, 0, when it is not).
-pub fn source_date_epoch() -> Result<Option<i64>> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(text) => text.trim().parse().map(Some).with_context(|| {
-            format!("SOURCE_DATE_EPOCH={text:?} is not an integer number of seconds")
-        }),
-        Err(_) => Ok(None),
-    }
-}
 
 /// A UUID derived from `parts` (name-based, v5): the same parts always give the same UUID.
 pub fn derive_uuid(parts: &[&[u8]]) -> Uuid {

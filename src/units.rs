@@ -4,11 +4,68 @@
 //! gadget.yaml sizes are an integer with an optional `M` (MiB) or `G` (GiB) suffix and nothing
 //! else; the command line (`--image-size`) also accepts `K` and the `MiB`/`GiB` spellings.
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub const KIB: u64 = 1024;
 pub const MIB: u64 = 1024 * KIB;
 pub const GIB: u64 = 1024 * MIB;
+
+/// A logical sector size the writer supports. Parsed once where it enters (the command line, a
+/// deserialized plan); everything after holds a valid one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u64", into = "u64")]
+pub enum SectorSize {
+    B512,
+    B4096,
+}
+
+impl SectorSize {
+    pub const fn bytes(self) -> u64 {
+        match self {
+            SectorSize::B512 => 512,
+            SectorSize::B4096 => 4096,
+        }
+    }
+}
+
+/// A sector size other than 512 or 4096.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{0:?} is not a supported sector size (512 or 4096)")]
+pub struct SectorSizeError(pub String);
+
+impl TryFrom<u64> for SectorSize {
+    type Error = SectorSizeError;
+    fn try_from(bytes: u64) -> Result<Self, SectorSizeError> {
+        match bytes {
+            512 => Ok(SectorSize::B512),
+            4096 => Ok(SectorSize::B4096),
+            other => Err(SectorSizeError(other.to_string())),
+        }
+    }
+}
+
+impl From<SectorSize> for u64 {
+    fn from(size: SectorSize) -> u64 {
+        size.bytes()
+    }
+}
+
+impl std::str::FromStr for SectorSize {
+    type Err = SectorSizeError;
+    fn from_str(text: &str) -> Result<Self, SectorSizeError> {
+        text.parse::<u64>()
+            .ok()
+            .and_then(|n| SectorSize::try_from(n).ok())
+            .ok_or_else(|| SectorSizeError(text.to_string()))
+    }
+}
+
+impl std::fmt::Display for SectorSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.bytes())
+    }
+}
 
 /// Why a size string was refused.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -94,6 +151,17 @@ pub fn align_up(value: u64, align: u64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sector_sizes_are_512_or_4096() {
+        assert_eq!("512".parse(), Ok(SectorSize::B512));
+        assert_eq!(SectorSize::try_from(4096), Ok(SectorSize::B4096));
+        assert_eq!(SectorSize::B4096.to_string(), "4096");
+        let err = "1000".parse::<SectorSize>().unwrap_err().to_string();
+        assert_eq!(err, "\"1000\" is not a supported sector size (512 or 4096)");
+        assert!(serde_json::from_str::<SectorSize>("2048").is_err());
+        assert_eq!(serde_json::to_string(&SectorSize::B512).unwrap(), "512");
+    }
 
     #[test]
     fn gadget_sizes() {

@@ -187,12 +187,12 @@ fn example_image_boots_through_grub_into_the_base() {
 fn open_boot_fs(
     file: &std::fs::File,
     (offset, size): (u64, u64),
-) -> fatfs::FileSystem<snapsmith::disk::image::Window<'_>> {
-    let window = snapsmith::disk::image::Window::new(file, offset, size);
+) -> fatfs::FileSystem<snapsmith::window::Window<'_>> {
+    let window = snapsmith::window::Window::new(file, offset, size);
     fatfs::FileSystem::new(window, fatfs::FsOptions::new()).unwrap()
 }
 
-fn read_grubenv(fs: &fatfs::FileSystem<snapsmith::disk::image::Window<'_>>) -> Grubenv {
+fn read_grubenv(fs: &fatfs::FileSystem<snapsmith::window::Window<'_>>) -> Grubenv {
     let mut bytes = Vec::new();
     fs.root_dir()
         .open_file("EFI/ubuntu/grubenv")

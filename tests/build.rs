@@ -303,28 +303,33 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     assert!(nothing_in(&out));
 }
 
+/// Starts `snapsmith build` of the kit into `out` in the background.
+fn spawn_build(kit: &Kit, out: &Path) -> std::process::Child {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("snapsmith"));
+    cmd.env("SOURCE_DATE_EPOCH", EPOCH)
+        .arg("build")
+        .arg(common::repo().join("models/dev-amd64.model"))
+        .arg("--assertions")
+        .arg(common::repo().join("models/dev-brand.assert"))
+        .arg("--trusted")
+        .arg(common::repo().join("models/dev-root.assert"))
+        .arg("-O")
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for s in kit.snaps() {
+        cmd.arg("--snap").arg(s);
+    }
+    cmd.spawn().unwrap()
+}
+
 #[test]
 fn interrupted_build_leaves_nothing() {
     let kit = Kit::new();
     let mut interrupted = 0;
     for (i, delay_ms) in [200u64, 600, 1200, 2000].iter().enumerate() {
         let out = kit.dir.path().join(format!("out{i}"));
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("snapsmith"));
-        cmd.env("SOURCE_DATE_EPOCH", EPOCH)
-            .arg("build")
-            .arg(common::repo().join("models/dev-amd64.model"))
-            .arg("--assertions")
-            .arg(common::repo().join("models/dev-brand.assert"))
-            .arg("--trusted")
-            .arg(common::repo().join("models/dev-root.assert"))
-            .arg("-O")
-            .arg(&out)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        for s in kit.snaps() {
-            cmd.arg("--snap").arg(s);
-        }
-        let mut child = cmd.spawn().unwrap();
+        let mut child = spawn_build(&kit, &out);
         std::thread::sleep(std::time::Duration::from_millis(*delay_ms));
         let pid = i32::try_from(child.id()).unwrap();
         // SAFETY: signals our own child process.
@@ -341,6 +346,39 @@ fn interrupted_build_leaves_nothing() {
         );
     }
     assert!(interrupted > 0, "no build could be interrupted");
+}
+
+/// Staging directories in `dir`.
+fn staging_dirs(dir: &Path) -> Vec<String> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .map(|r| r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()))
+        .into_iter()
+        .flatten()
+        .filter(|n| n.starts_with(".snapsmith-build-"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_killed_builds_staging_folder_is_removed_by_the_next_build() {
+    let kit = Kit::new();
+    let out = kit.dir.path().join("out");
+    // SIGKILL as soon as the staging folder exists: nothing can clean up after that.
+    let mut child = spawn_build(&kit, &out);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while staging_dirs(&out).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no staging folder");
+        assert!(child.try_wait().unwrap().is_none(), "the build ended early");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let stale = staging_dirs(&out);
+    assert_eq!(stale.len(), 1, "{stale:?}");
+    build(&kit.snaps(), &out).assert().success();
+    assert!(staging_dirs(&out).is_empty(), "{:?}", staging_dirs(&out));
+    assert!(out.join("pc.img").exists());
 }
 
 #[test]

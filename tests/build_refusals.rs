@@ -350,3 +350,137 @@ fn snaps_dir_and_duplicates() {
         .stderr(contains("two snap files are named \"hello\""));
     assert!(nothing_in(&out));
 }
+
+type WriterRule = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Extra,
+    &'static str,
+);
+/// A file of `n` bytes added to the gadget snap.
+type Extra = Option<(&'static str, usize)>;
+
+/// Writer-side rules as gadget.yaml edits: (case, text replaced, replacement, extra file of
+/// `n` bytes in the gadget snap, expected message).
+const WRITER_RULES: &[WriterRule] = &[
+    (
+        "fat-geometry",
+        "        filesystem: vfat\n        type: 83,0FC63DAF-8483-4772-8E79-3D69D8477DE4\n        size: 192M\n",
+        "        filesystem: vfat-32\n        type: 83,0FC63DAF-8483-4772-8E79-3D69D8477DE4\n        size: 32M\n",
+        None,
+        "vfat-32 needs at least 33 MiB",
+    ),
+    (
+        "fat-label",
+        "        role: system-boot\n",
+        "        role: system-boot\n        filesystem-label: much-too-long\n",
+        None,
+        "longer than 11 bytes",
+    ),
+    (
+        "mbr-blob",
+        "    structure:\n",
+        "    structure:\n      - name: mbr\n        role: mbr\n        type: mbr\n        size: 447\n        content:\n          - image: mbr.img\n",
+        Some(("mbr.img", 447)),
+        "more than the 446 bytes",
+    ),
+    (
+        "raw-image-size",
+        "    structure:\n",
+        "    structure:\n      - name: blob\n        type: bare\n        size: 1M\n        content:\n          - image: blob.img\n",
+        Some(("blob.img", 2 << 20)),
+        "\"blob.img\" (2097152 bytes at offset 0) does not fit",
+    ),
+    (
+        "table-overlap",
+        "    structure:\n",
+        "    structure:\n      - name: early\n        type: bare\n        offset: 4096\n        size: 4096\n",
+        None,
+        "overlaps the GPT header",
+    ),
+    (
+        "offset-write",
+        "        size: 256M\n",
+        "        size: 256M\n        offset-write: 1000\n",
+        None,
+        "would clobber the partition table",
+    ),
+];
+
+/// A writer-side rule: `build --dry-run` and `build` refuse the edited gadget alike, with the
+/// same error, exit 1 and nothing written. Some rules are met first by the gadget's own
+/// validation (label length, mbr size, raw image size, table overlap, offset-writes); the FAT
+/// geometry is the writer's alone (`disk::check`), which `--dry-run` used to skip.
+fn refused_alike(case: &str) {
+    let &(_, from, to, extra, message) = WRITER_RULES
+        .iter()
+        .find(|c| c.0 == case)
+        .expect("a known case");
+    let kit = Kit::new();
+    let yaml = std::fs::read_to_string(repo().join("gadgets/pc/meta/gadget.yaml")).unwrap();
+    let edited = yaml.replacen(from, to, 1);
+    assert_ne!(edited, yaml, "{case}: the edit changed nothing");
+    let snap_yaml = std::fs::read(repo().join("gadgets/pc/meta/snap.yaml")).unwrap();
+    let blob = vec![0x55u8; extra.map_or(0, |e| e.1)];
+    let mut files: Vec<(&str, &[u8])> = vec![
+        ("meta/snap.yaml", &snap_yaml),
+        ("meta/gadget.yaml", edited.as_bytes()),
+    ];
+    if let Some((name, _)) = extra {
+        files.push((name, &blob));
+    }
+    let gadget = kit.repack(&format!("pc-{case}"), &files);
+    let snaps = [gadget.as_path(), &kit.kernel, &kit.base, &kit.hello];
+    let out = kit.dir.path().join("out");
+    let errors = |dry_run: bool| {
+        let mut cmd = build(&snaps, &out);
+        if dry_run {
+            cmd.arg("--dry-run");
+        }
+        let output = cmd
+            .assert()
+            .code(1)
+            .stderr(contains(message))
+            .get_output()
+            .clone();
+        assert!(nothing_in(&out), "{case}: dry run {dry_run} left files");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let lines: Vec<_> = stderr
+            .lines()
+            .filter(|l| !l.starts_with("snapsmith: "))
+            .collect();
+        lines.join("\n")
+    };
+    assert_eq!(errors(true), errors(false), "{case}");
+}
+
+#[test]
+fn dry_run_refuses_like_build_fat_geometry() {
+    refused_alike("fat-geometry");
+}
+
+#[test]
+fn dry_run_refuses_like_build_fat_label_length() {
+    refused_alike("fat-label");
+}
+
+#[test]
+fn dry_run_refuses_like_build_mbr_blob() {
+    refused_alike("mbr-blob");
+}
+
+#[test]
+fn dry_run_refuses_like_build_raw_image_size() {
+    refused_alike("raw-image-size");
+}
+
+#[test]
+fn dry_run_refuses_like_build_structure_over_the_table() {
+    refused_alike("table-overlap");
+}
+
+#[test]
+fn dry_run_refuses_like_build_offset_write_into_the_table() {
+    refused_alike("offset-write");
+}

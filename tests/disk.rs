@@ -70,7 +70,7 @@ fn check_contents(image: &Path, volume: &VolumePlan, inputs: &Inputs) {
 fn check_blob_and_offset_write(image: &Path, volume: &VolumePlan, inputs: &Inputs) {
     let head = read_at(image, 0, 512);
     let mut expected = std::fs::read(&inputs.mbr).unwrap();
-    let lba = u32::try_from(MIB / volume.sector_size).unwrap();
+    let lba = u32::try_from(MIB / volume.sector_size.bytes()).unwrap();
     expected[92..96].copy_from_slice(&lba.to_le_bytes());
     assert_eq!(
         &head[..440],
@@ -273,7 +273,6 @@ fn progress_reports_steps_and_bytes() {
     let volume = pc_volume(&inputs, Schema::Gpt, 512);
     let recorder = Recorder::default();
     let opts = snapsmith::disk::WriteOptions {
-        keep_failed: false,
         build_time: 0,
         progress: &recorder,
     };
@@ -281,7 +280,8 @@ fn progress_reports_steps_and_bytes() {
     let plan = ImagePlan {
         volumes: vec![volume],
     };
-    snapsmith::disk::write_image(&plan, out.path(), &opts).unwrap();
+    snapsmith::disk::write_image(snapsmith::disk::check(&plan).unwrap(), out.path(), &opts)
+        .unwrap();
     // 440 (mbr) + 100000 (BIOS boot) + twice the ESP files + the ext4 files.
     let esp = 700_001 + 1024 + 14 + 3_000_000;
     let total = 440 + 100_000 + 2 * esp + 3_000_000 + 9;

@@ -6,7 +6,6 @@ mod common;
 mod disk_common;
 
 use disk_common::*;
-use snapsmith::disk::{NoProgress, WriteOptions, write_image};
 use snapsmith::plan::*;
 use std::path::Path;
 
@@ -40,12 +39,6 @@ fn entries(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-fn plan(volume: VolumePlan) -> ImagePlan {
-    ImagePlan {
-        volumes: vec![volume],
-    }
 }
 
 #[test]
@@ -100,15 +93,11 @@ fn failure_mid_write_leaves_nothing() {
     );
     assert!(entries(out.path()).is_empty(), "{:?}", entries(out.path()));
 
-    let opts = WriteOptions {
-        keep_failed: true,
-        build_time: 0,
-        progress: &NoProgress,
-    };
-    let err = write_image(&plan(volume), out.path(), &opts).unwrap_err();
+    let err = write_kept(&volume, out.path(), true).unwrap_err();
     let kept = entries(out.path());
     assert_eq!(kept.len(), 1, "{kept:?}");
-    assert!(kept[0].starts_with(".pc.img.") && kept[0].ends_with(".partial"));
+    assert!(kept[0].starts_with(".snapsmith-build-"), "{kept:?}");
+    assert!(out.path().join(&kept[0]).join("pc.img").exists());
     assert!(format!("{err:#}").contains(&kept[0]), "{err:#}");
     assert!(!out.path().join("pc.img").exists());
 }
@@ -232,7 +221,7 @@ fn interrupted_write_leaves_nothing() {
         let volume = VolumePlan {
             name: "pc".into(),
             schema: Schema::Gpt,
-            sector_size: 512,
+            sector_size: SectorSize::B512,
             size: big + 2 * MIB,
             disk_id: DiskId::Gpt(uuid::Uuid::nil()),
             structures: vec![StructurePlan {
@@ -253,6 +242,8 @@ fn interrupted_write_leaves_nothing() {
             }],
             offset_writes: vec![],
         };
+        // As the CLI does for a whole command: signals end in the writer's error path.
+        let _guard = snapsmith::interrupt::InterruptGuard::install();
         let err = write(&volume, &dir).unwrap_err();
         assert!(format!("{err:#}").contains("interrupted"), "{err:#}");
         return;

@@ -13,12 +13,10 @@ use snapsmith::plan::{ImagePlan, Schema, StructureContent};
 use std::path::Path;
 
 fn write_plan(plan: &ImagePlan, out: &Path) -> Vec<std::path::PathBuf> {
-    let opts = snapsmith::disk::WriteOptions {
-        keep_failed: false,
-        build_time: 1_700_000_000,
-        progress: &snapsmith::disk::NoProgress,
-    };
-    snapsmith::disk::write_image(plan, out, &opts).unwrap_or_else(|e| panic!("{e:#}"))
+    let opts = snapsmith::disk::WriteOptions::new(1_700_000_000);
+    snapsmith::disk::check(plan)
+        .and_then(|plan| snapsmith::disk::write_image(plan, out, &opts))
+        .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// inspect agrees with the plan on every partition, and every filesystem is recognised.
@@ -49,7 +47,7 @@ fn check_against_plan(plan: &ImagePlan, images: &[std::path::PathBuf]) {
                 _ => assert_eq!(found, None, "{}", s.name),
             }
         }
-        if volume.schema == Schema::Gpt && volume.sector_size == 512 {
+        if volume.schema == Schema::Gpt && volume.sector_size.bytes() == 512 {
             let verify = run("sfdisk", &["--verify", image.to_str().unwrap()]);
             assert!(verify.contains("No errors detected"), "{verify}");
         }

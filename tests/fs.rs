@@ -5,7 +5,7 @@ mod common;
 mod disk_common;
 
 use disk_common::*;
-use snapsmith::disk::{NoProgress, WriteOptions};
+use snapsmith::fs::FsOptions;
 use snapsmith::plan::*;
 use snapsmith::repro::derive_uuid;
 use std::os::unix::fs::FileExt;
@@ -16,12 +16,8 @@ const SIZE: u64 = 40 * MIB;
 const IMAGE: u64 = 48 * MIB;
 const FILL: u8 = 0xA5;
 
-fn opts() -> WriteOptions<'static> {
-    WriteOptions {
-        keep_failed: false,
-        build_time: 1_700_000_000,
-        progress: &NoProgress,
-    }
+fn opts() -> FsOptions<'static> {
+    FsOptions::new(1_700_000_000)
 }
 
 /// An image whose every byte outside the partition is FILL.
@@ -150,7 +146,7 @@ fn vfat_stays_inside_its_partition_with_label_in_both_places() {
             u32::from_le_bytes(boot[0x1C..0x20].try_into().unwrap()),
             6144
         );
-        let window = snapsmith::disk::image::Window::new(&file, OFFSET, SIZE);
+        let window = snapsmith::window::Window::new(&file, OFFSET, SIZE);
         let fat = fatfs::FileSystem::new(window, fatfs::FsOptions::new()).unwrap();
         assert_eq!(fat.volume_label(), "ubuntu-seed");
         assert_eq!(

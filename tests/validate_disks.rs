@@ -46,7 +46,7 @@ fn update_disk_holds_manifest_and_snaps() {
     assert!(table.contains("name=\"snapsmith-update\""), "{table}");
     let file = std::fs::File::open(&disk).unwrap();
     let size = file.metadata().unwrap().len() - 2 * MIB;
-    let window = snapsmith::disk::image::Window::new(&file, MIB, size);
+    let window = snapsmith::window::Window::new(&file, MIB, size);
     let fs = fatfs::FileSystem::new(window, fatfs::FsOptions::new()).unwrap();
     let read = |name: &str| {
         let mut out = Vec::new();

@@ -245,7 +245,7 @@ fn kernel_gate_and_kernel_commit() {
 fn read_boot_file(disk: &Path, path: &str) -> Vec<u8> {
     use std::io::Read;
     let file = std::fs::File::open(disk).unwrap();
-    let window = snapsmith::disk::image::Window::new(&file, MIB, 40 * MIB);
+    let window = snapsmith::window::Window::new(&file, MIB, 40 * MIB);
     let fs = fatfs::FileSystem::new(window, fatfs::FsOptions::new()).unwrap();
     let mut out = Vec::new();
     fs.root_dir()

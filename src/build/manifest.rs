@@ -98,7 +98,7 @@ impl Manifest {
                 name: v.name.clone(),
                 image: format!("{}.img", v.name),
                 size: v.size,
-                sector_size: v.sector_size,
+                sector_size: v.sector_size.bytes(),
             })
             .collect();
         let partitions = plan

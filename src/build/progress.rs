@@ -25,24 +25,29 @@ impl Reporter {
 
     /// A new stage of the build ("resolving snaps", "writing pc.img", ...).
     pub fn stage(&self, what: &str) {
-        if self.quiet {
-            return;
-        }
-        if !self.terminal {
-            eprintln!("snapsmith: {what}");
-            return;
-        }
-        let mut bar = self.lock();
-        if let Some(old) = bar.take() {
-            old.finish_and_clear();
-        }
-        let spinner = ProgressBar::new_spinner().with_message(what.to_string());
-        spinner.enable_steady_tick(Duration::from_millis(120));
-        *bar = Some(spinner);
+        self.replace_bar(what, || {
+            let spinner = ProgressBar::new_spinner().with_message(what.to_string());
+            spinner.enable_steady_tick(Duration::from_millis(120));
+            spinner
+        });
     }
 
     /// Starts a byte bar of `total` bytes for the current stage (terminal only).
     pub fn bytes(&self, what: &str, total: u64) {
+        self.replace_bar(what, || {
+            let b = ProgressBar::new(total).with_message(what.to_string());
+            if let Ok(style) = ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})",
+            ) {
+                b.set_style(style.progress_chars("=> "));
+            }
+            b
+        });
+    }
+
+    /// Starts a stage: a line when stderr is not a terminal, else `make`'s bar in place of the
+    /// current one.
+    fn replace_bar(&self, what: &str, make: impl FnOnce() -> ProgressBar) {
         if self.quiet {
             return;
         }
@@ -54,13 +59,7 @@ impl Reporter {
         if let Some(old) = bar.take() {
             old.finish_and_clear();
         }
-        let b = ProgressBar::new(total).with_message(what.to_string());
-        if let Ok(style) =
-            ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})")
-        {
-            b.set_style(style.progress_chars("=> "));
-        }
-        *bar = Some(b);
+        *bar = Some(make());
     }
 
     /// A sub-step, shown as the bar's message on a terminal, as a line otherwise.

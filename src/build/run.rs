@@ -1,7 +1,8 @@
 //! The `build` command end to end: load, resolve, plan, execute, with progress on stderr.
 
 use super::{
-    Assembled, BootAssets, LoadedModel, Reporter, assemble, choose_label, execute, gadget_of,
+    Assembled, BootAssets, LoadedModel, OutputOptions, Reporter, assemble, choose_label, execute,
+    gadget_of,
 };
 use crate::disk::{self, WriteOptions};
 use crate::gadget::content::Trees;
@@ -9,6 +10,7 @@ use crate::gadget::{self, PlanOptions, Ruleset};
 use crate::plan::ImagePlan;
 use crate::seed::{self, SeedSnap};
 use crate::snap::{SnapFile, SnapType};
+use crate::units::SectorSize;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -23,10 +25,13 @@ pub struct BuildRequest {
     pub trusted: Vec<PathBuf>,
     pub out_dir: PathBuf,
     pub image_size: Option<u64>,
-    pub sector_size: u64,
+    pub sector_size: SectorSize,
     pub label: Option<String>,
     pub dry_run: bool,
     pub keep_failed: bool,
+    /// Seconds since the epoch stamped on files and filesystems, and the default label's date
+    /// (the CLI passes `SOURCE_DATE_EPOCH`, or the current time when it is unset).
+    pub build_time: i64,
 }
 
 /// What a build did (or, with `--dry-run`, would do).
@@ -40,7 +45,7 @@ pub struct Outcome {
 /// Runs a build: nothing is written before the plan is complete and valid, and nothing remains
 /// at an output path when it fails.
 pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
-    let build_time = crate::repro::build_time()?;
+    let build_time = req.build_time;
     reporter.stage("verifying the model and assertions");
     let model = super::load::load_model(req)?;
     reporter.stage("reading snaps");
@@ -68,25 +73,22 @@ pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
     let mut assembled = assemble(&model, snaps, plan, &label, &boot_assets)?;
     gadget::bridge::check_plan_fit(&assembled.plan)
         .context("the seed and the run system do not fit the gadget's partitions")?;
+    let checked = disk::check(&assembled.plan).context("the image plan is not valid")?;
     if req.dry_run {
         return Ok(Outcome {
             assembled,
             written: Vec::new(),
         });
     }
-    let written = execute(
-        &mut assembled,
-        &req.out_dir,
-        req.keep_failed,
-        |plan, dir| {
-            let opts = WriteOptions {
-                keep_failed: req.keep_failed,
-                build_time,
-                progress: reporter,
-            };
-            disk::write_image(plan, dir, &opts)
+    let out = OutputOptions {
+        out_dir: &req.out_dir,
+        keep_failed: req.keep_failed,
+        write: WriteOptions {
+            build_time,
+            progress: reporter,
         },
-    )?;
+    };
+    let written = execute(checked, &mut assembled.manifest, &out)?;
     reporter.stage("done");
     Ok(Outcome { assembled, written })
 }
@@ -137,7 +139,7 @@ fn gadget_plan(
 ) -> Result<(ImagePlan, gadget::Gadget)> {
     let loaded = gadget::load(&u.gadget_snap, Ruleset::Uc20)?;
     let opts = PlanOptions {
-        sector_size: req.sector_size,
+        sector_size: req.sector_size.bytes(),
         image_size: req.image_size,
         ruleset: Ruleset::Uc20,
         id_seed: format!("{}/{}", model.id.brand, model.id.model).into_bytes(),

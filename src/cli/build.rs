@@ -1,12 +1,13 @@
 //! `snapsmith build`: parse the options and hand them to [`crate::build::run`].
 
 use crate::build::{self, BuildRequest, Reporter};
-use crate::units::parse_cli_size;
-use anyhow::Result;
+use crate::units::{SectorSize, parse_cli_size};
+use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
+#[command(after_help = BUILD_TIME_HELP)]
 pub struct BuildArgs {
     /// The signed model assertion
     model: PathBuf,
@@ -34,8 +35,8 @@ pub struct BuildArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     image_size: Option<u64>,
     /// Logical sector size of the disk
-    #[arg(long, default_value_t = 512, value_parser = parse_sector_size)]
-    sector_size: u64,
+    #[arg(long, default_value_t = SectorSize::B512)]
+    sector_size: SectorSize,
     /// Recovery system label (default: the build date, YYYYMMDD)
     #[arg(long)]
     label: Option<String>,
@@ -50,23 +51,41 @@ pub struct BuildArgs {
     keep_failed: bool,
 }
 
-fn parse_size(text: &str) -> Result<u64, String> {
-    parse_cli_size(text).map_err(|e| e.to_string())
+/// What `SOURCE_DATE_EPOCH` means to the commands that write images.
+pub(super) const BUILD_TIME_HELP: &str = "Environment: SOURCE_DATE_EPOCH (seconds since the \
+    epoch) is the build time stamped on files and filesystems (and the default recovery system \
+    label); when it is unset, the current time.";
+
+/// `SOURCE_DATE_EPOCH`, read here (the library takes the value).
+pub(super) fn source_date_epoch() -> Result<Option<i64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) => text.trim().parse().map(Some).with_context(|| {
+            format!("SOURCE_DATE_EPOCH={text:?} is not an integer number of seconds")
+        }),
+        Err(_) => Ok(None),
+    }
 }
 
-fn parse_sector_size(text: &str) -> Result<u64, String> {
-    match text {
-        "512" => Ok(512),
-        "4096" => Ok(4096),
-        _ => Err(format!("{text:?} is not 512 or 4096")),
+/// The build time of images and assertions: `SOURCE_DATE_EPOCH`, else now.
+pub(super) fn build_time() -> Result<i64> {
+    match source_date_epoch()? {
+        Some(secs) => Ok(secs),
+        None => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+            Ok(i64::try_from(now.as_secs())?)
+        }
     }
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    parse_cli_size(text).map_err(|e| e.to_string())
 }
 
 pub fn run(args: BuildArgs) -> Result<()> {
     // Catch Ctrl-C and SIGTERM for the whole command, not only while images are written: a
     // signal during the build ends in its cleanup path, and one that arrives after the outputs
     // were committed no longer kills the process between the commit and a successful exit.
-    let _interrupts = crate::disk::interrupt::InterruptGuard::install();
+    let _interrupts = crate::interrupt::InterruptGuard::install();
     let request = BuildRequest {
         model: args.model,
         snaps: args.snaps,
@@ -79,6 +98,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         label: args.label,
         dry_run: args.dry_run,
         keep_failed: args.keep_failed,
+        build_time: build_time()?,
     };
     let reporter = Reporter::new(false);
     let outcome = build::run(&request, &reporter)?;

@@ -1,9 +1,12 @@
 //! `snapsmith gadget`: show how a gadget's volumes are laid out, and write them to images.
 
+use crate::build::{self, OutputOptions, Reporter};
+use crate::disk::WriteOptions;
 use crate::gadget::content::Trees;
 use crate::gadget::load::{self, GadgetSource};
 use crate::gadget::report::LayoutReport;
 use crate::gadget::{self, Ruleset};
+use crate::units::SectorSize;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -17,6 +20,7 @@ pub enum GadgetCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = super::build::BUILD_TIME_HELP)]
 pub struct WriteArgs {
     /// A gadget source directory (with meta/gadget.yaml) or a gadget .snap
     path: PathBuf,
@@ -24,8 +28,8 @@ pub struct WriteArgs {
     #[arg(short = 'O', long, default_value = ".")]
     output_dir: PathBuf,
     /// Logical sector size of the disk
-    #[arg(long, default_value_t = 512, value_parser = parse_sector_size)]
-    sector_size: u64,
+    #[arg(long, default_value_t = SectorSize::B512)]
+    sector_size: SectorSize,
     /// Size of every image (bytes, or K/M/G); must hold the volume
     #[arg(long, value_parser = parse_image_size)]
     image_size: Option<u64>,
@@ -46,19 +50,8 @@ pub struct LayoutArgs {
     #[arg(long)]
     json: bool,
     /// Logical sector size of the disk
-    #[arg(long, default_value_t = 512, value_parser = parse_sector_size)]
-    sector_size: u64,
-}
-
-/// Accepts exactly 512 or 4096.
-pub fn parse_sector_size(text: &str) -> Result<u64, String> {
-    match text {
-        "512" => Ok(512),
-        "4096" => Ok(4096),
-        _ => Err(format!(
-            "{text:?} is not a supported sector size (512 or 4096)"
-        )),
-    }
+    #[arg(long, default_value_t = SectorSize::B512)]
+    sector_size: SectorSize,
 }
 
 pub fn run(cmd: GadgetCommand) -> Result<()> {
@@ -93,7 +86,8 @@ fn layout(args: LayoutArgs) -> Result<()> {
         }
         GadgetSource::Yaml(_) => {}
     }
-    let layout = gadget::layout(&loaded.gadget, args.sector_size).with_context(|| shown.clone())?;
+    let layout =
+        gadget::layout(&loaded.gadget, args.sector_size.bytes()).with_context(|| shown.clone())?;
     let report = LayoutReport::new(&layout);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -127,7 +121,7 @@ fn write(args: WriteArgs) -> Result<()> {
         None => None,
     };
     let opts = gadget::PlanOptions {
-        sector_size: args.sector_size,
+        sector_size: args.sector_size.bytes(),
         image_size: args.image_size,
         ..gadget::PlanOptions::default()
     };
@@ -139,13 +133,20 @@ fn write(args: WriteArgs) -> Result<()> {
         },
         &opts,
     )?;
-    std::fs::create_dir_all(&args.output_dir)
-        .with_context(|| format!("creating {}", args.output_dir.display()))?;
-    let written = crate::disk::write_image(
-        &plan,
-        &args.output_dir,
-        &crate::disk::WriteOptions::from_env()?,
-    )?;
+    // The build's pipeline: every refusal before writing, staging, progress, one guard.
+    let checked = crate::disk::check(&plan)?;
+    let _interrupts = crate::interrupt::InterruptGuard::install();
+    let reporter = Reporter::new(false);
+    let out = OutputOptions {
+        out_dir: &args.output_dir,
+        keep_failed: false,
+        write: WriteOptions {
+            build_time: super::build::build_time()?,
+            progress: &reporter,
+        },
+    };
+    let written = build::write_staged(checked, &out, |_| Ok(Vec::new()))?;
+    reporter.finish();
     for path in written {
         println!("{}", path.display());
     }

@@ -17,6 +17,10 @@ pub enum SnapCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Environment: SOURCE_DATE_EPOCH (seconds since the epoch) is the \
+    assertions' timestamp; when it is unset, the current time."
+)]
 pub struct AssertArgs {
     /// The .snap file
     file: PathBuf,
@@ -37,6 +41,10 @@ pub struct AssertArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Environment: SOURCE_DATE_EPOCH (seconds since the epoch) is the \
+    timestamp of every entry and of the image; when it is unset, 0."
+)]
 pub struct PackArgs {
     /// Directory holding meta/snap.yaml and the snap's files
     dir: PathBuf,
@@ -67,7 +75,7 @@ pub fn run(cmd: SnapCommand) -> Result<()> {
 
 fn assert(args: AssertArgs) -> Result<()> {
     let (key_info, key) = args.keyring.open()?.load(&args.key)?;
-    let when = time::OffsetDateTime::from_unix_timestamp(crate::repro::build_time()?)?;
+    let when = time::OffsetDateTime::from_unix_timestamp(super::build::build_time()?)?;
     let timestamp = crate::assertion::types::format_time(when);
     let request = snap::SnapAssertRequest {
         snap_id: &args.snap_id,
@@ -83,7 +91,7 @@ fn assert(args: AssertArgs) -> Result<()> {
 fn pack(args: PackArgs) -> Result<()> {
     let options = PackOptions {
         compression: args.compression,
-        ..PackOptions::reproducible()?
+        ..PackOptions::at(super::build::source_date_epoch()?.unwrap_or(0))?
     };
     let yaml = std::fs::read(args.dir.join("meta/snap.yaml"));
     // pack_dir reports a missing or bad snap.yaml itself; here it names the output and says

@@ -8,8 +8,8 @@
 //! The crate stores used entries in number order from the first slot, so partition numbers must
 //! run from 1 without gaps (the gadget layout numbers them that way).
 
-use super::image::Window;
 use crate::plan::{DiskId, PartitionKind, VolumePlan};
+use crate::window::Window;
 use anyhow::{Context, Result, bail};
 use gpt::disk::LogicalBlockSize;
 use gpt::mbr::ProtectiveMBR;
@@ -77,7 +77,7 @@ fn disk_guid(volume: &VolumePlan) -> Result<Uuid> {
 /// The partition entries keyed by partition number, checked: GPT kinds only, numbers 1..=N
 /// without gaps or repeats (N ≤ 128), names of at most 36 UTF-16 units. Pure.
 pub fn entries(volume: &VolumePlan) -> Result<BTreeMap<u32, Partition>> {
-    let ss = volume.sector_size;
+    let ss = volume.sector_size.bytes();
     let mut entries = BTreeMap::new();
     for s in &volume.structures {
         let Some(part) = &s.partition else { continue };
@@ -143,9 +143,9 @@ pub fn entries(volume: &VolumePlan) -> Result<BTreeMap<u32, Partition>> {
 pub fn write(volume: &VolumePlan, file: &File) -> Result<()> {
     let guid = disk_guid(volume)?;
     let entries = entries(volume)?;
-    let geo = GptGeometry::new(volume.sector_size, volume.size)
+    let geo = GptGeometry::new(volume.sector_size.bytes(), volume.size)
         .with_context(|| format!("volume {}", volume.name))?;
-    let lb = LogicalBlockSize::try_from(volume.sector_size)
+    let lb = LogicalBlockSize::try_from(volume.sector_size.bytes())
         .with_context(|| format!("volume {}: sector size", volume.name))?;
     // The crate finds the backup header from the device's end: the window ends at the image size.
     let mut device = Window::new(file, 0, volume.size);
@@ -197,7 +197,7 @@ mod tests {
         VolumePlan {
             name: "pc".into(),
             schema: Schema::Gpt,
-            sector_size,
+            sector_size: sector_size.try_into().unwrap(),
             size: 8 * MIB,
             disk_id: DiskId::Gpt(Uuid::from_u128(0xABCD)),
             structures,

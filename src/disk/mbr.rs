@@ -55,7 +55,7 @@ fn write_entry(sector: &mut [u8], volume: &VolumePlan, s: &StructurePlan) -> Res
     if type_byte == 0 {
         bail!("{}: MBR type 00 marks an unused entry", what());
     }
-    let ss = volume.sector_size;
+    let ss = volume.sector_size.bytes();
     let (Ok(start), Ok(count)) = (u32::try_from(s.offset / ss), u32::try_from(s.size / ss)) else {
         bail!("{}: beyond the 2^32 sectors an MBR can address", what());
     };

@@ -10,7 +10,7 @@
 //! files, which cannot be chosen there, so debugfs resets them afterwards to 0:0 and the build
 //! time (`-E root_owner=` only covers `/`).
 
-use crate::disk::WriteOptions;
+use super::FsOptions;
 use crate::exec::Cmd;
 use crate::plan::{FileSource, FilesystemPlan};
 use anyhow::{Context, Result, bail};
@@ -97,7 +97,7 @@ pub fn write(
     offset: u64,
     size: u64,
     plan: &FilesystemPlan,
-    opts: &WriteOptions,
+    opts: &FsOptions,
 ) -> Result<()> {
     check(size, plan)?;
     let work = tempfile::tempdir().context("creating a staging directory for ext4")?;
@@ -133,10 +133,10 @@ pub fn write(
 }
 
 /// Writes the plan's tree under `tree` with modes and times that do not depend on the host.
-fn stage(tree: &Path, plan: &FilesystemPlan, opts: &WriteOptions) -> Result<()> {
+fn stage(tree: &Path, plan: &FilesystemPlan, opts: &FsOptions) -> Result<()> {
     let mut dirs = vec![tree.to_path_buf()];
     for entry in &plan.files {
-        crate::disk::interrupt::check()?;
+        crate::interrupt::check()?;
         let target = tree.join(&entry.path);
         let context = || format!("staging {} for ext4", entry.path);
         match &entry.source {
@@ -150,14 +150,14 @@ fn stage(tree: &Path, plan: &FilesystemPlan, opts: &WriteOptions) -> Result<()> 
                     File::open(source).with_context(|| format!("opening {}", source.display()))?;
                 let mut out = File::create(&target).with_context(context)?;
                 let n = std::io::copy(&mut input, &mut out).with_context(context)?;
-                opts.progress.advance(n);
+                (opts.progress)(n);
                 let mode = input.metadata()?.permissions().mode() & 0o7777;
                 fs::set_permissions(&target, fs::Permissions::from_mode(mode))?;
             }
             FileSource::Bytes(bytes) => {
                 fs::write(&target, bytes).with_context(context)?;
                 fs::set_permissions(&target, fs::Permissions::from_mode(0o644))?;
-                opts.progress.advance(u64::try_from(bytes.len())?);
+                (opts.progress)(u64::try_from(bytes.len())?);
             }
             FileSource::Symlink(to) => {
                 std::os::unix::fs::symlink(to, &target).with_context(context)?;
@@ -203,7 +203,7 @@ fn normalise_inodes(
     image: &Path,
     offset: u64,
     plan: &FilesystemPlan,
-    opts: &WriteOptions,
+    opts: &FsOptions,
 ) -> Result<()> {
     let mut script = String::new();
     let time = opts.build_time;

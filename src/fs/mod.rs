@@ -6,26 +6,36 @@ pub mod ext4;
 mod fat_dots;
 pub mod vfat;
 
-use crate::disk::WriteOptions;
 use crate::plan::{FileSource, FilesystemPlan, FsKind, StructurePlan};
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 
-/// The gadget.yaml spelling of a filesystem kind.
-pub fn kind_name(kind: FsKind) -> &'static str {
-    match kind {
-        FsKind::Vfat => "vfat",
-        FsKind::Vfat16 => "vfat-16",
-        FsKind::Vfat32 => "vfat-32",
-        FsKind::Ext4 => "ext4",
+/// How filesystems are written: what [`write()`] needs besides the plan and the byte range.
+#[derive(Clone, Copy)]
+pub struct FsOptions<'a> {
+    /// Seconds since the epoch stamped on files and filesystem metadata.
+    pub build_time: i64,
+    /// Called with the number of content bytes copied, as they are copied.
+    pub progress: &'a dyn Fn(u64),
+}
+
+impl FsOptions<'static> {
+    /// Options with `build_time` and no progress reporting.
+    pub fn new(build_time: i64) -> Self {
+        FsOptions {
+            build_time,
+            progress: &ignore_progress,
+        }
     }
 }
 
+fn ignore_progress(_: u64) {}
+
 /// Checks, before anything is written, that the filesystem suits its structure.
 pub fn check(s: &StructurePlan, fs: &FilesystemPlan, sector_size: u64) -> Result<()> {
-    let what = || format!("structure {}: {}", s.name, kind_name(fs.kind));
+    let what = || format!("structure {}: {}", s.name, fs.kind);
     check_tree(fs).with_context(what)?;
     match fs.kind {
         FsKind::Ext4 => ext4::check(s.size, fs).with_context(what),
@@ -76,7 +86,7 @@ pub fn write(
     sector_size: u64,
     s: &StructurePlan,
     fs: &FilesystemPlan,
-    opts: &WriteOptions,
+    opts: &FsOptions,
 ) -> Result<()> {
     match fs.kind {
         FsKind::Ext4 => ext4::write(path, s.offset, s.size, fs, opts),

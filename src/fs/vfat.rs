@@ -9,13 +9,13 @@
 //! directory's volume label entry (blkid and findfs read the latter). The volume id is the
 //! first four bytes of the plan's uuid, big-endian, so it prints as the uuid's first 8 digits.
 
-use crate::disk::WriteOptions;
-use crate::disk::image::{COPY_BUFFER, Window};
-use crate::disk::interrupt;
+use super::FsOptions;
+use crate::interrupt;
 use crate::plan::{FileSource, FilesystemPlan, FsKind};
 use crate::units::MIB;
+use crate::window::{COPY_BUFFER, Window};
 use anyhow::{Context, Result, bail};
-use fatfs::{FatType, FileSystem, FormatVolumeOptions, FsOptions};
+use fatfs::{FatType, FileSystem, FormatVolumeOptions};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -277,7 +277,7 @@ pub fn write(
     size: u64,
     sector_size: u64,
     plan: &FilesystemPlan,
-    opts: &WriteOptions,
+    opts: &FsOptions,
 ) -> Result<()> {
     let geo = geometry(plan.kind, size, sector_size)?;
     let mut format = FormatVolumeOptions::new()
@@ -297,7 +297,7 @@ pub fn write(
     let clock = clock_for(opts.build_time)?;
     let fs = FileSystem::new(
         Window::new(file, offset, size),
-        FsOptions::new().time_provider(clock),
+        fatfs::FsOptions::new().time_provider(clock),
     )
     .context("opening the new FAT filesystem")?;
     let made = fs.fat_type();
@@ -326,7 +326,7 @@ fn set_hidden_sectors(file: &File, offset: u64, sector_size: u64, fat32: bool) -
     Ok(())
 }
 
-fn add_files(fs: &FileSystem<Window>, plan: &FilesystemPlan, opts: &WriteOptions) -> Result<()> {
+fn add_files(fs: &FileSystem<Window>, plan: &FilesystemPlan, opts: &FsOptions) -> Result<()> {
     let root = fs.root_dir();
     let mut buf = vec![0u8; COPY_BUFFER];
     for entry in &plan.files {
@@ -342,10 +342,7 @@ fn add_files(fs: &FileSystem<Window>, plan: &FilesystemPlan, opts: &WriteOptions
                     f.flush()
                 })
                 .map_err(Into::into)
-                .map(|()| {
-                    opts.progress
-                        .advance(u64::try_from(bytes.len()).unwrap_or(0))
-                }),
+                .map(|()| (opts.progress)(u64::try_from(bytes.len()).unwrap_or(0))),
             FileSource::File(source) => {
                 let mut input =
                     File::open(source).with_context(|| format!("opening {}", source.display()))?;
@@ -360,7 +357,7 @@ fn add_files(fs: &FileSystem<Window>, plan: &FilesystemPlan, opts: &WriteOptions
                         break;
                     }
                     out.write_all(&buf[..n])?;
-                    opts.progress.advance(u64::try_from(n)?);
+                    (opts.progress)(u64::try_from(n)?);
                 }
                 out.flush().map_err(Into::into)
             }

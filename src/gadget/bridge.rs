@@ -15,7 +15,7 @@ use crate::plan::{
     PartitionKind, Schema, StructureContent, StructurePlan, VolumePlan,
 };
 use crate::repro;
-use crate::units::{MIB, align_up, human};
+use crate::units::{MIB, SectorSize, align_up, human};
 use anyhow::{Context, Result, bail};
 use uuid::Uuid;
 
@@ -135,7 +135,7 @@ fn volume_plan(
     Ok(VolumePlan {
         name: volume.name.clone(),
         schema: volume.schema,
-        sector_size: laid.sector_size,
+        sector_size: SectorSize::try_from(laid.sector_size)?,
         size,
         disk_id,
         structures,

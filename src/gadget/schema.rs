@@ -276,12 +276,7 @@ pub fn display_name(name: Option<&str>, index: usize) -> String {
 }
 
 pub fn fs_kind_str(kind: FsKind) -> &'static str {
-    match kind {
-        FsKind::Vfat => "vfat",
-        FsKind::Vfat16 => "vfat-16",
-        FsKind::Vfat32 => "vfat-32",
-        FsKind::Ext4 => "ext4",
-    }
+    kind.as_str()
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Filesystems recognised inside a partition: ext2/3/4 from the superblock (label, UUID), vfat
 //! through fatfs (FAT type, label, volume id and the file list).
 
-use crate::disk::image::Window;
+use crate::window::Window;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::fs::File;

@@ -84,7 +84,7 @@ pub fn read_image(image: &Path) -> Result<ImageInfo> {
 fn esp_has_bootloader(image: &Path, offset: u64, size: u64) -> Result<bool> {
     let file =
         std::fs::File::open(image).with_context(|| format!("opening {}", image.display()))?;
-    let window = crate::disk::image::Window::new(&file, offset, size);
+    let window = crate::window::Window::new(&file, offset, size);
     let Ok(fs) = fatfs::FileSystem::new(window, fatfs::FsOptions::new()) else {
         return Ok(false);
     };

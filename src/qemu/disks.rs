@@ -114,7 +114,7 @@ pub fn write_gpt(dir: &Path, name: &str, parts: &[Part]) -> Result<PathBuf> {
     let volume = VolumePlan {
         name: name.to_string(),
         schema: Schema::Gpt,
-        sector_size: 512,
+        sector_size: crate::units::SectorSize::B512,
         // Room for the backup GPT at the end.
         size: offset + MIB,
         disk_id: DiskId::Gpt(derive_uuid(&[name.as_bytes(), b"disk"])),
@@ -122,7 +122,9 @@ pub fn write_gpt(dir: &Path, name: &str, parts: &[Part]) -> Result<PathBuf> {
         offset_writes: Vec::new(),
     };
     let target = dir.join(format!("{name}.img"));
-    write_volume(&volume, &target, &WriteOptions::from_env()?)
+    // Scratch disks of a VM run: a fixed build time keeps them reproducible (the library reads
+    // no SOURCE_DATE_EPOCH).
+    write_volume(&volume, &target, &WriteOptions::new(0))
 }
 
 /// Writes the update disk `<dir>/<name>.img`: one vfat partition named `snapsmith-update` with

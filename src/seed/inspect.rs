@@ -2,7 +2,7 @@
 //! brand, model, grade) and the snaps they carry, for `snapsmith inspect`.
 
 use crate::assertion::{self, Model};
-use crate::disk::image::Window;
+use crate::window::Window;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::fs::File;

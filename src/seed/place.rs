@@ -107,7 +107,7 @@ mod tests {
             volumes: vec![VolumePlan {
                 name: "pc".into(),
                 schema: Schema::Gpt,
-                sector_size: 512,
+                sector_size: crate::units::SectorSize::B512,
                 size: 0,
                 disk_id: DiskId::Gpt(Uuid::nil()),
                 structures,

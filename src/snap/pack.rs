@@ -48,17 +48,27 @@ pub struct PackOptions {
 }
 
 impl PackOptions {
-    /// Xz, with timestamps from `SOURCE_DATE_EPOCH` (0 when unset).
-    pub fn reproducible() -> Result<PackOptions> {
-        let mtime = match crate::repro::source_date_epoch()? {
-            None => 0,
-            Some(secs) => u32::try_from(secs)
-                .with_context(|| format!("SOURCE_DATE_EPOCH={secs} does not fit squashfs time"))?,
-        };
+    /// Xz, with every timestamp at `secs` since the epoch (the CLI passes `SOURCE_DATE_EPOCH`,
+    /// or 0 when it is unset).
+    pub fn at(secs: i64) -> Result<PackOptions> {
+        let mtime = u32::try_from(secs)
+            .with_context(|| format!("SOURCE_DATE_EPOCH={secs} does not fit squashfs time"))?;
         Ok(PackOptions {
             compression: Compression::Xz,
             mtime,
         })
+    }
+
+    /// [`PackOptions::at`] `SOURCE_DATE_EPOCH`, 0 when unset. Kept for the kernel snap
+    /// builder, which does not yet take the time from its caller.
+    pub fn reproducible() -> Result<PackOptions> {
+        let secs = match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(text) => text.trim().parse().with_context(|| {
+                format!("SOURCE_DATE_EPOCH={text:?} is not an integer number of seconds")
+            })?,
+            Err(_) => 0,
+        };
+        PackOptions::at(secs)
     }
 }
 

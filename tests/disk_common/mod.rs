@@ -228,7 +228,7 @@ pub fn pc_volume(inputs: &Inputs, schema: Schema, sector_size: u64) -> VolumePla
     VolumePlan {
         name: "pc".into(),
         schema,
-        sector_size,
+        sector_size: sector_size.try_into().unwrap(),
         // 130 MiB of structures plus room for the backup GPT.
         size: 131 * MIB,
         disk_id,
@@ -240,17 +240,23 @@ pub fn pc_volume(inputs: &Inputs, schema: Schema, sector_size: u64) -> VolumePla
     }
 }
 
-/// Writes `volume` into `dir` with a fixed build time.
+/// Writes `volume` into `dir` with a fixed build time, checked and staged as a build does.
 pub fn write(volume: &VolumePlan, dir: &Path) -> anyhow::Result<PathBuf> {
-    let opts = snapsmith::disk::WriteOptions {
-        keep_failed: false,
-        build_time: 1_700_000_000,
-        progress: &snapsmith::disk::NoProgress,
+    write_kept(volume, dir, false)
+}
+
+/// [`write`], keeping the partial output of a failure when `keep_failed`.
+pub fn write_kept(volume: &VolumePlan, dir: &Path, keep_failed: bool) -> anyhow::Result<PathBuf> {
+    let out = snapsmith::build::OutputOptions {
+        out_dir: dir,
+        keep_failed,
+        write: snapsmith::disk::WriteOptions::new(1_700_000_000),
     };
     let plan = ImagePlan {
         volumes: vec![volume.clone()],
     };
-    Ok(snapsmith::disk::write_image(&plan, dir, &opts)?.remove(0))
+    let checked = snapsmith::disk::check(&plan)?;
+    Ok(snapsmith::build::write_staged(checked, &out, |_| Ok(Vec::new()))?.remove(0))
 }
 
 /// Copies `len` bytes at `offset` of `image` into a file of their own.

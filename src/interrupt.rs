@@ -1,5 +1,5 @@
-//! Ctrl-C and SIGTERM while an image is being written: the writer notices, stops at the next
-//! chunk and returns an error, so the temporary image is removed like on any other failure.
+//! Interruption: Ctrl-C and SIGTERM while outputs are being written. The writers notice, stop at
+//! the next chunk and return an error, so the staged output is removed like on any other failure.
 //!
 //! The handler only stores to an atomic flag (async-signal-safe). It is installed while at least
 //! one [`InterruptGuard`] lives (writers on several threads share it) and the previous handlers
