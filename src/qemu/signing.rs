@@ -6,7 +6,7 @@
 
 use super::scenario::UpdateKind;
 use crate::assertion::{self, Assertion, Keyring, SnapDeclaration, SnapRevision};
-use crate::disk::image::Window;
+use crate::window::Window;
 use crate::snap::{SnapAssertRequest, SnapFile, snap_assertions};
 use anyhow::{Context, Result, bail};
 use std::io::Read;
