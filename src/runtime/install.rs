@@ -6,9 +6,9 @@
 //! (states from [`crate::boot::state`]). The digest is recorded at staging, so a bad update is
 //! tried once, not after every rollback.
 
-use super::MARKER;
-use super::agent::{GRUBENV, WRITABLE, write_grubenv, write_synced};
-use super::init::console;
+use super::shared::{
+    GRUBENV, MARKER, WRITABLE, console, copy_synced, with_mounted, write_grubenv, write_synced,
+};
 use crate::boot::grubenv::Grubenv;
 use crate::boot::modeenv::Modeenv;
 use crate::boot::state;
@@ -16,7 +16,6 @@ use crate::boot::update::{self, Manifest};
 use crate::snap::{SnapInfo, SnapType};
 use anyhow::{Context as _, Result, bail};
 use std::path::Path;
-use sys_mount::{Mount, MountFlags, UnmountFlags};
 
 /// Where things are.
 pub struct Context<'a> {
@@ -164,11 +163,6 @@ fn installed_same(
     Ok(false)
 }
 
-fn copy_synced(from: &Path, to: &Path) -> Result<()> {
-    let bytes = std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
-    write_synced(to, &bytes)
-}
-
 /// Copies the mounted kernel snap's boot assets into `dir` on ubuntu-boot.
 fn extract_kernel(root: &Path, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -180,31 +174,4 @@ fn extract_kernel(root: &Path, dir: &Path) -> Result<()> {
         copy_synced(&from, &dir.join(name))?;
     }
     Ok(())
-}
-
-/// Loop-mounts the snap read-only on `at` (squashfs, as the kernel will), runs `f` on it and
-/// unmounts (the loop device clears itself).
-fn with_mounted<T>(snap: &Path, at: &Path, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
-    std::fs::create_dir_all(at).with_context(|| format!("creating {}", at.display()))?;
-    let control = loopdev::LoopControl::open().context("opening /dev/loop-control")?;
-    let device = control.next_free().context("finding a free loop device")?;
-    device
-        .with()
-        .read_only(true)
-        .autoclear(true)
-        .attach(snap)
-        .with_context(|| format!("attaching {} to a loop device", snap.display()))?;
-    let dev = device.path().context("loop device has no path")?;
-    let mounted = Mount::builder()
-        .fstype("squashfs")
-        .flags(MountFlags::RDONLY)
-        .mount(&dev, at)
-        .with_context(|| format!("mounting {} as squashfs", snap.display()));
-    if let Err(err) = mounted {
-        let _ = device.detach();
-        return Err(err);
-    }
-    let out = f(at);
-    let _ = sys_mount::unmount(at, UnmountFlags::empty());
-    out
 }
