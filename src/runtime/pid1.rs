@@ -13,13 +13,9 @@ use anyhow::Result;
 use std::convert::Infallible;
 use std::time::Instant;
 
-/// True when this process was started by the kernel as the initramfs's `/init`.
-pub fn is_init() -> bool {
-    let argv0 = std::env::args_os().next().unwrap_or_default();
+/// True when this process is PID 1, the only place the init may run (it reboots on errors).
+pub fn is_pid1() -> bool {
     std::process::id() == 1
-        && std::path::Path::new(&argv0)
-            .file_name()
-            .is_some_and(|n| n == "init")
 }
 
 /// Runs the init and what follows it; returns only if even the reboot failed (the kernel then
