@@ -56,8 +56,22 @@ pub fn assemble(spec: &InitramfsSpec, index: &ModuleIndex) -> Result<Archive> {
     }
     // The kernel opens /dev/console for init's stdio before devtmpfs is mounted.
     archive.add("dev/console", Entry::CharDev(5, 1))?;
-    let init = std::fs::read(&spec.init)
-        .with_context(|| format!("reading init binary {}", spec.init.display()))?;
+    add_init(&mut archive, &spec.init)?;
+    let list = add_modules(&mut archive, &spec.modules, index)?;
+    archive.add(
+        MODULE_LIST,
+        Entry::File {
+            data: list.into_bytes(),
+            executable: false,
+        },
+    )?;
+    Ok(archive)
+}
+
+/// Adds the init binary as `/init`, with its ELF interpreter and shared libraries.
+fn add_init(archive: &mut Archive, path: &Path) -> Result<()> {
+    let init =
+        std::fs::read(path).with_context(|| format!("reading init binary {}", path.display()))?;
     for (dest, source) in library_closure(&init)? {
         let data = std::fs::read(&source)
             .with_context(|| format!("reading shared library {}", source.display()))?;
@@ -75,10 +89,15 @@ pub fn assemble(spec: &InitramfsSpec, index: &ModuleIndex) -> Result<Archive> {
             data: init,
             executable: true,
         },
-    )?;
+    )
+}
+
+/// Adds the modules under `lib/modules/<release>/`; returns the module list (their paths in
+/// load order, one a line).
+fn add_modules(archive: &mut Archive, modules: &[String], index: &ModuleIndex) -> Result<String> {
     let release = release_of(index.root())?;
     let mut list = String::new();
-    for name in &spec.modules {
+    for name in modules {
         let rel = index
             .path(name)
             .with_context(|| format!("kernel module `{name}` not found"))?;
@@ -102,14 +121,7 @@ pub fn assemble(spec: &InitramfsSpec, index: &ModuleIndex) -> Result<Archive> {
             },
         )?;
     }
-    archive.add(
-        MODULE_LIST,
-        Entry::File {
-            data: list.into_bytes(),
-            executable: false,
-        },
-    )?;
-    Ok(archive)
+    Ok(list)
 }
 
 /// Writes the archive gzip-compressed (fixed header, no name or timestamp).

@@ -112,23 +112,37 @@ fn stage_one(
         write_synced(ctx.modeenv_path, env.encode().as_bytes())?;
         return Ok(Some((kind, target)));
     }
+    stage_kernel(ctx, &snap_path, &target, env, grub)?;
+    Ok(Some((kind, target)))
+}
+
+/// Puts the installed kernel snap `target`'s assets on ubuntu-boot and asks the next boot to
+/// try it; the assets and the snap are removed again when the assets cannot be written.
+fn stage_kernel(
+    ctx: &Context,
+    snap_path: &Path,
+    target: &str,
+    env: &mut Modeenv,
+    grub: &mut Option<Grubenv>,
+) -> Result<()> {
     let boot = ctx
         .boot_dir
         .context("no ubuntu-boot partition to stage a kernel on")?;
     let g = grub
         .as_ref()
         .context("ubuntu-boot has no EFI/ubuntu/grubenv to stage a kernel with")?;
-    let assets = boot.join("EFI/ubuntu").join(&target);
-    if let Err(err) = with_mounted(&snap_path, &mount, |root| extract_kernel(root, &assets)) {
+    let assets = boot.join("EFI/ubuntu").join(target);
+    let mount = ctx.scratch.join("snap");
+    if let Err(err) = with_mounted(snap_path, &mount, |root| extract_kernel(root, &assets)) {
         let _ = std::fs::remove_dir_all(&assets);
-        let _ = std::fs::remove_file(&snap_path);
+        let _ = std::fs::remove_file(snap_path);
         return Err(err.context(format!("staging {target}")));
     }
-    let (next_env, next_grub) = state::stage_kernel(env, g, &target)?;
+    let (next_env, next_grub) = state::stage_kernel(env, g, target)?;
     write_synced(ctx.modeenv_path, next_env.encode().as_bytes())?;
     write_grubenv(&boot.join(GRUBENV), &next_grub)?;
     (*env, *grub) = (next_env, Some(next_grub));
-    Ok(Some((kind, target)))
+    Ok(())
 }
 
 fn list_dir(dir: &Path) -> Result<Vec<String>> {
