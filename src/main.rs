@@ -1,9 +1,6 @@
-//! The `snapsmith` binary: a thin shell over the library.
+//! The `snapsmith` binary: a thin shell over the library. (The initramfs's `/init` is the
+//! separate `snapsmith-init` binary, src/bin/snapsmith-init.rs.)
 
 fn main() -> std::process::ExitCode {
-    // The same binary is the initramfs's /init (see src/runtime/init.rs).
-    if snapsmith::runtime::init::is_init() {
-        return snapsmith::runtime::init::main();
-    }
     snapsmith::cli::main()
 }

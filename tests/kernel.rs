@@ -125,7 +125,7 @@ fn initramfs_holds_init_libraries_and_modules_as_shipped() {
     };
     let index = ModuleIndex::load(&tree.modules).unwrap();
     let modules = boot_set(tree, &[]).unwrap();
-    let init = std::path::PathBuf::from(env!("CARGO_BIN_EXE_snapsmith"));
+    let init = std::path::PathBuf::from(env!("CARGO_BIN_EXE_snapsmith-init"));
     let spec = InitramfsSpec {
         init: init.clone(),
         modules: modules.clone(),
@@ -297,4 +297,48 @@ fn example_kernel_builds_pc_kernel_from_the_cached_package() {
     assert_eq!(snap.info().snap_type, snapsmith::snap::SnapType::Kernel);
     assert!(snap.has_file("vmlinuz") && snap.has_file("initrd.img"));
     assert!(snap.kernel_yaml().unwrap().is_some());
+}
+
+#[test]
+fn kernel_snap_takes_its_init_from_beside_itself_or_from_init() {
+    // A snapsmith without snapsmith-init beside it names the path it looked at, before it
+    // reads any kernel input.
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("snapsmith");
+    std::fs::copy(env!("CARGO_BIN_EXE_snapsmith"), &exe).unwrap();
+    let input = [
+        "kernel-snap",
+        "--vmlinuz",
+        "/nonexistent/vmlinuz",
+        "--modules",
+    ];
+    let assert = assert_cmd::Command::new(&exe)
+        .args(input)
+        .arg(dir.path())
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    let expected = dir.path().join("snapsmith-init");
+    assert!(stderr.contains(&expected.display().to_string()), "{stderr}");
+    assert!(stderr.contains("--init"), "{stderr}");
+    // Given with --init, the init is taken from there and the build goes on to the kernel.
+    let assert = assert_cmd::Command::new(&exe)
+        .args(input)
+        .arg(dir.path())
+        .arg("--init")
+        .arg(env!("CARGO_BIN_EXE_snapsmith-init"))
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("/nonexistent/vmlinuz"), "{stderr}");
+    assert!(!stderr.contains("snapsmith-init"), "{stderr}");
+}
+
+#[test]
+fn init_binary_refuses_to_run_outside_pid_1() {
+    let assert = assert_cmd::Command::new(env!("CARGO_BIN_EXE_snapsmith-init"))
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(stderr.contains("only as PID 1"), "{stderr}");
 }

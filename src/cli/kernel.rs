@@ -2,7 +2,7 @@
 //! module tree) and `snapsmith example-kernel` (the example `pc-kernel` snap from the current
 //! Debian kernel package, downloaded into a cache).
 
-use crate::kernel::{KernelSnapOptions, KernelTree, build_kernel_snap};
+use crate::kernel::{KernelSnapOptions, KernelTree, build_kernel_snap, initramfs};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -30,6 +30,9 @@ pub struct KernelSnapArgs {
     /// Another module to put in the initramfs (repeatable); its dependencies come along
     #[arg(long = "module", value_name = "NAME")]
     extra_modules: Vec<String>,
+    /// The initramfs's /init (default: snapsmith-init beside the snapsmith executable)
+    #[arg(long, value_name = "FILE")]
+    init: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -40,9 +43,13 @@ pub struct ExampleKernelArgs {
     /// Where downloaded kernel packages are kept (default: ~/.cache/snapsmith/kernel)
     #[arg(long)]
     cache: Option<PathBuf>,
+    /// The initramfs's /init (default: snapsmith-init beside the snapsmith executable)
+    #[arg(long, value_name = "FILE")]
+    init: Option<PathBuf>,
 }
 
 pub fn run_kernel_snap(args: KernelSnapArgs) -> Result<()> {
+    let init = init_binary(args.init.clone())?;
     let tree = match (&args.deb, &args.vmlinuz, &args.modules) {
         (Some(deb), _, _) => {
             let mut tree = KernelTree::from_deb(deb)?;
@@ -60,16 +67,27 @@ pub fn run_kernel_snap(args: KernelSnapArgs) -> Result<()> {
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}_{}.snap", args.name, tree.release)));
-    build(&tree, &args.name, args.extra_modules, &out)
+    let opts = KernelSnapOptions {
+        name: args.name,
+        extra_modules: args.extra_modules,
+        init,
+    };
+    build(&tree, &opts, &out)
 }
 
-fn build(tree: &KernelTree, name: &str, extra_modules: Vec<String>, out: &Path) -> Result<()> {
-    let opts = KernelSnapOptions {
-        name: name.to_string(),
-        extra_modules,
-        init: std::env::current_exe().context("finding the snapsmith executable")?,
-    };
-    let report = build_kernel_snap(tree, &opts, out)?;
+/// `--init`, or snapsmith-init beside this executable.
+fn init_binary(given: Option<PathBuf>) -> Result<PathBuf> {
+    match given {
+        Some(init) => Ok(init),
+        None => {
+            let exe = std::env::current_exe().context("finding the snapsmith executable")?;
+            initramfs::init_beside(&exe).context("finding the init binary (or give --init FILE)")
+        }
+    }
+}
+
+fn build(tree: &KernelTree, opts: &KernelSnapOptions, out: &Path) -> Result<()> {
+    let report = build_kernel_snap(tree, opts, out)?;
     eprintln!(
         "kernel {}: {} modules in the initramfs ({})",
         report.release,
@@ -81,6 +99,7 @@ fn build(tree: &KernelTree, name: &str, extra_modules: Vec<String>, out: &Path) 
 }
 
 pub fn run_example_kernel(args: ExampleKernelArgs) -> Result<()> {
+    let init = init_binary(args.init)?;
     let cache = match args.cache {
         Some(dir) => dir,
         None => dirs::cache_dir()
@@ -92,10 +111,10 @@ pub fn run_example_kernel(args: ExampleKernelArgs) -> Result<()> {
     let tree = KernelTree::from_deb(&deb)?;
     std::fs::create_dir_all(&args.output_dir)
         .with_context(|| format!("creating {}", args.output_dir.display()))?;
-    build(
-        &tree,
-        "pc-kernel",
-        Vec::new(),
-        &args.output_dir.join("pc-kernel.snap"),
-    )
+    let opts = KernelSnapOptions {
+        name: "pc-kernel".to_string(),
+        extra_modules: Vec::new(),
+        init,
+    };
+    build(&tree, &opts, &args.output_dir.join("pc-kernel.snap"))
 }

@@ -1,8 +1,9 @@
-//! The initramfs: snapsmith's own binary as `/init` with the shared libraries it needs, the boot
-//! modules in load order, and the list the init loads them from.
+//! The initramfs: snapsmith's in-image runtime as `/init` with the shared libraries it needs, the
+//! boot modules in load order, and the list the init loads them from.
 //!
-//! The init is whichever snapsmith binary builds the initramfs (normally `/proc/self/exe`), so a
-//! plain `cargo build` or `cargo install` is enough: no second, static build. Its libraries are
+//! The init is the `snapsmith-init` binary of this package, found beside the snapsmith
+//! executable that builds the initramfs: `cargo build` builds both into one target directory
+//! and `cargo install` installs both, so no separate, static build is needed. Its libraries are
 //! found from its ELF `DT_NEEDED` entries and stored at the paths the dynamic loader searches.
 
 use super::cpio::{Archive, Entry};
@@ -15,16 +16,36 @@ use std::path::{Path, PathBuf};
 /// Where the init reads the module load order from: one path per line, relative to `/`.
 pub const MODULE_LIST: &str = "etc/snapsmith/modules";
 
+/// File name of the in-image runtime binary that becomes `/init`.
+pub const INIT_BINARY: &str = "snapsmith-init";
+
 /// Directories the init needs that nothing else creates.
 const DIRS: &[&str] = &["dev", "proc", "sys", "run", "root", "writable", "tmp"];
 
 /// Everything that goes into an initramfs.
 #[derive(Debug, Clone)]
 pub struct InitramfsSpec {
-    /// The snapsmith executable that becomes `/init`.
+    /// The `snapsmith-init` executable that becomes `/init`.
     pub init: PathBuf,
     /// Module names in load order, from [`super::modules::resolve`].
     pub modules: Vec<String>,
+}
+
+/// The init binary beside the executable `exe` (normally the running snapsmith); an error
+/// naming the expected path when it is not there.
+pub fn init_beside(exe: &Path) -> Result<PathBuf> {
+    let dir = exe
+        .parent()
+        .with_context(|| format!("{} has no directory", exe.display()))?;
+    let init = dir.join(INIT_BINARY);
+    if !init.is_file() {
+        bail!(
+            "the init binary {INIT_BINARY} is not at {} (it is built and installed beside \
+             snapsmith, e.g. by `cargo build` or `cargo install`)",
+            init.display()
+        );
+    }
+    Ok(init)
 }
 
 /// Assembles the archive (pure apart from reading the input files).
@@ -35,8 +56,22 @@ pub fn assemble(spec: &InitramfsSpec, index: &ModuleIndex) -> Result<Archive> {
     }
     // The kernel opens /dev/console for init's stdio before devtmpfs is mounted.
     archive.add("dev/console", Entry::CharDev(5, 1))?;
-    let init = std::fs::read(&spec.init)
-        .with_context(|| format!("reading init binary {}", spec.init.display()))?;
+    add_init(&mut archive, &spec.init)?;
+    let list = add_modules(&mut archive, &spec.modules, index)?;
+    archive.add(
+        MODULE_LIST,
+        Entry::File {
+            data: list.into_bytes(),
+            executable: false,
+        },
+    )?;
+    Ok(archive)
+}
+
+/// Adds the init binary as `/init`, with its ELF interpreter and shared libraries.
+fn add_init(archive: &mut Archive, path: &Path) -> Result<()> {
+    let init =
+        std::fs::read(path).with_context(|| format!("reading init binary {}", path.display()))?;
     for (dest, source) in library_closure(&init)? {
         let data = std::fs::read(&source)
             .with_context(|| format!("reading shared library {}", source.display()))?;
@@ -54,10 +89,15 @@ pub fn assemble(spec: &InitramfsSpec, index: &ModuleIndex) -> Result<Archive> {
             data: init,
             executable: true,
         },
-    )?;
+    )
+}
+
+/// Adds the modules under `lib/modules/<release>/`; returns the module list (their paths in
+/// load order, one a line).
+fn add_modules(archive: &mut Archive, modules: &[String], index: &ModuleIndex) -> Result<String> {
     let release = release_of(index.root())?;
     let mut list = String::new();
-    for name in &spec.modules {
+    for name in modules {
         let rel = index
             .path(name)
             .with_context(|| format!("kernel module `{name}` not found"))?;
@@ -81,14 +121,7 @@ pub fn assemble(spec: &InitramfsSpec, index: &ModuleIndex) -> Result<Archive> {
             },
         )?;
     }
-    archive.add(
-        MODULE_LIST,
-        Entry::File {
-            data: list.into_bytes(),
-            executable: false,
-        },
-    )?;
-    Ok(archive)
+    Ok(list)
 }
 
 /// Writes the archive gzip-compressed (fixed header, no name or timestamp).
@@ -162,4 +195,23 @@ fn search_dirs() -> Result<Vec<PathBuf>> {
         }
     }
     Ok(dirs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_is_found_beside_the_executable_or_named_when_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("snapsmith");
+        let expected = dir.path().join(INIT_BINARY);
+        let err = init_beside(&exe).unwrap_err();
+        assert!(
+            format!("{err:#}").contains(&expected.display().to_string()),
+            "{err:#}"
+        );
+        std::fs::write(&expected, b"\x7fELF").unwrap();
+        assert_eq!(init_beside(&exe).unwrap(), expected);
+    }
 }

@@ -1,6 +1,6 @@
 //! Kernel snaps from real kernels: read a Debian `linux-image` package (or a kernel image and a
 //! module tree), resolve the modules the boot needs from their own metadata, build an
-//! initramfs whose `/init` is snapsmith itself, and pack `vmlinuz`, `initrd.img` and `meta/`
+//! initramfs whose `/init` is snapsmith's in-image runtime (`snapsmith-init`), and pack `vmlinuz`, `initrd.img` and `meta/`
 //! into a kernel snap.
 
 pub mod config;
@@ -146,7 +146,8 @@ pub struct KernelSnapOptions {
     pub name: String,
     /// Modules to add to the default set.
     pub extra_modules: Vec<String>,
-    /// The snapsmith executable that becomes the initramfs's `/init`.
+    /// The `snapsmith-init` executable that becomes the initramfs's `/init` (see
+    /// [`initramfs::init_beside`]).
     pub init: PathBuf,
 }
 

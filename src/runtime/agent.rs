@@ -1,31 +1,29 @@
 //! The agent: what snapsmith does as PID 1 after switching into the base in run mode. It checks
 //! the boot's health, commits a tried kernel (grubenv on ubuntu-boot, rewritten in place) and
 //! base (modeenv), cleans up after a rollback, installs updates from a `snapsmith-update` disk
-//! in try mode, and finally idles (powering off when asked). Every decision comes from
+//! in try mode (through the installer, called by [`super::pid1`] between [`settle`] and
+//! [`finish`]), and finally idles (powering off when asked). Every decision comes from
 //! [`crate::boot::state`] and [`crate::boot::update`]; this file does the I/O and the markers
 //! (listed in docs/agent.md).
 
 use super::cmdline::Options;
-use super::init::{block_uevents, console, find_partition};
-use super::{MARKER, install, sys};
-use crate::boot::grubenv::{self, Grubenv};
+use super::shared::{
+    GRUBENV, MARKER, WRITABLE, console, mount_named, read_grubenv, read_modeenv, write_grubenv,
+    write_synced,
+};
+use super::sys;
+use crate::boot::grubenv::Grubenv;
 use crate::boot::modeenv::Modeenv;
 use crate::boot::state;
 use crate::boot::update::{self, DataState, Manifest, Then};
 use anyhow::{Context, Result, bail};
 use std::convert::Infallible;
-use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use sys_mount::{Mount, MountFlags, UnmountFlags};
+use sys_mount::{Mount, UnmountFlags};
 
 /// The base's optional health check.
 pub const HEALTH: &str = "/snapsmith/health";
-/// Where ubuntu-data is mounted inside the base.
-pub const WRITABLE: &str = "/writable";
-/// grubenv on ubuntu-boot.
-pub const GRUBENV: &str = "EFI/ubuntu/grubenv";
 
 /// What was booted.
 #[derive(Debug, Clone)]
@@ -36,7 +34,7 @@ pub struct Booted {
 }
 
 /// Mounted filesystems the agent works with; unmounted before reboot or poweroff.
-pub(super) struct Mounts {
+pub struct Mounts {
     pub boot: Option<PathBuf>,
     pub update: Option<PathBuf>,
 }
@@ -49,15 +47,29 @@ impl Mounts {
     }
 }
 
-/// Runs the agent; returns only with an error (the init then prints it and reboots).
-pub fn run(booted: &Booted) -> Result<Infallible> {
+/// A settled boot: health checked, tried kernel or base committed or rolled back, and the
+/// update medium's manifest (with its data files written) when one is attached.
+pub struct Settled {
+    pub mounts: Mounts,
+    /// A directory for temporary mount points.
+    pub scratch: PathBuf,
+    pub modeenv_path: PathBuf,
+    /// modeenv and grubenv as they are now on disk.
+    pub modeenv: Modeenv,
+    pub grubenv: Option<Grubenv>,
+    /// Present only when the update medium is mounted.
+    pub manifest: Option<Manifest>,
+}
+
+/// Checks health and settles the boot state; an error makes the init print it and reboot.
+pub fn settle(booted: &Booted) -> Result<Settled> {
     console(&format!(
         "{MARKER} run kernel={} base={}",
         booted.kernel, booted.base
     ));
     health()?;
     let scratch = scratch_dir()?;
-    let mut mounts = Mounts {
+    let mounts = Mounts {
         boot: mount_named(&booted.opts.boot_partition, &scratch.join("boot"), false)?,
         update: mount_named(update::PARTITION, &scratch.join("update"), true)?,
     };
@@ -82,23 +94,28 @@ pub fn run(booted: &Booted) -> Result<Infallible> {
         Some(dir) => Some(read_manifest(dir)?),
         None => None,
     };
-    if let (Some(m), Some(dir)) = (&manifest, &mounts.update) {
+    if let Some(m) = &manifest {
         write_data(m)?;
-        let env = settled.modeenv.unwrap_or(env);
-        let grub = settled.grubenv.or(grub);
-        let ctx = install::Context {
-            update_dir: dir,
-            boot_dir: mounts.boot.as_deref(),
-            modeenv_path: &modeenv_path,
-            scratch: &scratch,
-        };
-        if install::stage_all(&ctx, m, env, grub)? > 0 {
-            shutdown(&mut mounts, Then::Reboot);
-        }
+    }
+    Ok(Settled {
+        mounts,
+        scratch,
+        modeenv_path,
+        modeenv: settled.modeenv.unwrap_or(env),
+        grubenv: settled.grubenv.or(grub),
+        manifest,
+    })
+}
+
+/// Reboots when `staged` updates wait to be tried, else idles as the manifest or the command
+/// line asks; returns only with an error (the kernel refused to reboot or power off).
+pub fn finish(mut s: Settled, staged: usize, poweroff_idle: bool) -> Result<Infallible> {
+    if staged > 0 {
+        shutdown(&mut s.mounts, Then::Reboot);
     }
     console(&format!("{MARKER} idle"));
-    let then = update::idle_action(manifest.as_ref(), booted.opts.poweroff_idle);
-    shutdown(&mut mounts, then);
+    let then = update::idle_action(s.manifest.as_ref(), poweroff_idle);
+    shutdown(&mut s.mounts, then);
     bail!("the kernel refused to {then:?}")
 }
 
@@ -131,76 +148,6 @@ fn scratch_dir() -> Result<PathBuf> {
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
-}
-
-/// Mounts the vfat partition with GPT name `name` on `target` when the disk has it.
-fn mount_named(name: &str, target: &Path, readonly: bool) -> Result<Option<PathBuf>> {
-    let uevents = block_uevents();
-    let Some(dev) = find_partition(uevents.iter().map(String::as_str), name) else {
-        return Ok(None);
-    };
-    std::fs::create_dir_all(target)?;
-    let flags = if readonly {
-        MountFlags::RDONLY
-    } else {
-        MountFlags::empty()
-    };
-    Mount::builder()
-        .fstype("vfat")
-        .flags(flags)
-        .mount(Path::new("/dev").join(&dev), target)
-        .with_context(|| format!("mounting /dev/{dev} ({name}) as vfat"))?;
-    Ok(Some(target.to_path_buf()))
-}
-
-pub(super) fn read_modeenv(path: &Path) -> Result<Modeenv> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Modeenv::decode(&text).with_context(|| format!("reading {}", path.display()))
-}
-
-pub(super) fn read_grubenv(path: &Path) -> Result<Grubenv> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    Grubenv::decode(&bytes).with_context(|| format!("reading {}", path.display()))
-}
-
-/// Rewrites the 1024-byte grubenv in place (GRUB's save_env relies on its sectors staying).
-pub(super) fn write_grubenv(path: &Path, env: &Grubenv) -> Result<()> {
-    let bytes = env.encode()?;
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    let len = file.metadata()?.len();
-    if usize::try_from(len).ok() != Some(grubenv::SIZE) {
-        bail!(
-            "{} is {len} bytes, expected {}",
-            path.display(),
-            grubenv::SIZE
-        );
-    }
-    file.write_all_at(&bytes, 0)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-/// Writes `bytes` to a temporary file beside `path`, fsyncs it and renames it over `path`. The
-/// temporary name is fixed: random names would wait on the kernel's entropy early in boot.
-pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().context("path has no directory")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = path.file_name().context("path has no file name")?;
-    let temp = dir.join(format!(".{}.new", name.to_string_lossy()));
-    let mut file =
-        std::fs::File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", temp.display()))?;
-    std::fs::rename(&temp, path).with_context(|| format!("renaming into {}", path.display()))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 fn read_manifest(dir: &Path) -> Result<Manifest> {

@@ -6,9 +6,9 @@
 //! (states from [`crate::boot::state`]). The digest is recorded at staging, so a bad update is
 //! tried once, not after every rollback.
 
-use super::MARKER;
-use super::agent::{GRUBENV, WRITABLE, write_grubenv, write_synced};
-use super::init::console;
+use super::shared::{
+    GRUBENV, MARKER, WRITABLE, console, copy_synced, with_mounted, write_grubenv, write_synced,
+};
 use crate::boot::grubenv::Grubenv;
 use crate::boot::modeenv::Modeenv;
 use crate::boot::state;
@@ -16,7 +16,6 @@ use crate::boot::update::{self, Manifest};
 use crate::snap::{SnapInfo, SnapType};
 use anyhow::{Context as _, Result, bail};
 use std::path::Path;
-use sys_mount::{Mount, MountFlags, UnmountFlags};
 
 /// Where things are.
 pub struct Context<'a> {
@@ -113,23 +112,37 @@ fn stage_one(
         write_synced(ctx.modeenv_path, env.encode().as_bytes())?;
         return Ok(Some((kind, target)));
     }
+    stage_kernel(ctx, &snap_path, &target, env, grub)?;
+    Ok(Some((kind, target)))
+}
+
+/// Puts the installed kernel snap `target`'s assets on ubuntu-boot and asks the next boot to
+/// try it; the assets and the snap are removed again when the assets cannot be written.
+fn stage_kernel(
+    ctx: &Context,
+    snap_path: &Path,
+    target: &str,
+    env: &mut Modeenv,
+    grub: &mut Option<Grubenv>,
+) -> Result<()> {
     let boot = ctx
         .boot_dir
         .context("no ubuntu-boot partition to stage a kernel on")?;
     let g = grub
         .as_ref()
         .context("ubuntu-boot has no EFI/ubuntu/grubenv to stage a kernel with")?;
-    let assets = boot.join("EFI/ubuntu").join(&target);
-    if let Err(err) = with_mounted(&snap_path, &mount, |root| extract_kernel(root, &assets)) {
+    let assets = boot.join("EFI/ubuntu").join(target);
+    let mount = ctx.scratch.join("snap");
+    if let Err(err) = with_mounted(snap_path, &mount, |root| extract_kernel(root, &assets)) {
         let _ = std::fs::remove_dir_all(&assets);
-        let _ = std::fs::remove_file(&snap_path);
+        let _ = std::fs::remove_file(snap_path);
         return Err(err.context(format!("staging {target}")));
     }
-    let (next_env, next_grub) = state::stage_kernel(env, g, &target)?;
+    let (next_env, next_grub) = state::stage_kernel(env, g, target)?;
     write_synced(ctx.modeenv_path, next_env.encode().as_bytes())?;
     write_grubenv(&boot.join(GRUBENV), &next_grub)?;
     (*env, *grub) = (next_env, Some(next_grub));
-    Ok(Some((kind, target)))
+    Ok(())
 }
 
 fn list_dir(dir: &Path) -> Result<Vec<String>> {
@@ -164,11 +177,6 @@ fn installed_same(
     Ok(false)
 }
 
-fn copy_synced(from: &Path, to: &Path) -> Result<()> {
-    let bytes = std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
-    write_synced(to, &bytes)
-}
-
 /// Copies the mounted kernel snap's boot assets into `dir` on ubuntu-boot.
 fn extract_kernel(root: &Path, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -180,31 +188,4 @@ fn extract_kernel(root: &Path, dir: &Path) -> Result<()> {
         copy_synced(&from, &dir.join(name))?;
     }
     Ok(())
-}
-
-/// Loop-mounts the snap read-only on `at` (squashfs, as the kernel will), runs `f` on it and
-/// unmounts (the loop device clears itself).
-fn with_mounted<T>(snap: &Path, at: &Path, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
-    std::fs::create_dir_all(at).with_context(|| format!("creating {}", at.display()))?;
-    let control = loopdev::LoopControl::open().context("opening /dev/loop-control")?;
-    let device = control.next_free().context("finding a free loop device")?;
-    device
-        .with()
-        .read_only(true)
-        .autoclear(true)
-        .attach(snap)
-        .with_context(|| format!("attaching {} to a loop device", snap.display()))?;
-    let dev = device.path().context("loop device has no path")?;
-    let mounted = Mount::builder()
-        .fstype("squashfs")
-        .flags(MountFlags::RDONLY)
-        .mount(&dev, at)
-        .with_context(|| format!("mounting {} as squashfs", snap.display()));
-    if let Err(err) = mounted {
-        let _ = device.detach();
-        return Err(err);
-    }
-    let out = f(at);
-    let _ = sys_mount::unmount(at, UnmountFlags::empty());
-    out
 }

@@ -1,20 +1,20 @@
-//! What runs inside the image: snapsmith's init, PID 1 of the initramfs, which loads the boot
-//! modules, finds the data partition by its GPT name, picks and loop-mounts the base snap and
-//! switches into it; in run mode it then stays PID 1 as the agent (health, commit, rollback
-//! cleanup, updates). Markers are documented in docs/boot.md and docs/agent.md.
+//! What runs inside the image (the `snapsmith-init` binary, src/bin/snapsmith-init.rs):
+//! snapsmith's init, PID 1 of the initramfs, which loads the boot modules, finds the data
+//! partition by its GPT name, picks and loop-mounts the base snap and switches into it; in run
+//! mode it then stays PID 1 as the agent (health, commit, rollback cleanup, updates). Markers are
+//! documented in docs/boot.md and docs/agent.md.
+//!
+//! [`pid1`] runs the parts in turn: [`init`], then [`agent`] and the installer. They share the
+//! helpers of `shared` (console, partitions, synced writes, loop mounts) and `sys` (system
+//! calls), and import neither each other nor anything of the builder's CLI or QEMU side.
 
 pub mod agent;
 mod cleanup;
 pub mod cmdline;
 pub mod init;
 mod install;
+pub mod pid1;
+mod shared;
 mod sys;
 
-/// Marker printed first, as soon as the console is usable.
-pub const MARKER_INIT: &str = "snapsmith: init";
-/// Marker printed just before control passes to the base's init.
-pub const MARKER_READY: &str = "snapsmith: ready";
-/// Marker printed once on a fatal error, just before the init reboots.
-pub const MARKER_ERROR: &str = "snapsmith: error";
-/// Prefix of the run-mode markers (`snapsmith: run ...`, `snapsmith: commit ...`, ...).
-pub const MARKER: &str = "snapsmith:";
+pub use shared::{MARKER, MARKER_ERROR, MARKER_INIT, MARKER_READY};

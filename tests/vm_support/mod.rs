@@ -44,7 +44,7 @@ pub fn kernel_and_initrd(deb: &Path, dir: &Path) -> (PathBuf, PathBuf) {
     let index = ModuleIndex::load(&tree.modules).unwrap();
     let modules = kernel::boot_modules(&index, &tree.read_config().unwrap(), &[]).unwrap();
     let spec = initramfs::InitramfsSpec {
-        init: PathBuf::from(env!("CARGO_BIN_EXE_snapsmith")),
+        init: PathBuf::from(env!("CARGO_BIN_EXE_snapsmith-init")),
         modules,
     };
     let archive = initramfs::assemble(&spec, &index).unwrap();

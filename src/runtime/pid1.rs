@@ -1,0 +1,66 @@
+//! PID 1 from start to finish: the init boots into the base; then either the base's own init
+//! is executed, or (run mode) this process stays PID 1 as the agent, which settles the boot,
+//! lets the installer stage updates from the update medium and idles. The three parts know
+//! nothing of each other; this file passes what one returns to the next.
+//!
+//! It never hangs and never exits: any fatal error prints one `snapsmith: error ...` line on the
+//! console and reboots, so a bootloader can fall back to the previous kernel or base.
+
+use super::init::{self, Switched};
+use super::shared::{MARKER_ERROR, console};
+use super::{agent, install, sys};
+use anyhow::Result;
+use std::convert::Infallible;
+use std::time::Instant;
+
+/// True when this process is PID 1, the only place the init may run (it reboots on errors).
+pub fn is_pid1() -> bool {
+    std::process::id() == 1
+}
+
+/// Runs the init and what follows it; returns only if even the reboot failed (the kernel then
+/// panics).
+pub fn main() -> std::process::ExitCode {
+    let start = Instant::now();
+    // The panic message becomes the single error marker instead of a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        console(&format!("{MARKER_ERROR} init panicked: {info}"));
+    }));
+    match std::panic::catch_unwind(|| run(start)) {
+        Ok(Err(err)) => console(&format!("{MARKER_ERROR} {err:#}")),
+        Ok(Ok(())) => console(&format!("{MARKER_ERROR} the base's init returned")),
+        Err(_) => {}
+    }
+    sys::reboot();
+    std::process::ExitCode::from(1)
+}
+
+fn run(start: Instant) -> Result<()> {
+    match init::run(start)? {
+        Switched::Exec(program) => Err(sys::exec(&program)),
+        Switched::RunMode { kernel, base, opts } => {
+            let never = run_mode(&agent::Booted { kernel, base, opts })?;
+            match never {}
+        }
+    }
+}
+
+/// The agent settles the boot, the installer stages what the update medium offers, and the
+/// agent reboots into it or idles.
+fn run_mode(booted: &agent::Booted) -> Result<Infallible> {
+    let settled = agent::settle(booted)?;
+    let staged = match (&settled.manifest, &settled.mounts.update) {
+        (Some(manifest), Some(dir)) => {
+            let ctx = install::Context {
+                update_dir: dir,
+                boot_dir: settled.mounts.boot.as_deref(),
+                modeenv_path: &settled.modeenv_path,
+                scratch: &settled.scratch,
+            };
+            let (env, grub) = (settled.modeenv.clone(), settled.grubenv.clone());
+            install::stage_all(&ctx, manifest, env, grub)?
+        }
+        _ => 0,
+    };
+    agent::finish(settled, staged, booted.opts.poweroff_idle)
+}
