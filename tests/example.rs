@@ -1,7 +1,8 @@
 //! `snapsmith example -O DIR`: two runs give the same bytes (the second into a directory a
-//! previous run and some leftovers occupy), the image reads back with `snapsmith inspect`, the
-//! assertions verify against the root they ship, the keyring is there and labelled TEST-ONLY,
-//! and a missing prerequisite is one error that leaves nothing behind.
+//! previous run and some leftovers occupy); the image of the grade `signed` model reads back
+//! with `snapsmith inspect`; the model and snap assertions verify against the root they ship;
+//! the keyring is there and labelled TEST-ONLY; and a missing prerequisite is one error that
+//! leaves nothing behind.
 
 mod common;
 
@@ -110,6 +111,10 @@ fn example_is_reproducible_verified_and_labelled() {
         "assertions/dev-amd64.model",
         "assertions/dev-brand.assert",
         "assertions/dev-root.assert",
+        "assertions/pc-kernel.assert",
+        "assertions/core.assert",
+        "assertions/hello.assert",
+        "assertions/pc.assert",
         "keyring/README.md",
         "keyring/dev-root.key",
         "keyring/dev-brand.key",
@@ -132,6 +137,22 @@ fn check_image(out: &Path) {
     let system = &report["seed"]["systems"][0];
     assert_eq!(system["brand"], "dev");
     assert_eq!(system["model"], "dev-amd64");
+    // Grade signed: every snap is asserted (revision 1), so the verified path is the one taken.
+    assert_eq!(system["grade"], "signed");
+    assert_eq!(
+        report["seed"]["snaps"],
+        serde_json::json!([
+            "core_1.snap",
+            "hello_1.snap",
+            "pc-kernel_1.snap",
+            "pc_1.snap"
+        ])
+    );
+    assert_eq!(
+        system["snaps"],
+        serde_json::json!([]),
+        "no unasserted snaps"
+    );
     // The recovery system is labelled with the example's fixed date.
     assert_eq!(system["label"], "20260101");
     let manifest: Value =
@@ -157,7 +178,8 @@ fn check_image(out: &Path) {
         .arg(out.join("assertions/dev-root.assert"))
         .assert()
         .success()
-        .stdout(contains("verified model 16/dev/dev-amd64"));
+        .stdout(contains("verified model 16/dev/dev-amd64"))
+        .stdout(contains("verified snap-revision"));
 }
 
 fn check_keyring(out: &Path) {
