@@ -174,6 +174,35 @@ fn busybox_problem(busybox: &Path) -> Option<String> {
 
 /// Writes every output into `dir` (the staging directory).
 fn stage(opts: &ExampleOptions, dir: &Path, reporter: &Reporter) -> Result<()> {
+    let snaps = make_snaps(opts, dir, reporter)?;
+    reporter.stage("writing the TEST-ONLY keyring and asserting the snaps");
+    let keyring = signing::write_keyring(&dir.join(KEYRING_DIR))?;
+    let files = signing::write_assertions(
+        &dir.join(ASSERTIONS_DIR),
+        &snaps,
+        &keyring,
+        opts.source_date_epoch,
+    )?;
+    crate::disk::interrupt::check()?;
+    let request = BuildRequest {
+        model: files.model,
+        snaps,
+        snaps_dir: None,
+        assertions: files.assertions,
+        trusted: vec![files.trusted],
+        out_dir: dir.to_path_buf(),
+        image_size: None,
+        sector_size: 512,
+        label: Some(build::choose_label(None, opts.source_date_epoch)?),
+        dry_run: false,
+        keep_failed: false,
+    };
+    build::run(&request, reporter).context("building the example image")?;
+    Ok(())
+}
+
+/// Makes the four snaps in `dir/snaps`, in the order of [`SNAP_FILES`].
+fn make_snaps(opts: &ExampleOptions, dir: &Path, reporter: &Reporter) -> Result<Vec<PathBuf>> {
     let mtime = u32::try_from(opts.source_date_epoch).with_context(|| {
         format!(
             "SOURCE_DATE_EPOCH={} does not fit squashfs time",
@@ -203,30 +232,7 @@ fn stage(opts: &ExampleOptions, dir: &Path, reporter: &Reporter) -> Result<()> {
     snaps::source_snap(&sources::HELLO, work.path(), &snaps[2], &pack)?;
     snaps::source_snap(&sources::GADGET, work.path(), &snaps[3], &pack)?;
     work.close().context("removing the snap trees")?;
-    reporter.stage("writing the TEST-ONLY keyring and asserting the snaps");
-    let keyring = signing::write_keyring(&dir.join(KEYRING_DIR))?;
-    let files = signing::write_assertions(
-        &dir.join(ASSERTIONS_DIR),
-        &snaps,
-        &keyring,
-        opts.source_date_epoch,
-    )?;
-    crate::disk::interrupt::check()?;
-    let request = BuildRequest {
-        model: files.model,
-        snaps,
-        snaps_dir: None,
-        assertions: files.assertions,
-        trusted: vec![files.trusted],
-        out_dir: dir.to_path_buf(),
-        image_size: None,
-        sector_size: 512,
-        label: Some(build::choose_label(None, opts.source_date_epoch)?),
-        dry_run: false,
-        keep_failed: false,
-    };
-    build::run(&request, reporter).context("building the example image")?;
-    Ok(())
+    Ok(snaps)
 }
 
 /// Moves the directories a previous run left in `out_dir` into `staging`, so the new ones can
