@@ -10,6 +10,7 @@
 //! - [`disk`], [`fs`]: partition tables and filesystems written in place (execute).
 //! - [`inspect`]: reads an image back: table, filesystems, seed (verify).
 //! - [`kernel`]: kernel snaps from Debian kernel packages, with snapsmith's initramfs.
+//! - [`example`]: the example device (snaps, assertions, TEST-ONLY keyring, image), defined once.
 //! - [`boot`]: grubenv, grub.cfg and the try/commit state machine.
 //! - [`qemu`], [`runtime`]: booting images and what runs inside them (boot).
 //! - [`exec`]: the only place that spawns processes; [`units`], [`repro`]: sizes and derived ids.
@@ -21,6 +22,7 @@ pub mod boot;
 pub mod build;
 pub mod cli;
 pub mod disk;
+pub mod example;
 pub mod exec;
 pub mod fs;
 pub mod gadget;

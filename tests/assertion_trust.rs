@@ -35,7 +35,10 @@ fn fixture(since: OffsetDateTime, until: Option<OffsetDateTime>) -> Fixture {
 }
 
 fn model_headers() -> serde_json::Map<String, serde_json::Value> {
-    let text = std::fs::read_to_string(common::repo().join("models/dev-amd64.json")).unwrap();
+    let text = std::fs::read_to_string(
+        common::repo().join("tests/fixtures/models/dev-amd64-dangerous.json"),
+    )
+    .unwrap();
     serde_json::from_str(&text).unwrap()
 }
 

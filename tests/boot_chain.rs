@@ -102,12 +102,13 @@ fn example_snaps(deb: &Path, dir: &Path, cmdline_extra: Option<&str>) -> PathBuf
     snaps
 }
 
-/// `snapsmith build` of the example model: the image and its manifest.
+/// `snapsmith build` of the example model (as grade dangerous: these snaps are unasserted):
+/// the image and its manifest.
 fn build(snaps: &Path, out: &Path) -> (PathBuf, Value) {
     snapsmith()
         .env("SOURCE_DATE_EPOCH", EPOCH)
         .arg("build")
-        .arg(repo().join("models/dev-amd64.model"))
+        .arg(repo().join("tests/fixtures/models/dev-amd64-dangerous.model"))
         .arg("--assertions")
         .arg(repo().join("models/dev-brand.assert"))
         .arg("--trusted")

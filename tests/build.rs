@@ -161,7 +161,7 @@ fn check_seed(image: &Path, p: &Value, kit: &Kit, work: &Path) {
         assert!(system.contains(want), "{want} missing from {system}");
     }
     let get = |inside: &str| vfat_file(image, offset, inside);
-    let model = std::fs::read(common::repo().join("models/dev-amd64.model")).unwrap();
+    let model = std::fs::read(common::repo().join(DANGEROUS_MODEL)).unwrap();
     assert_eq!(
         String::from_utf8(get("::/systems/dev/model"))
             .unwrap()
@@ -308,7 +308,7 @@ fn spawn_build(kit: &Kit, out: &Path) -> std::process::Child {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("snapsmith"));
     cmd.env("SOURCE_DATE_EPOCH", EPOCH)
         .arg("build")
-        .arg(common::repo().join("models/dev-amd64.model"))
+        .arg(common::repo().join(DANGEROUS_MODEL))
         .arg("--assertions")
         .arg(common::repo().join("models/dev-brand.assert"))
         .arg("--trusted")

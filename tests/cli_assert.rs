@@ -53,7 +53,9 @@ fn example_model_resigns_byte_identically() {
 #[test]
 fn model_show_fills_defaults() {
     let out = snapsmith()
-        .args(["model", "show", "--json", &models("dev-amd64.model")])
+        .arg("model")
+        .args(["show", "--json"])
+        .arg(repo().join("tests/fixtures/models/dev-amd64-dangerous.model"))
         .assert()
         .success();
     let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
@@ -148,8 +150,9 @@ impl Ring {
     }
 }
 
+/// The example model's headers as grade dangerous (the malformed cases edit that header).
 fn example_json() -> String {
-    std::fs::read_to_string(repo().join("models/dev-amd64.json")).unwrap()
+    std::fs::read_to_string(repo().join("tests/fixtures/models/dev-amd64-dangerous.json")).unwrap()
 }
 
 #[test]

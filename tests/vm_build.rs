@@ -1,13 +1,16 @@
-//! A preinstalled image from `snapsmith build` boots: the Debian kernel snap made by
-//! `snapsmith kernel-snap`, a busybox base packed with `snap pack`, the example gadget and model.
-//! The kernel and initramfs are taken from the kernel snap (direct kernel boot); the base is the
-//! one the image's modeenv names, found by the init on the built ubuntu-data partition.
+//! The example device boots: `snapsmith::example::build` (the function behind `snapsmith
+//! example`, with the snapsmith under test as the initramfs's init) makes the Debian kernel
+//! snap, the busybox base, the app and the gadget, asserts them and builds the grade `signed`
+//! example model. The kernel and initramfs are taken from the kernel snap (direct kernel boot);
+//! the base is the one the image's modeenv names, found by the init on the built ubuntu-data
+//! partition, and its health check reports the writable partition.
 
 mod build_common;
 mod common;
 mod vm_support;
 
 use build_common::*;
+use snapsmith::example::{self, ExampleOptions, KernelSource};
 use snapsmith::qemu::{self, DirectKernel, Disk, Vm, VmSpec};
 use snapsmith::runtime::{MARKER_INIT, MARKER_READY};
 use snapsmith::seed::Modeenv;
@@ -16,6 +19,8 @@ use std::path::Path;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(240);
+/// Printed by the example base's health check (examples/core/snapsmith/health).
+const HEALTH_MARKER: &str = "example-base: health ok";
 
 /// The base file the image's modeenv names, read back with debugfs.
 fn modeenv_base(image: &Path, work: &Path) -> String {
@@ -55,28 +60,16 @@ fn built_image_boots_into_its_base() {
     if !common::have_tools(test, TOOLS) {
         return;
     }
-    let kit = Kit::new();
-    let dir = kit.dir.path();
-    let kernel = vm_support::kernel_snap(&deb, dir);
-    // The test base as a snap named `core` (the example model's base).
-    let base = vm_support::base_snap(
-        dir,
-        &vm_support::BaseSnap {
-            name: "core",
-            version: "1",
-            health: None,
-            init_marker: true,
-        },
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
     let out = dir.join("out");
-    build(&[&kit.gadget, &kernel, &base, &kit.hello], &out)
-        .assert()
-        .success();
-    let image = out.join("pc.img");
-    let snap_core = modeenv_base(&image, dir);
-    assert_eq!(snap_core, "core_x1.snap");
+    let opts = ExampleOptions::new(&out, KernelSource::Deb(deb), &vm_support::init());
+    let made = example::build(&opts, &snapsmith::build::Reporter::new(true)).unwrap();
+    let snap_core = modeenv_base(&made.image, dir);
+    // Asserted at revision 1, the base is core_1.snap (an unasserted one would be core_x1).
+    assert_eq!(snap_core, "core_1.snap");
 
-    let k = SnapFile::open(&kernel).unwrap();
+    let k = SnapFile::open(&made.snaps[0]).unwrap();
     let (vmlinuz, initrd) = (dir.join("vmlinuz"), dir.join("initrd.img"));
     std::fs::write(&vmlinuz, k.read_file("vmlinuz").unwrap()).unwrap();
     std::fs::write(&initrd, k.read_file("initrd.img").unwrap()).unwrap();
@@ -84,16 +77,19 @@ fn built_image_boots_into_its_base() {
     spec.kernel = Some(DirectKernel {
         kernel: vmlinuz,
         initrd: Some(initrd),
-        append: format!("console=ttyS0 quiet panic=-1 snap_core={snap_core}"),
+        // The example base's init powers off after its health check with poweroff=idle.
+        append: format!(
+            "console=ttyS0 quiet panic=-1 snap_core={snap_core} snapsmith.poweroff=idle"
+        ),
     });
-    spec.disks.push(Disk::raw(&image));
+    spec.disks.push(Disk::raw(&made.image));
     spec.no_reboot = true;
     let mut vm = Vm::start(&spec, &dir.join("serial.log")).unwrap();
     vm.wait_for(MARKER_INIT, TIMEOUT).unwrap();
     vm.wait_for(MARKER_READY, TIMEOUT).unwrap();
     let ready = vm.lines().last().unwrap().1.clone();
-    assert!(ready.contains("base=core_x1.snap"), "{ready}");
-    vm.wait_for(vm_support::BASE_MARKER, TIMEOUT).unwrap();
+    assert!(ready.contains("base=core_1.snap"), "{ready}");
+    vm.wait_for(HEALTH_MARKER, TIMEOUT).unwrap();
     let line = vm.lines().last().unwrap().1.clone();
     assert!(line.contains("writable=ext4"), "{line}");
     let (status, _) = vm.wait_exit(TIMEOUT).unwrap();

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 mod boot;
 mod build;
+mod example;
 mod gadget;
 mod inspect;
 mod kernel;
@@ -57,6 +58,8 @@ enum Command {
     KernelSnap(kernel::KernelSnapArgs),
     /// Download the Debian kernel package and build the example pc-kernel snap
     ExampleKernel(kernel::ExampleKernelArgs),
+    /// Make the example device: image, snaps, assertions and its TEST-ONLY keyring
+    Example(example::ExampleArgs),
     /// Boot an image through try/commit/rollback scenarios in QEMU and report
     Validate(validate::ValidateArgs),
     /// Boot an image in QEMU (OVMF, GRUB) on a throw-away overlay and wait for the run marker
@@ -106,6 +109,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(args),
         Command::KernelSnap(args) => kernel::run_kernel_snap(args),
         Command::ExampleKernel(args) => kernel::run_example_kernel(args),
+        Command::Example(args) => example::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Boot(args) => boot::run(args),
     }

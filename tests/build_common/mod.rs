@@ -101,9 +101,13 @@ command: bin/hello\n    daemon: simple\n",
     }
 }
 
-/// `snapsmith build` of the example model with `snaps`, writing into `out`.
+/// The example model as grade `dangerous` (models/ holds the grade `signed` one), so these
+/// tests can build from unasserted snaps.
+pub const DANGEROUS_MODEL: &str = "tests/fixtures/models/dev-amd64-dangerous.model";
+
+/// `snapsmith build` of the example model (grade dangerous) with `snaps`, writing into `out`.
 pub fn build(snaps: &[&Path], out: &Path) -> assert_cmd::Command {
-    build_model(&repo().join("models/dev-amd64.model"), snaps, out)
+    build_model(&repo().join(DANGEROUS_MODEL), snaps, out)
 }
 
 /// `snapsmith build` of `model` (signed by the example brand) with `snaps`, writing into `out`.

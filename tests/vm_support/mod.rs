@@ -1,10 +1,13 @@
 //! What the VM tests and the boot benchmark boot: the Debian kernel with snapsmith's initramfs
 //! (init = the snapsmith binary under test), and a GPT disk whose ext4 data partition holds a
 //! busybox-based test base snap whose /sbin/init prints [`BASE_MARKER`] and powers off.
+//!
+//! The kernel snap and the busybox root are made by the library's example-device builders
+//! (`snapsmith::example::snaps`), so the tests boot what `snapsmith example` makes.
 #![allow(dead_code)]
 
+use snapsmith::example::snaps::{BUSYBOX, busybox_root};
 use snapsmith::exec::Cmd;
-use snapsmith::kernel::{self, KernelTree, initramfs, modules::ModuleIndex};
 use snapsmith::qemu::{Accel, DirectKernel, Disk, VmSpec};
 use snapsmith::snap::{self, PackOptions};
 use std::io::{Seek, SeekFrom};
@@ -23,7 +26,11 @@ pub const TOOLS: &[&str] = &[
     "sfdisk",
     "qemu-system-x86_64",
 ];
-const BUSYBOX: &str = "/bin/busybox";
+
+/// The runtime under test: it becomes the initramfs's `/init`.
+pub fn init() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_snapsmith-init"))
+}
 
 /// True when every prerequisite is there (else skipped, or failed under CI).
 pub fn ready(test: &str) -> Option<PathBuf> {
@@ -38,39 +45,16 @@ pub fn ready(test: &str) -> Option<PathBuf> {
     Some(deb)
 }
 
-/// Extracts the kernel and writes snapsmith's initramfs into `dir`: (vmlinuz, initrd).
-pub fn kernel_and_initrd(deb: &Path, dir: &Path) -> (PathBuf, PathBuf) {
-    let tree = KernelTree::from_deb(deb).expect("extracting the kernel package");
-    let index = ModuleIndex::load(&tree.modules).unwrap();
-    let modules = kernel::boot_modules(&index, &tree.read_config().unwrap(), &[]).unwrap();
-    let spec = initramfs::InitramfsSpec {
-        init: PathBuf::from(env!("CARGO_BIN_EXE_snapsmith-init")),
-        modules,
-    };
-    let archive = initramfs::assemble(&spec, &index).unwrap();
-    let initrd = dir.join("initrd.img");
-    initramfs::write_gzip(&archive, &initrd).unwrap();
-    let vmlinuz = dir.join("vmlinuz");
-    std::fs::copy(&tree.vmlinuz, &vmlinuz).unwrap();
-    (vmlinuz, initrd)
-}
-
-/// Builds `dir/pc-kernel.snap` from the Debian package with `snapsmith kernel-snap`.
+/// Builds `dir/pc-kernel.snap` from the Debian package, as `snapsmith example` does.
 pub fn kernel_snap(deb: &Path, dir: &Path) -> PathBuf {
     let snap = dir.join("pc-kernel.snap");
-    super::common::snapsmith()
-        .args(["kernel-snap", "--deb"])
-        .arg(deb)
-        .arg("-o")
-        .arg(&snap)
-        .assert()
-        .success();
+    snapsmith::example::snaps::kernel_snap(deb, &init(), &snap).expect("building the kernel snap");
     snap
 }
 
-/// Builds the kernel snap with `snapsmith kernel-snap` and takes its `vmlinuz` and
-/// `initrd.img` out of it into `dir`: (vmlinuz, initrd).
-pub fn kernel_snap_via_cli(deb: &Path, dir: &Path) -> (PathBuf, PathBuf) {
+/// Builds the kernel snap and takes its `vmlinuz` and `initrd.img` out of it into `dir`:
+/// (vmlinuz, initrd).
+pub fn kernel_and_initrd(deb: &Path, dir: &Path) -> (PathBuf, PathBuf) {
     let snap = snapsmith::snap::SnapFile::open(kernel_snap(deb, dir)).unwrap();
     assert_eq!(snap.compression(), "gzip");
     let mut out = Vec::new();
@@ -86,12 +70,8 @@ pub fn kernel_snap_via_cli(deb: &Path, dir: &Path) -> (PathBuf, PathBuf) {
 /// root mount it sees.
 pub fn test_base(dir: &Path) -> PathBuf {
     let root = dir.join("base-root");
-    for sub in [
-        "bin", "sbin", "dev", "proc", "sys", "run", "tmp", "writable",
-    ] {
-        std::fs::create_dir_all(root.join(sub)).unwrap();
-    }
-    std::fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
+    std::fs::create_dir_all(root.join("sbin")).unwrap();
+    busybox_root(&root, Path::new(BUSYBOX)).unwrap();
     let init = format!(
         "#!/bin/busybox sh\n\
          root=$(/bin/busybox awk '$2 == \"/\" {{print $1, $3}}' /proc/mounts | /bin/busybox tail -n 1)\n\
@@ -138,21 +118,10 @@ pub struct BaseSnap<'a> {
 /// Builds `base` in `dir` and returns the snap's path.
 pub fn base_snap(dir: &Path, base: &BaseSnap) -> PathBuf {
     let root = dir.join(format!("{}-{}-tree", base.name, base.version));
-    for sub in [
-        "bin",
-        "sbin",
-        "dev",
-        "proc",
-        "sys",
-        "run",
-        "tmp",
-        "writable",
-        "snapsmith",
-        "meta",
-    ] {
+    for sub in ["sbin", "snapsmith", "meta"] {
         std::fs::create_dir_all(root.join(sub)).unwrap();
     }
-    std::fs::copy(BUSYBOX, root.join("bin/busybox")).unwrap();
+    busybox_root(&root, Path::new(BUSYBOX)).unwrap();
     let yaml = format!(
         "name: {}\nversion: '{}'\ntype: base\n",
         base.name, base.version
