@@ -1,6 +1,7 @@
 //! `snapsmith-init`: the in-image runtime, `/init` of the initramfs that `snapsmith kernel-snap`
 //! builds. It links only the library's pure modules and `runtime` (none of the builder's
 //! command line, progress or squashfs-writing crates), so the initramfs stays small.
+#![warn(clippy::too_many_lines)]
 
 use std::process::ExitCode;
 

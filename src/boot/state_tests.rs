@@ -1,3 +1,5 @@
+//! Unit tests of the boot state machine: base and kernel try, commit and rollback.
+
 use super::*;
 
 fn env(base: &str, try_base: &str, status: &str, kernels: &[&str]) -> Modeenv {

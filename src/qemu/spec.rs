@@ -126,6 +126,28 @@ impl VmSpec {
         if self.no_reboot {
             push(&["-no-reboot"]);
         }
+        self.boot_args(&mut a);
+        for disk in &self.disks {
+            let format = match disk.format {
+                DiskFormat::Raw => "raw",
+                DiskFormat::Qcow2 => "qcow2",
+            };
+            a.push("-drive".into());
+            a.push(drive("virtio", &disk.path, format, disk.readonly, None));
+        }
+        if let Some(sock) = &self.monitor {
+            let mut spec = OsString::from("unix:");
+            spec.push(sock);
+            spec.push(",server,nowait");
+            a.push("-monitor".into());
+            a.push(spec);
+        }
+        a.extend(self.extra.iter().cloned());
+        a
+    }
+
+    /// Firmware and direct-kernel arguments.
+    fn boot_args(&self, a: &mut Vec<OsString>) {
         match &self.firmware {
             Some(Firmware::Bios(path)) => {
                 a.push("-bios".into());
@@ -149,23 +171,6 @@ impl VmSpec {
             a.push("-append".into());
             a.push(k.append.clone().into());
         }
-        for disk in &self.disks {
-            let format = match disk.format {
-                DiskFormat::Raw => "raw",
-                DiskFormat::Qcow2 => "qcow2",
-            };
-            a.push("-drive".into());
-            a.push(drive("virtio", &disk.path, format, disk.readonly, None));
-        }
-        if let Some(sock) = &self.monitor {
-            let mut spec = OsString::from("unix:");
-            spec.push(sock);
-            spec.push(",server,nowait");
-            a.push("-monitor".into());
-            a.push(spec);
-        }
-        a.extend(self.extra.iter().cloned());
-        a
     }
 }
 
