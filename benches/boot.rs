@@ -4,10 +4,8 @@
 //!
 //! Run: `SNAPSMITH_KERNEL_DEB=$(scripts/kernel-deb) cargo bench --bench boot [-- RUNS]`.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-#[path = "../tests/vm_support/mod.rs"]
-mod vm_support;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use snapsmith::qemu::{self, Vm};
 use snapsmith::runtime::{MARKER_INIT, MARKER_READY};
@@ -39,13 +37,13 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(3);
-    let Some(deb) = vm_support::ready("boot benchmark") else {
+    let Some(deb) = support::vm::ready("boot benchmark") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (vmlinuz, initrd) = vm_support::kernel_and_initrd(&deb, dir.path());
-    let base = vm_support::test_base(dir.path());
-    let disk = vm_support::disk(dir.path(), "ubuntu-data", &base);
+    let (vmlinuz, initrd) = support::vm::kernel_and_initrd(&deb, dir.path());
+    let base = support::vm::test_base(dir.path());
+    let disk = support::vm::disk(dir.path(), "ubuntu-data", &base);
     let accel = qemu::detect();
     let initrd_size = std::fs::metadata(&initrd).unwrap().len();
     println!(
@@ -56,13 +54,13 @@ fn main() {
     let (mut init, mut ready, mut based, mut cpu) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 1..=runs {
-        let spec = vm_support::spec(accel, &vmlinuz, &initrd, &disk, "");
+        let spec = support::vm::spec(accel, &vmlinuz, &initrd, &disk, "");
         let log = dir.path().join(format!("serial-{run}.log"));
         let mut vm = Vm::start(&spec, &log).unwrap();
         let t_init = vm.wait_for(MARKER_INIT, TIMEOUT).unwrap().as_secs_f64();
         let t_ready = vm.wait_for(MARKER_READY, TIMEOUT).unwrap().as_secs_f64();
         let t_base = vm
-            .wait_for(vm_support::BASE_MARKER, TIMEOUT)
+            .wait_for(support::vm::BASE_MARKER, TIMEOUT)
             .unwrap()
             .as_secs_f64();
         let cpu_s = cpu_seconds(vm.id());

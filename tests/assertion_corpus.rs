@@ -2,14 +2,14 @@
 //! to its exact signed content (their RSA signatures are reported as unsupported), and every
 //! `.json` signs with a test key and verifies through a test root.
 
-mod common;
+mod support;
 
 use snapsmith::assertion::{self, Error, Model, PrivateKey, trust};
 use std::path::PathBuf;
 use time::OffsetDateTime;
 
 fn corpus_files(ext: &str) -> Option<Vec<PathBuf>> {
-    let dir = common::corpus("corpus")?.join("models");
+    let dir = support::corpus("corpus")?.join("models");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("corpus models dir")
         .map(|e| e.unwrap().path())

@@ -2,7 +2,7 @@
 //! real assertions mutated by byte flips, insertions, deletions, splices and line shuffles,
 //! each checked with the same property as the cargo-fuzz target.
 
-mod common;
+mod support;
 
 use snapsmith::assertion::fuzzcheck::check_codec;
 
@@ -79,7 +79,7 @@ fn mutate(rng: &mut Rng, seed: &[u8], seeds: &[Vec<u8>]) -> Vec<u8> {
 
 fn seeds() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    let mut dirs = vec![common::repo().join("models")];
+    let mut dirs = vec![support::repo().join("models")];
     if let Ok(corpus) = std::env::var("SNAPSMITH_CORPUS") {
         dirs.push(std::path::PathBuf::from(corpus).join("models"));
     }

@@ -2,7 +2,7 @@
 //! key, or an Ed25519 one, and the model each signs verifies; a signature by the other RSA key,
 //! or any single flipped byte of the RSA-signed model, is refused.
 
-mod common;
+mod support;
 
 use base64::Engine;
 use snapsmith::assertion::keys::{Algorithm, PrivateKey};
@@ -14,7 +14,7 @@ const EPOCH: OffsetDateTime = datetime!(2025-01-01 00:00 UTC);
 
 /// A TEST-ONLY key from tests/fixtures/keys.
 fn fixture_key(name: &str) -> PrivateKey {
-    let path = common::repo().join(format!("tests/fixtures/keys/{name}.pkcs8.b64"));
+    let path = support::repo().join(format!("tests/fixtures/keys/{name}.pkcs8.b64"));
     let text = std::fs::read_to_string(path).unwrap().replace('\n', "");
     let der = base64::engine::general_purpose::STANDARD
         .decode(text)
@@ -23,7 +23,7 @@ fn fixture_key(name: &str) -> PrivateKey {
 }
 
 fn model_headers() -> serde_json::Map<String, serde_json::Value> {
-    let text = std::fs::read_to_string(common::repo().join("models/dev-amd64.json")).unwrap();
+    let text = std::fs::read_to_string(support::repo().join("models/dev-amd64.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 

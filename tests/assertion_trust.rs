@@ -2,7 +2,7 @@
 //! declarations and revisions, and every way the chain must break (wrong key, validity window,
 //! authority mismatch, untrusted signer, missing account, any flipped byte).
 
-mod common;
+mod support;
 
 use serde_json::json;
 use snapsmith::assertion::{self, Assertion, Error, PrivateKey, Value, trust};
@@ -36,7 +36,7 @@ fn fixture(since: OffsetDateTime, until: Option<OffsetDateTime>) -> Fixture {
 
 fn model_headers() -> serde_json::Map<String, serde_json::Value> {
     let text = std::fs::read_to_string(
-        common::repo().join("tests/fixtures/models/dev-amd64-dangerous.json"),
+        support::repo().join("tests/fixtures/models/dev-amd64-dangerous.json"),
     )
     .unwrap();
     serde_json::from_str(&text).unwrap()

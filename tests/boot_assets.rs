@@ -4,13 +4,12 @@
 //! and gadget kernel arguments that a GRUB script cannot carry are refused. Also the host
 //! tools' view of the pieces: GRUB's parser accepts both configs, grub-mkimage is deterministic.
 
-mod build_common;
-mod common;
+mod support;
 
-use build_common::{Kit, TOOLS, build};
 use serde_json::Value;
 use snapsmith::boot::Grubenv;
 use std::path::Path;
+use support::build::{Kit, TOOLS, build};
 
 fn manifest(out: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
@@ -41,7 +40,7 @@ fn read(out: &Path, name: &str, path: &str) -> Vec<u8> {
 }
 
 fn ready(test: &str) -> bool {
-    common::have_tools(test, TOOLS) && common::have_tools(test, &["grub-mkimage"])
+    support::have_tools(test, TOOLS) && support::have_tools(test, &["grub-mkimage"])
 }
 
 #[test]
@@ -114,8 +113,8 @@ fn unusable_kernel_arguments_and_kernels_are_refused() {
         return;
     }
     let kit = Kit::new();
-    let snap_yaml = std::fs::read(common::repo().join("gadgets/pc/meta/snap.yaml")).unwrap();
-    let yaml = std::fs::read(common::repo().join("gadgets/pc/meta/gadget.yaml")).unwrap();
+    let snap_yaml = std::fs::read(support::repo().join("gadgets/pc/meta/snap.yaml")).unwrap();
+    let yaml = std::fs::read(support::repo().join("gadgets/pc/meta/gadget.yaml")).unwrap();
     let gadget = kit.repack(
         "pc-extra",
         &[
@@ -132,7 +131,10 @@ fn unusable_kernel_arguments_and_kernels_are_refused() {
     let stderr = String::from_utf8_lossy(&err.get_output().stderr).into_owned();
     assert!(stderr.contains("cmdline.extra"), "{stderr}");
     assert!(stderr.contains("kernel argument \"it's\""), "{stderr}");
-    assert!(build_common::nothing_in(&out), "a failed build left output");
+    assert!(
+        support::build::nothing_in(&out),
+        "a failed build left output"
+    );
 
     let kernel = kit.repack(
         "pc-kernel-empty",
@@ -156,7 +158,7 @@ fn unusable_kernel_arguments_and_kernels_are_refused() {
 #[test]
 fn grub_parses_both_configs() {
     use snapsmith::boot::grubcfg::{RunConfig, SeedConfig, run_config, seed_config};
-    if !common::have_tools("grub_parses_both_configs", &["grub-script-check"]) {
+    if !support::have_tools("grub_parses_both_configs", &["grub-script-check"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -184,11 +186,11 @@ fn grub_parses_both_configs() {
 #[test]
 fn grub_image_is_a_deterministic_pe_file() {
     let test = "grub_image_is_a_deterministic_pe_file";
-    if !common::have_tools(test, &["grub-mkimage"]) {
+    if !support::have_tools(test, &["grub-mkimage"]) {
         return;
     }
     if !Path::new("/usr/lib/grub/x86_64-efi/linux.mod").is_file() {
-        common::skip_or_fail(test, "GRUB's x86_64-efi modules are not installed");
+        support::skip_or_fail(test, "GRUB's x86_64-efi modules are not installed");
         return;
     }
     let a = snapsmith::build::grub_efi::grub_x64_image().unwrap();

@@ -7,9 +7,8 @@
 //! 2. A try kernel whose initramfs has no /init panics; GRUB, finding `kernel_status=trying`
 //!    after the reboot, rolls back to the good kernel in the same QEMU process.
 
-mod common;
+mod support;
 
-use common::{repo, snapsmith};
 use serde_json::Value;
 use snapsmith::boot::Grubenv;
 use snapsmith::boot::grubcfg::{GRUB_BOOT_MARKER, GRUB_ROLLBACK_MARKER};
@@ -18,6 +17,7 @@ use snapsmith::qemu::{self, Disk, Firmware, Vm, VmError, VmSpec};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use support::{repo, snapsmith};
 
 /// Printed by the example base's health check (examples/core/snapsmith/health).
 const HEALTH_MARKER: &str = "example-base: health ok";
@@ -35,16 +35,16 @@ const TOOLS: &[&str] = &[
 ];
 
 fn ready(test: &str) -> Option<PathBuf> {
-    let deb = common::kernel_deb(test)?;
-    if !common::have_tools(test, TOOLS) {
+    let deb = support::kernel_deb(test)?;
+    if !support::have_tools(test, TOOLS) {
         return None;
     }
     if !Path::new("/bin/busybox").is_file() {
-        common::skip_or_fail(test, "busybox-static is not installed");
+        support::skip_or_fail(test, "busybox-static is not installed");
         return None;
     }
     if qemu::ovmf().is_none() {
-        common::skip_or_fail(test, "OVMF is not installed (Debian package ovmf)");
+        support::skip_or_fail(test, "OVMF is not installed (Debian package ovmf)");
         return None;
     }
     Some(deb)

@@ -1,13 +1,12 @@
 //! `snapsmith build` of the example model with small snaps made by `snap pack`, checked with
 //! sfdisk, fsck.vfat, e2fsck, mtools, debugfs and openssl.
 
-mod build_common;
-mod common;
+mod support;
 
-use build_common::*;
-use common::fixtures::{sfdisk_table, vfat_file};
 use serde_json::Value;
 use std::path::Path;
+use support::build::*;
+use support::fixtures::{sfdisk_table, vfat_file};
 
 fn manifest(out: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
@@ -28,8 +27,8 @@ fn offset_size(p: &Value) -> (u64, u64) {
 
 #[test]
 fn example_model_builds_a_preinstalled_image() {
-    if !common::have_tools("example_model_builds_a_preinstalled_image", TOOLS)
-        || !common::have_tools("example_model_builds_a_preinstalled_image", &["openssl"])
+    if !support::have_tools("example_model_builds_a_preinstalled_image", TOOLS)
+        || !support::have_tools("example_model_builds_a_preinstalled_image", &["openssl"])
     {
         return;
     }
@@ -111,7 +110,7 @@ fn example_model_builds_a_preinstalled_image() {
     extract(&image, o, s, &save);
     run("e2fsck", &["-fn", save.to_str().unwrap()]);
 
-    let report = common::snapsmith()
+    let report = support::snapsmith()
         .args(["inspect", "--json"])
         .arg(&image)
         .assert()
@@ -161,7 +160,7 @@ fn check_seed(image: &Path, p: &Value, kit: &Kit, work: &Path) {
         assert!(system.contains(want), "{want} missing from {system}");
     }
     let get = |inside: &str| vfat_file(image, offset, inside);
-    let model = std::fs::read(common::repo().join(DANGEROUS_MODEL)).unwrap();
+    let model = std::fs::read(support::repo().join(DANGEROUS_MODEL)).unwrap();
     assert_eq!(
         String::from_utf8(get("::/systems/dev/model"))
             .unwrap()
@@ -240,7 +239,7 @@ fn check_data(image: &Path, p: &Value, kit: &Kit, work: &Path) {
 
 #[test]
 fn same_inputs_give_the_same_image() {
-    if !common::have_tools("same_inputs_give_the_same_image", TOOLS) {
+    if !support::have_tools("same_inputs_give_the_same_image", TOOLS) {
         return;
     }
     let kit = Kit::new();
@@ -308,11 +307,11 @@ fn spawn_build(kit: &Kit, out: &Path) -> std::process::Child {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("snapsmith"));
     cmd.env("SOURCE_DATE_EPOCH", EPOCH)
         .arg("build")
-        .arg(common::repo().join(DANGEROUS_MODEL))
+        .arg(support::repo().join(DANGEROUS_MODEL))
         .arg("--assertions")
-        .arg(common::repo().join("models/dev-brand.assert"))
+        .arg(support::repo().join("models/dev-brand.assert"))
         .arg("--trusted")
-        .arg(common::repo().join("models/dev-root.assert"))
+        .arg(support::repo().join("models/dev-root.assert"))
         .arg("-O")
         .arg(out)
         .stdout(std::process::Stdio::null())
@@ -383,18 +382,18 @@ fn a_killed_builds_staging_folder_is_removed_by_the_next_build() {
 
 #[test]
 fn gadget_content_lands_beside_the_seed() {
-    if !common::have_tools("gadget_content_lands_beside_the_seed", TOOLS) {
+    if !support::have_tools("gadget_content_lands_beside_the_seed", TOOLS) {
         return;
     }
     let kit = Kit::new();
-    let yaml = std::fs::read_to_string(common::repo().join("gadgets/pc/meta/gadget.yaml"))
+    let yaml = std::fs::read_to_string(support::repo().join("gadgets/pc/meta/gadget.yaml"))
         .unwrap()
         .replace(
             "        size: 256M\n",
             "        size: 256M\n        content:\n          - source: boot/\n            target: EFI/boot/\n",
         );
     assert!(yaml.contains("target: EFI/boot/"));
-    let snap_yaml = std::fs::read(common::repo().join("gadgets/pc/meta/snap.yaml")).unwrap();
+    let snap_yaml = std::fs::read(support::repo().join("gadgets/pc/meta/snap.yaml")).unwrap();
     let gadget = kit.repack(
         "pc-content",
         &[

@@ -1,14 +1,13 @@
 //! Each refusal of `snapsmith build` names the snap and the rule, exits 1 and leaves no image;
 //! and a grade `signed` model builds from snaps asserted with `snapsmith snap assert`.
 
-mod build_common;
-mod common;
+mod support;
 
-use build_common::*;
-use common::fixtures::vfat_file;
-use common::{repo, snapsmith};
 use predicates::str::contains;
 use std::path::{Path, PathBuf};
+use support::build::*;
+use support::fixtures::vfat_file;
+use support::{repo, snapsmith};
 
 /// Runs a build that must fail with `message`, then checks nothing was left in the output dir.
 fn refused(snaps: &[&Path], out: &Path, message: &str) {
@@ -254,7 +253,7 @@ fn signed_grade_needs_assertions_and_refuses_extras() {
     assert_eq!(hello["seed-path"], "snaps/hello_14.snap");
     assert!(nothing_in(&out));
 
-    if !common::have_tools("signed_grade_builds", TOOLS) {
+    if !support::have_tools("signed_grade_builds", TOOLS) {
         return;
     }
     signed_build(&model, &kit.snaps(), &assertions, &out)

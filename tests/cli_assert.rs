@@ -2,12 +2,12 @@
 //! `model show`, keyring location rules, the example device, and bad input (exit 1 with a
 //! message that names the problem).
 
-mod common;
+mod support;
 
-use common::{repo, snapsmith};
 use predicates::str::contains;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use support::{repo, snapsmith};
 
 fn models(name: &str) -> String {
     repo().join("models").join(name).display().to_string()
@@ -334,7 +334,7 @@ fn key_outside_validity_window_fails() {
 
 #[test]
 fn rsa_models_fail_for_their_missing_chain() {
-    let Some(corpus) = common::corpus("rsa_models_fail_for_their_missing_chain") else {
+    let Some(corpus) = support::corpus("rsa_models_fail_for_their_missing_chain") else {
         return;
     };
     let model = corpus.join("models/ubuntu-core-22-amd64.model");
@@ -368,7 +368,7 @@ fn base64_block_after(text: &str, marker: &str) -> Vec<u8> {
 
 #[test]
 fn gpg_decodes_key_and_signature_packets() {
-    if !common::have_tools("gpg_decodes_key_and_signature_packets", &["gpg"]) {
+    if !support::have_tools("gpg_decodes_key_and_signature_packets", &["gpg"]) {
         return;
     }
     let brand = std::fs::read_to_string(repo().join("models/dev-brand.assert")).unwrap();

@@ -1,11 +1,10 @@
 //! Disk writer tests: images checked with sfdisk, fdisk, fsck.vfat, e2fsck, mtools and debugfs.
 
-mod common;
-mod disk_common;
+mod support;
 
-use disk_common::*;
 use snapsmith::plan::*;
 use std::path::Path;
+use support::disk::*;
 
 const TOOLS: &[&str] = &[
     "sfdisk",
@@ -18,7 +17,7 @@ const TOOLS: &[&str] = &[
     "mke2fs",
 ];
 
-use common::fixtures::{sfdisk_table as sfdisk, vfat_file};
+use support::fixtures::{sfdisk_table as sfdisk, vfat_file};
 
 /// Every filesystem is clean and its files read back byte-identical.
 fn check_contents(image: &Path, volume: &VolumePlan, inputs: &Inputs) {
@@ -84,7 +83,7 @@ fn check_blob_and_offset_write(image: &Path, volume: &VolumePlan, inputs: &Input
 
 #[test]
 fn gpt_512_agrees_with_sfdisk() {
-    if !common::have_tools("gpt_512_agrees_with_sfdisk", TOOLS) {
+    if !support::have_tools("gpt_512_agrees_with_sfdisk", TOOLS) {
         return;
     }
     let inputs = Inputs::new();
@@ -132,7 +131,7 @@ fn gpt_512_agrees_with_sfdisk() {
 
 #[test]
 fn mbr_512_agrees_with_sfdisk() {
-    if !common::have_tools("mbr_512_agrees_with_sfdisk", TOOLS) {
+    if !support::have_tools("mbr_512_agrees_with_sfdisk", TOOLS) {
         return;
     }
     let inputs = Inputs::new();
@@ -232,14 +231,14 @@ fn check_4096(schema: Schema) {
 
 #[test]
 fn gpt_4096_agrees_with_fdisk() {
-    if common::have_tools("gpt_4096_agrees_with_fdisk", TOOLS) {
+    if support::have_tools("gpt_4096_agrees_with_fdisk", TOOLS) {
         check_4096(Schema::Gpt);
     }
 }
 
 #[test]
 fn mbr_4096_agrees_with_fdisk() {
-    if common::have_tools("mbr_4096_agrees_with_fdisk", TOOLS) {
+    if support::have_tools("mbr_4096_agrees_with_fdisk", TOOLS) {
         check_4096(Schema::Mbr);
     }
 }
@@ -266,7 +265,7 @@ impl snapsmith::disk::Progress for Recorder {
 
 #[test]
 fn progress_reports_steps_and_bytes() {
-    if !common::have_tools("progress_reports_steps_and_bytes", &["mke2fs", "debugfs"]) {
+    if !support::have_tools("progress_reports_steps_and_bytes", &["mke2fs", "debugfs"]) {
         return;
     }
     let inputs = Inputs::new();
@@ -304,7 +303,7 @@ fn progress_reports_steps_and_bytes() {
 /// several raw images land at their offsets inside a structure.
 #[test]
 fn full_size_mbr_blob_and_several_raw_images() {
-    if !common::have_tools("full_size_mbr_blob_and_several_raw_images", TOOLS) {
+    if !support::have_tools("full_size_mbr_blob_and_several_raw_images", TOOLS) {
         return;
     }
     let inputs = Inputs::new();

@@ -2,12 +2,11 @@
 //! behind on failure (or the partial file, when asked), refusal before writing of plans that
 //! would break the partition table.
 
-mod common;
-mod disk_common;
+mod support;
 
-use disk_common::*;
 use snapsmith::plan::*;
 use std::path::Path;
+use support::disk::*;
 
 /// Whether two files hold the same bytes (compared a MiB at a time).
 fn same_bytes(a: &Path, b: &Path) -> bool {
@@ -43,7 +42,7 @@ fn entries(dir: &Path) -> Vec<String> {
 
 #[test]
 fn same_plan_gives_identical_bytes() {
-    if !common::have_tools("same_plan_gives_identical_bytes", &["mke2fs"]) {
+    if !support::have_tools("same_plan_gives_identical_bytes", &["mke2fs"]) {
         return;
     }
     let inputs = Inputs::new();
@@ -70,7 +69,7 @@ fn same_plan_gives_identical_bytes() {
 
 #[test]
 fn failure_mid_write_leaves_nothing() {
-    if !common::have_tools("failure_mid_write_leaves_nothing", &["mke2fs"]) {
+    if !support::have_tools("failure_mid_write_leaves_nothing", &["mke2fs"]) {
         return;
     }
     let inputs = Inputs::new();

@@ -1,16 +1,15 @@
 //! Gadgets to images: the example gadget and every corpus gadget.yaml are laid out by the
 //! gadget module, written by the disk writer and read back with sfdisk, fsck and inspect.
 
-mod common;
-mod disk_common;
+mod support;
 
-use common::fixtures::{gadget_yaml, vfat_file, write_file};
-use disk_common::*;
 use snapsmith::gadget::content::Trees;
 use snapsmith::gadget::{self, Content, PlanOptions, Ruleset};
 use snapsmith::inspect::{TableKind, inspect};
 use snapsmith::plan::{ImagePlan, Schema, StructureContent};
 use std::path::Path;
+use support::disk::*;
+use support::fixtures::{gadget_yaml, vfat_file, write_file};
 
 fn write_plan(plan: &ImagePlan, out: &Path) -> Vec<std::path::PathBuf> {
     let opts = snapsmith::disk::WriteOptions::new(1_700_000_000);
@@ -56,13 +55,13 @@ fn check_against_plan(plan: &ImagePlan, images: &[std::path::PathBuf]) {
 
 #[test]
 fn example_gadget_becomes_a_clean_image() {
-    if !common::have_tools(
+    if !support::have_tools(
         "example_gadget_becomes_a_clean_image",
         &["sfdisk", "fsck.vfat", "e2fsck", "mke2fs", "debugfs"],
     ) {
         return;
     }
-    let dir = common::repo().join("gadgets/pc");
+    let dir = support::repo().join("gadgets/pc");
     for sector_size in [512, 4096] {
         let loaded = gadget::load(&dir, Ruleset::Uc20).unwrap();
         let opts = PlanOptions {
@@ -94,10 +93,10 @@ fn example_gadget_becomes_a_clean_image() {
 /// and read back.
 #[test]
 fn corpus_gadgets_become_images() {
-    let Some(corpus) = common::corpus("corpus_gadgets_become_images") else {
+    let Some(corpus) = support::corpus("corpus_gadgets_become_images") else {
         return;
     };
-    if !common::have_tools(
+    if !support::have_tools(
         "corpus_gadgets_become_images",
         &["sfdisk", "mke2fs", "debugfs"],
     ) {
@@ -150,7 +149,7 @@ fn corpus_gadgets_become_images() {
 /// sector sizes: the files land where the copy rules say, byte-identical.
 #[test]
 fn gadget_content_lands_in_the_image() {
-    if !common::have_tools(
+    if !support::have_tools(
         "gadget_content_lands_in_the_image",
         &["fsck.vfat", "e2fsck", "mcopy", "debugfs", "mke2fs"],
     ) {

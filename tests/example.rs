@@ -4,13 +4,13 @@
 //! the keyring is there and labelled TEST-ONLY; and a missing prerequisite is one error that
 //! leaves nothing behind.
 
-mod common;
+mod support;
 
-use common::snapsmith;
 use predicates::str::contains;
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use support::snapsmith;
 
 /// The example's tools beside the kernel package (checked by the command itself too).
 const TOOLS: &[&str] = &["dpkg-deb", "mke2fs", "debugfs", "grub-mkimage"];
@@ -73,16 +73,16 @@ fn same_bytes(a: &Path, b: &Path) -> bool {
 }
 
 fn json(args: &[&str], path: &Path) -> Value {
-    common::fixtures::cli_json(args, path)
+    support::fixtures::cli_json(args, path)
 }
 
 #[test]
 fn example_is_reproducible_verified_and_labelled() {
     let test = "example_is_reproducible_verified_and_labelled";
-    let Some(deb) = common::kernel_deb(test) else {
+    let Some(deb) = support::kernel_deb(test) else {
         return;
     };
-    if !common::have_tools(test, TOOLS) {
+    if !support::have_tools(test, TOOLS) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -205,7 +205,7 @@ fn check_keyring(out: &Path) {
     for name in ["dev-brand.key", "dev-root.key"] {
         assert_eq!(
             std::fs::read(out.join("keyring").join(name)).unwrap(),
-            std::fs::read(common::repo().join("models/test-keys").join(name)).unwrap()
+            std::fs::read(support::repo().join("models/test-keys").join(name)).unwrap()
         );
     }
 }

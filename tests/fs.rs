@@ -1,15 +1,14 @@
 //! Filesystems written in place: neighbouring bytes untouched, labels and ids where blkid and
 //! fatfs look for them, FAT type chosen as asked.
 
-mod common;
-mod disk_common;
+mod support;
 
-use disk_common::*;
 use snapsmith::fs::FsOptions;
 use snapsmith::plan::*;
 use snapsmith::repro::derive_uuid;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use support::disk::*;
 
 const OFFSET: u64 = 3 * MIB;
 const SIZE: u64 = 40 * MIB;
@@ -80,7 +79,7 @@ fn blkid(path: &Path, offset: u64) -> String {
 
 #[test]
 fn ext4_stays_inside_its_partition() {
-    if !common::have_tools(
+    if !support::have_tools(
         "ext4_stays_inside_its_partition",
         &["mke2fs", "e2fsck", "debugfs", "dumpe2fs", "blkid"],
     ) {
@@ -115,7 +114,7 @@ fn ext4_stays_inside_its_partition() {
 
 #[test]
 fn vfat_stays_inside_its_partition_with_label_in_both_places() {
-    if !common::have_tools("vfat_label_in_both_places", &["fsck.vfat", "blkid"]) {
+    if !support::have_tools("vfat_label_in_both_places", &["fsck.vfat", "blkid"]) {
         return;
     }
     let inputs = Inputs::new();
@@ -171,7 +170,7 @@ fn vfat_stays_inside_its_partition_with_label_in_both_places() {
 
 #[test]
 fn vfat_with_4096_byte_sectors() {
-    if !common::have_tools("vfat_with_4096_byte_sectors", &["fsck.vfat", "mcopy"]) {
+    if !support::have_tools("vfat_with_4096_byte_sectors", &["fsck.vfat", "mcopy"]) {
         return;
     }
     let inputs = Inputs::new();
@@ -184,7 +183,7 @@ fn vfat_with_4096_byte_sectors() {
     let boot = read_at(&path, OFFSET, 512);
     assert_eq!(u16::from_le_bytes([boot[11], boot[12]]), 4096);
     assert_eq!(
-        common::fixtures::vfat_file(&path, OFFSET, "/EFI/BOOT/BOOTX64.EFI"),
+        support::fixtures::vfat_file(&path, OFFSET, "/EFI/BOOT/BOOTX64.EFI"),
         std::fs::read(&inputs.efi).unwrap()
     );
 }
@@ -197,7 +196,7 @@ const UNPRIVILEGED: &str = "SNAPSMITH_TEST_UNPRIVILEGED_DIR";
 #[test]
 fn ext4_written_without_root_is_root_owned() {
     let name = "ext4_written_without_root_is_root_owned";
-    if !common::have_tools(name, &["mke2fs", "debugfs", "e2fsck", "setpriv"]) {
+    if !support::have_tools(name, &["mke2fs", "debugfs", "e2fsck", "setpriv"]) {
         return;
     }
     // SAFETY: geteuid has no preconditions.

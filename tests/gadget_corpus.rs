@@ -2,14 +2,14 @@
 //! library and the CLI; offsets are spot-checked against values worked out by hand from the
 //! spec's rules (1 MiB push for implicit offsets, cumulative sizes, explicit offsets kept).
 
-mod common;
+mod support;
 
-use common::fixtures::MIB;
 use snapsmith::gadget::{self, Gadget, Role, Ruleset, VolumeLayout};
 use std::path::{Path, PathBuf};
+use support::fixtures::MIB;
 
 fn corpus_gadgets(test: &str) -> Option<Vec<PathBuf>> {
-    let dir = common::corpus(test)?.join("gadgets");
+    let dir = support::corpus(test)?.join("gadgets");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("corpus gadgets folder")
         .map(|e| e.unwrap().path())
@@ -25,7 +25,7 @@ fn corpus_gadgets(test: &str) -> Option<Vec<PathBuf>> {
 }
 
 fn corpus_file(test: &str, name: &str) -> Option<PathBuf> {
-    Some(common::corpus(test)?.join("gadgets").join(name))
+    Some(support::corpus(test)?.join("gadgets").join(name))
 }
 
 fn volume(path: &Path, ruleset: Ruleset, sector: u64) -> VolumeLayout {
@@ -49,7 +49,7 @@ fn every_corpus_gadget_lays_out_with_both_sector_sizes() {
     };
     for file in files {
         for sector in ["512", "4096"] {
-            let out = common::snapsmith()
+            let out = support::snapsmith()
                 .args(["gadget", "layout", "--json", "--sector-size", sector])
                 .arg(&file)
                 .output()

@@ -1,7 +1,7 @@
 //! Bad gadgets are refused by `snapsmith gadget layout` with exit code 1 and one message that
 //! names the file, the volume, the structure and the field.
 
-mod common;
+mod support;
 
 use std::path::Path;
 use tempfile::TempDir;
@@ -9,13 +9,13 @@ use tempfile::TempDir;
 /// A gadget source directory holding `yaml` as meta/gadget.yaml.
 fn gadget_dir(yaml: &str) -> TempDir {
     let dir = tempfile::tempdir().unwrap();
-    common::fixtures::write_file(dir.path(), "meta/gadget.yaml", yaml.as_bytes());
+    support::fixtures::write_file(dir.path(), "meta/gadget.yaml", yaml.as_bytes());
     dir
 }
 
 /// Runs `gadget layout` on `path`; asserts exit 1 and that stderr holds every `needle`.
 fn refused(path: &Path, extra: &[&str], needles: &[&str]) {
-    let out = common::snapsmith()
+    let out = support::snapsmith()
         .args(["gadget", "layout"])
         .args(extra)
         .arg(path)
@@ -318,7 +318,7 @@ fn raw_images_that_do_not_fit() {
 fn writing_needs_the_gadget_tree() {
     let dir = gadget_dir(&pc(DATA));
     let out = tempfile::tempdir().unwrap();
-    let result = common::snapsmith()
+    let result = support::snapsmith()
         .args(["gadget", "write", "-O"])
         .arg(out.path())
         .arg(dir.path().join("meta/gadget.yaml"))

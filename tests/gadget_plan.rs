@@ -1,15 +1,15 @@
 //! The bridge from a gadget to an `ImagePlan`: partition entries, identifiers, filesystem trees
 //! built with the spec's copy rules, raw images, offset writes and image sizes.
 
-mod common;
+mod support;
 
-use common::fixtures::{MIB, gadget_yaml, write_file};
 use snapsmith::gadget::content::Trees;
 use snapsmith::gadget::{self, PlanOptions, Role, Ruleset};
 use snapsmith::plan::{
     DiskId, FileSource, FsKind, ImagePlan, PartitionKind, StructureContent, StructurePlan,
 };
 use std::path::Path;
+use support::fixtures::{MIB, gadget_yaml, write_file};
 use tempfile::TempDir;
 
 fn gpt_gadget() -> TempDir {

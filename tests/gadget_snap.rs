@@ -1,10 +1,10 @@
 //! `gadget layout` on the example gadget, as a source directory and packed as a `.snap`: the
 //! three inputs (yaml, directory, snap) give the same layout, and a snap's content is checked.
 
-mod common;
+mod support;
 
-use common::fixtures::{MIB, cli_json};
 use std::path::Path;
+use support::fixtures::{MIB, cli_json};
 
 fn layout_json(path: &Path) -> serde_json::Value {
     cli_json(&["gadget", "layout", "--json"], path)
@@ -17,7 +17,7 @@ fn pack(dir: &Path, out: &Path) {
 
 #[test]
 fn example_gadget_layout() {
-    let json = layout_json(&common::repo().join("gadgets/pc"));
+    let json = layout_json(&support::repo().join("gadgets/pc"));
     let v = &json["volumes"][0];
     assert_eq!(v["name"], "pc");
     assert_eq!(v["schema"], "gpt");
@@ -54,13 +54,13 @@ fn example_gadget_layout() {
 
 #[test]
 fn snap_directory_and_yaml_agree() {
-    if !common::have_tools(
+    if !support::have_tools(
         "snap_directory_and_yaml_agree",
         &["mksquashfs", "unsquashfs"],
     ) {
         return;
     }
-    let dir = common::repo().join("gadgets/pc");
+    let dir = support::repo().join("gadgets/pc");
     let tmp = tempfile::tempdir().unwrap();
     let snap = tmp.path().join("pc.snap");
     pack(&dir, &snap);
@@ -83,7 +83,7 @@ fn snap_content_is_checked() {
     std::fs::write(src.join("meta/gadget.yaml"), yaml).unwrap();
     let snap = tmp.path().join("bad.snap");
     pack(&src, &snap);
-    let out = common::snapsmith()
+    let out = support::snapsmith()
         .args(["gadget", "layout"])
         .arg(&snap)
         .output()
@@ -104,7 +104,7 @@ fn snap_content_is_checked() {
     std::fs::write(src.join("meta/snap.yaml"), "name: hello\nversion: '1'\n").unwrap();
     let app = tmp.path().join("hello.snap");
     pack(&src, &app);
-    let out = common::snapsmith()
+    let out = support::snapsmith()
         .args(["gadget", "layout"])
         .arg(&app)
         .output()
@@ -119,9 +119,9 @@ fn snap_content_is_checked() {
 
 #[test]
 fn example_gadget_text_table() {
-    let out = common::snapsmith()
+    let out = support::snapsmith()
         .args(["gadget", "layout", "--sector-size", "4096"])
-        .arg(common::repo().join("gadgets/pc"))
+        .arg(support::repo().join("gadgets/pc"))
         .output()
         .unwrap();
     assert!(out.status.success());

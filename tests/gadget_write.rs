@@ -2,12 +2,12 @@
 //! as the layout says: `sfdisk --json` (512-byte sectors), `fdisk -b 4096 -l` (4096), mtools for
 //! vfat files, debugfs and e2fsck for ext4, raw bytes for the mbr blob and the offset-write.
 
-mod common;
+mod support;
 
-use common::fixtures::{MIB, cli_json, gadget_yaml, read_at, sfdisk_table, vfat_file, write_file};
 use serde_json::Value;
 use snapsmith::exec::Cmd;
 use std::path::{Path, PathBuf};
+use support::fixtures::{MIB, cli_json, gadget_yaml, read_at, sfdisk_table, vfat_file, write_file};
 
 const TOOLS: &[&str] = &["sfdisk", "fdisk", "mcopy", "debugfs", "e2fsck"];
 
@@ -32,7 +32,7 @@ fn gadget_tree(yaml: &str) -> tempfile::TempDir {
 }
 
 fn gadget_write(gadget: &Path, out: &Path, extra: &[&str]) -> Vec<PathBuf> {
-    let output = common::snapsmith()
+    let output = support::snapsmith()
         .args(["gadget", "write"])
         .arg(gadget)
         .arg("-O")
@@ -79,7 +79,7 @@ fn partitions(layout: &Value, sector: u64) -> Vec<(u64, u64)> {
 
 #[test]
 fn gpt_gadget_image_matches_its_layout() {
-    if !common::have_tools("gpt_gadget_image_matches_its_layout", TOOLS) {
+    if !support::have_tools("gpt_gadget_image_matches_its_layout", TOOLS) {
         return;
     }
     let gadget = gadget_tree(&gadget_yaml("write-gpt"));
@@ -167,7 +167,7 @@ fn gpt_gadget_image_matches_its_layout() {
 
 #[test]
 fn gpt_gadget_with_4k_sectors() {
-    if !common::have_tools("gpt_gadget_with_4k_sectors", TOOLS) {
+    if !support::have_tools("gpt_gadget_with_4k_sectors", TOOLS) {
         return;
     }
     let gadget = gadget_tree(&gadget_yaml("write-gpt"));
@@ -198,7 +198,7 @@ fn gpt_gadget_with_4k_sectors() {
 
 #[test]
 fn mbr_gadget_with_kernel_content() {
-    if !common::have_tools("mbr_gadget_with_kernel_content", TOOLS) {
+    if !support::have_tools("mbr_gadget_with_kernel_content", TOOLS) {
         return;
     }
     let gadget = tempfile::tempdir().unwrap();
@@ -263,7 +263,7 @@ fn mbr_gadget_with_kernel_content() {
 fn too_small_image_size_leaves_nothing_behind() {
     let gadget = gadget_tree(&gadget_yaml("write-gpt"));
     let out = tempfile::tempdir().unwrap();
-    let result = common::snapsmith()
+    let result = support::snapsmith()
         .args(["gadget", "write", "--image-size", "64M", "-O"])
         .arg(out.path())
         .arg(gadget.path())
@@ -282,7 +282,7 @@ fn too_small_image_size_leaves_nothing_behind() {
 
 #[test]
 fn requested_image_size_is_used() {
-    if !common::have_tools("requested_image_size_is_used", TOOLS) {
+    if !support::have_tools("requested_image_size_is_used", TOOLS) {
         return;
     }
     let gadget = gadget_tree(&gadget_yaml("write-gpt"));

@@ -1,14 +1,14 @@
 //! grubenv blocks written by snapsmith are read by GRUB's own `grub-editenv`, and the other way
 //! round.
 
-mod common;
+mod support;
 
 use snapsmith::boot::Grubenv;
 use snapsmith::exec::Cmd;
 
 #[test]
 fn grub_editenv_reads_ours_and_we_read_its() {
-    if !common::have_tools("grub_editenv_reads_ours_and_we_read_its", &["grub-editenv"]) {
+    if !support::have_tools("grub_editenv_reads_ours_and_we_read_its", &["grub-editenv"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

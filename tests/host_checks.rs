@@ -2,7 +2,7 @@
 //! and each kind of check fails on a disk tampered with in the way it exists to catch. The
 //! tampering goes through the canonical tools (mtools, debugfs, sfdisk, dd), not snapsmith.
 
-mod common;
+mod support;
 
 use snapsmith::boot::Grubenv;
 use snapsmith::exec::Cmd;
@@ -168,7 +168,7 @@ fn debugfs_write(disk: &Path, part: &str, requests: &[&str]) {
 }
 
 fn ready(test: &str) -> bool {
-    common::have_tools(test, TOOLS)
+    support::have_tools(test, TOOLS)
 }
 
 #[test]

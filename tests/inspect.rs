@@ -1,14 +1,13 @@
 //! `snapsmith inspect` reads back what the writer wrote: table, partitions, filesystems, files.
 
-mod common;
-mod disk_common;
+mod support;
 
-use disk_common::*;
 use serde_json::Value;
 use snapsmith::plan::*;
+use support::disk::*;
 
 fn inspect_json(image: &std::path::Path) -> Value {
-    common::fixtures::cli_json(&["inspect", "--json"], image)
+    support::fixtures::cli_json(&["inspect", "--json"], image)
 }
 
 fn check(schema: Schema, sector_size: u64) {
@@ -87,21 +86,21 @@ fn check(schema: Schema, sector_size: u64) {
 
 #[test]
 fn inspect_reads_back_gpt_512() {
-    if common::have_tools("inspect_reads_back_gpt_512", &["mke2fs", "debugfs"]) {
+    if support::have_tools("inspect_reads_back_gpt_512", &["mke2fs", "debugfs"]) {
         check(Schema::Gpt, 512);
     }
 }
 
 #[test]
 fn inspect_reads_back_mbr_4096() {
-    if common::have_tools("inspect_reads_back_mbr_4096", &["mke2fs", "debugfs"]) {
+    if support::have_tools("inspect_reads_back_mbr_4096", &["mke2fs", "debugfs"]) {
         check(Schema::Mbr, 4096);
     }
 }
 
 #[test]
 fn inspect_reads_back_gpt_4096_as_text() {
-    if !common::have_tools(
+    if !support::have_tools(
         "inspect_reads_back_gpt_4096_as_text",
         &["mke2fs", "debugfs"],
     ) {
@@ -110,7 +109,7 @@ fn inspect_reads_back_gpt_4096_as_text() {
     let inputs = Inputs::new();
     let dir = tempfile::tempdir().unwrap();
     let image = write(&pc_volume(&inputs, Schema::Gpt, 4096), dir.path()).unwrap();
-    let out = common::snapsmith()
+    let out = support::snapsmith()
         .arg("inspect")
         .arg(&image)
         .output()
@@ -130,7 +129,7 @@ fn inspect_reads_back_gpt_4096_as_text() {
 fn inspect_errors_and_plain_files() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.img");
-    let out = common::snapsmith()
+    let out = support::snapsmith()
         .arg("inspect")
         .arg(&missing)
         .output()
@@ -158,7 +157,7 @@ fn inspect_errors_and_plain_files() {
         .open(&image)
         .unwrap();
     f.write_all_at(b"XXXX", len - 512 + 16).unwrap();
-    let out = common::snapsmith()
+    let out = support::snapsmith()
         .arg("inspect")
         .arg(&image)
         .output()

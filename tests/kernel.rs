@@ -1,7 +1,7 @@
 //! Kernel snaps from the real Debian kernel package: module resolution (order, soft
 //! dependencies, config-implied modules), initramfs contents, and the `kernel-snap` command.
 
-mod common;
+mod support;
 
 use snapsmith::kernel::initramfs::{self, InitramfsSpec, MODULE_LIST};
 use snapsmith::kernel::{self, KernelTree, cpio::Entry, modules::ModuleIndex};
@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 /// The package, extracted once for all tests of this binary.
 fn tree(test: &str) -> Option<&'static KernelTree> {
     static TREE: OnceLock<KernelTree> = OnceLock::new();
-    let deb = common::kernel_deb(test)?;
-    if !common::have_tools(test, &["dpkg-deb"]) {
+    let deb = support::kernel_deb(test)?;
+    if !support::have_tools(test, &["dpkg-deb"]) {
         return None;
     }
     Some(TREE.get_or_init(|| KernelTree::from_deb(&deb).expect("extracting the kernel package")))
@@ -167,7 +167,7 @@ fn initramfs_holds_init_libraries_and_modules_as_shipped() {
         );
     }
     // The real cpio tool reads the archive back.
-    if common::have_tools("initramfs cpio listing", &["cpio"]) {
+    if support::have_tools("initramfs cpio listing", &["cpio"]) {
         let mut bytes = Vec::new();
         archive.write(&mut bytes, 0).unwrap();
         let listing = snapsmith::exec::Cmd::new("cpio")
@@ -183,17 +183,17 @@ fn initramfs_holds_init_libraries_and_modules_as_shipped() {
 #[test]
 fn kernel_snap_command_is_deterministic() {
     let test = "kernel_snap_command_is_deterministic";
-    let Some(deb) = common::kernel_deb(test) else {
+    let Some(deb) = support::kernel_deb(test) else {
         return;
     };
-    if !common::have_tools(test, &["dpkg-deb", "unsquashfs"]) {
+    if !support::have_tools(test, &["dpkg-deb", "unsquashfs"]) {
         return;
     }
     let Some(tree) = tree(test) else { return };
     let dir = tempfile::tempdir().unwrap();
     let build = |name: &str, input: &[&std::ffi::OsStr]| {
         let out = dir.path().join(name);
-        common::snapsmith()
+        support::snapsmith()
             .env("SOURCE_DATE_EPOCH", "1700000000")
             .arg("kernel-snap")
             .args(input)
@@ -234,7 +234,7 @@ fn kernel_snap_command_is_deterministic() {
     }
     // A missing module fails naming it, and leaves no output behind.
     let out = dir.path().join("c.snap");
-    let assert = common::snapsmith()
+    let assert = support::snapsmith()
         .args(["kernel-snap", "--module", "no_such_module_xyz", "--deb"])
         .arg(&deb)
         .arg("-o")
@@ -249,14 +249,14 @@ fn kernel_snap_command_is_deterministic() {
 #[test]
 fn kernel_snap_usage_and_input_errors() {
     // Neither --deb nor --vmlinuz/--modules: a usage error.
-    common::snapsmith().arg("kernel-snap").assert().code(2);
-    common::snapsmith()
+    support::snapsmith().arg("kernel-snap").assert().code(2);
+    support::snapsmith()
         .args(["kernel-snap", "--vmlinuz", "/nonexistent/vmlinuz"])
         .assert()
         .code(2);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("k.snap");
-    let assert = common::snapsmith()
+    let assert = support::snapsmith()
         .args([
             "kernel-snap",
             "--vmlinuz",
@@ -276,16 +276,16 @@ fn kernel_snap_usage_and_input_errors() {
 #[test]
 fn example_kernel_builds_pc_kernel_from_the_cached_package() {
     let test = "example_kernel_builds_pc_kernel_from_the_cached_package";
-    let Some(deb) = common::kernel_deb(test) else {
+    let Some(deb) = support::kernel_deb(test) else {
         return;
     };
-    if !common::have_tools(test, &["apt-cache", "dpkg", "dpkg-deb"]) {
+    if !support::have_tools(test, &["apt-cache", "dpkg", "dpkg-deb"]) {
         return;
     }
     // scripts/kernel-deb put the current package in this cache, so nothing is downloaded.
     let cache = deb.parent().unwrap();
     let out = tempfile::tempdir().unwrap();
-    common::snapsmith()
+    support::snapsmith()
         .args(["example-kernel", "-O"])
         .arg(out.path())
         .arg("--cache")

@@ -2,7 +2,7 @@
 //! server; a write the client flushed survives a cut, a write it did not flush (the client was
 //! killed first, as QEMU is at a cut) is lost, and a clean stop keeps cached writes.
 
-mod common;
+mod support;
 
 use snapsmith::exec::Cmd;
 use snapsmith::qemu::nbd::NbdServer;
@@ -53,7 +53,7 @@ fn byte_at(file: &Path, offset: u64) -> u8 {
 
 #[test]
 fn unflushed_writes_are_lost_at_a_cut() {
-    if !common::have_tools("unflushed_writes_are_lost_at_a_cut", &["qemu-io"]) {
+    if !support::have_tools("unflushed_writes_are_lost_at_a_cut", &["qemu-io"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -86,7 +86,7 @@ fn unflushed_writes_are_lost_at_a_cut() {
 
 #[test]
 fn a_clean_stop_keeps_cached_writes() {
-    if !common::have_tools("a_clean_stop_keeps_cached_writes", &["qemu-io"]) {
+    if !support::have_tools("a_clean_stop_keeps_cached_writes", &["qemu-io"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

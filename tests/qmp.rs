@@ -1,7 +1,7 @@
 //! The QMP client against a real QEMU (paused, no guest): commands answer, errors are errors,
 //! and the events QEMU sends on its own (RESET, STOP, SHUTDOWN) are recorded in order.
 
-mod common;
+mod support;
 
 use serde_json::{Value, json};
 use snapsmith::exec::Cmd;
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 #[test]
 fn commands_and_events_against_a_real_qemu() {
-    if !common::have_tools(
+    if !support::have_tools(
         "commands_and_events_against_a_real_qemu",
         &["qemu-system-x86_64"],
     ) {

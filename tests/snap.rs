@@ -1,13 +1,13 @@
 //! Snap packing and reading, checked against squashfs-tools and openssl.
 
-mod common;
+mod support;
 
-use common::{have_tools, snapsmith};
 use snapsmith::exec::Cmd;
 use snapsmith::snap::{self, Compression, EntryKind, PackOptions, SnapFile, SnapType};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use support::{have_tools, snapsmith};
 
 /// A small app snap tree: a daemon, a symlink, a nested dir and a file above the block size.
 fn make_tree(dir: &Path, reversed: bool) {
@@ -308,7 +308,7 @@ fn cli_pack_checks_a_gadget_yaml() {
     assert!(!tmp.path().join("pc.snap").exists());
     fs::write(
         tree.join("meta/gadget.yaml"),
-        fs::read(common::repo().join("gadgets/pc/meta/gadget.yaml")).unwrap(),
+        fs::read(support::repo().join("gadgets/pc/meta/gadget.yaml")).unwrap(),
     )
     .unwrap();
     snapsmith()

@@ -8,22 +8,22 @@
 //! /usr/share/gocode (packages golang-go and golang-github-snapcore-snapd-dev, which
 //! scripts/setup installs).
 
-mod common;
+mod support;
 
-use common::snapsmith;
 use snapsmith::exec::Cmd;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use support::snapsmith;
 
 const SNAPD_SRC: &str = "/usr/share/gocode/src/github.com/snapcore/snapd/asserts";
 
 /// The built helper, or `None` when the test should be skipped (outside CI only).
 fn helper(test: &str) -> Option<PathBuf> {
-    if !common::have_tools(test, &["go"]) {
+    if !support::have_tools(test, &["go"]) {
         return None;
     }
     if !Path::new(SNAPD_SRC).is_dir() {
-        common::skip_or_fail(
+        support::skip_or_fail(
             test,
             "snapd's Go sources are missing (golang-github-snapcore-snapd-dev)",
         );
@@ -38,7 +38,7 @@ fn helper(test: &str) -> Option<PathBuf> {
                     .args(["build", "-o"])
                     .arg(&out)
                     .arg("./tests/snapd/snapd-check")
-                    .current_dir(common::repo())
+                    .current_dir(support::repo())
                     .env("GO111MODULE", "off")
                     .env("GOPATH", "/usr/share/gocode")
                     .env(
@@ -92,7 +92,7 @@ fn snapsmith_chain(dir: &Path) -> [PathBuf; 3] {
     ];
     std::fs::write(&files[0], run(&["key", "trust", "r"])).unwrap();
     std::fs::write(&files[1], run(&["key", "delegate", "b", "--signer", "r"])).unwrap();
-    let headers = common::repo().join("models/dev-amd64.json");
+    let headers = support::repo().join("models/dev-amd64.json");
     std::fs::write(
         &files[2],
         run(&["sign", "--key", "b", headers.to_str().unwrap()]),

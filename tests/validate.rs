@@ -4,12 +4,10 @@
 //! without a bootloader boots its current kernel directly, the base scenarios pass and the
 //! kernel scenarios fail saying they need GRUB.
 
-mod build_common;
-mod common;
-mod vm_support;
+mod support;
 
-use build_common::*;
 use std::path::Path;
+use support::build::*;
 
 fn sha(path: &Path) -> String {
     run("sha256sum", &[path.to_str().unwrap()])
@@ -18,19 +16,19 @@ fn sha(path: &Path) -> String {
 #[test]
 fn validate_runs_base_scenarios_on_a_built_image() {
     let test = "validate_runs_base_scenarios_on_a_built_image";
-    let Some(deb) = vm_support::ready(test) else {
+    let Some(deb) = support::vm::ready(test) else {
         return;
     };
-    if !common::have_tools(test, &["debugfs", "qemu-img", "sha256sum"]) {
+    if !support::have_tools(test, &["debugfs", "qemu-img", "sha256sum"]) {
         return;
     }
     let kit = Kit::new();
     let dir = kit.dir.path();
-    let kernel = vm_support::kernel_snap(&deb, dir);
+    let kernel = support::vm::kernel_snap(&deb, dir);
     // A busybox base named `core` (the example model's base) with a passing health check.
-    let base = vm_support::base_snap(
+    let base = support::vm::base_snap(
         dir,
-        &vm_support::BaseSnap {
+        &support::vm::BaseSnap {
             name: "core",
             version: "1",
             health: Some(0),
@@ -44,7 +42,7 @@ fn validate_runs_base_scenarios_on_a_built_image() {
     let image = out.join("pc.img");
     let before = sha(&image);
     let report_path = dir.join("report.json");
-    let output = common::snapsmith()
+    let output = support::snapsmith()
         .arg("validate")
         .arg(&image)
         .arg("--report")
@@ -108,7 +106,7 @@ fn validate_runs_base_scenarios_on_a_built_image() {
 fn validate_refuses_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("none.img");
-    let out = common::snapsmith()
+    let out = support::snapsmith()
         .arg("validate")
         .arg(&missing)
         .output()
@@ -117,7 +115,7 @@ fn validate_refuses_bad_input() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("none.img: no such image file"));
     let image = dir.path().join("x.img");
     std::fs::write(&image, vec![0u8; 4096]).unwrap();
-    let out = common::snapsmith()
+    let out = support::snapsmith()
         .arg("validate")
         .arg(&image)
         .args(["--scenario", "sideways"])

@@ -4,8 +4,7 @@
 //! the validator derives are asserted with the key from the keyring that signed the image's
 //! snaps, or the scenarios that need them fail saying which key is missing (no VM is booted).
 
-mod build_common;
-mod common;
+mod support;
 
 use snapsmith::boot::update::{Manifest, Then};
 use snapsmith::exec::Cmd;
@@ -16,7 +15,7 @@ const MIB: u64 = 1024 * 1024;
 
 #[test]
 fn update_disk_holds_manifest_and_snaps() {
-    if !common::have_tools(
+    if !support::have_tools(
         "update_disk_holds_manifest_and_snaps",
         &["sfdisk", "fsck.vfat"],
     ) {
@@ -82,7 +81,7 @@ fn update_disk_holds_manifest_and_snaps() {
 /// The example model as grade `signed` with snap ids, signed with the test brand key.
 fn signed_model(dir: &std::path::Path, keys: &snapsmith::assertion::Keyring) -> std::path::PathBuf {
     let mut headers: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(
-        &std::fs::read(common::repo().join("models/dev-amd64.json")).unwrap(),
+        &std::fs::read(support::repo().join("models/dev-amd64.json")).unwrap(),
     )
     .unwrap();
     headers.insert("grade".into(), "signed".into());
@@ -99,16 +98,16 @@ fn signed_model(dir: &std::path::Path, keys: &snapsmith::assertion::Keyring) -> 
 
 /// A grade-signed image of the build kit, its snaps asserted with the test root key as
 /// `snapsmith snap assert` does (the kernel at revision 12); `None` when tools are missing.
-fn signed_image(test: &str) -> Option<(build_common::Kit, std::path::PathBuf)> {
-    if !common::have_tools(test, build_common::TOOLS) {
+fn signed_image(test: &str) -> Option<(support::build::Kit, std::path::PathBuf)> {
+    if !support::have_tools(test, support::build::TOOLS) {
         return None;
     }
-    let kit = build_common::Kit::new();
-    let keys = snapsmith::assertion::Keyring::open(&common::repo().join("models/test-keys"));
+    let kit = support::build::Kit::new();
+    let keys = snapsmith::assertion::Keyring::open(&support::repo().join("models/test-keys"));
     let dir = kit.dir.path();
     let model = signed_model(dir, &keys);
     let (root_info, root) = keys.load("dev-root").unwrap();
-    let mut build = build_common::build_model(&model, &kit.snaps(), &dir.join("out"));
+    let mut build = support::build::build_model(&model, &kit.snaps(), &dir.join("out"));
     for (i, snap) in kit.snaps().into_iter().enumerate() {
         let name = snapsmith::snap::SnapFile::open(snap)
             .unwrap()
@@ -148,7 +147,7 @@ fn derived_updates_of_a_signed_image_are_asserted_with_the_keyring_key() {
     let snap = derive::derive_update(UpdateKind::GoodKernel, &info, work.path())
         .unwrap()
         .unwrap();
-    let keys = snapsmith::assertion::Keyring::open(&common::repo().join("models/test-keys"));
+    let keys = snapsmith::assertion::Keyring::open(&support::repo().join("models/test-keys"));
     let (root_info, root) = keys.load("dev-root").unwrap();
 
     let path = signing::assert_update(&snap, UpdateKind::GoodKernel, &seed, Some(&keys))
@@ -194,7 +193,7 @@ fn a_scenario_without_its_signing_key_fails_saying_so() {
     let Some((kit, image)) = signed_image("a_scenario_without_its_signing_key") else {
         return;
     };
-    let key_id = snapsmith::assertion::Keyring::open(&common::repo().join("models/test-keys"))
+    let key_id = snapsmith::assertion::Keyring::open(&support::repo().join("models/test-keys"))
         .load("dev-root")
         .unwrap()
         .0
@@ -202,7 +201,7 @@ fn a_scenario_without_its_signing_key_fails_saying_so() {
     let empty = tempfile::tempdir().unwrap();
     // No keyring/ beside the image, then a keyring without the key.
     for keyring in [None, Some(empty.path())] {
-        let mut cmd = common::snapsmith();
+        let mut cmd = support::snapsmith();
         cmd.arg("validate")
             .arg(&image)
             .args(["--scenario", "good-kernel-update", "--work"])

@@ -4,8 +4,7 @@
 //! the current_kernels gate, and the kernel commit the agent does after a GRUB try boot.
 //! Disks are written with the project's own planner and writer.
 
-mod common;
-mod vm_support;
+mod support;
 
 use snapsmith::boot::grubenv::Grubenv;
 use snapsmith::boot::modeenv::Modeenv;
@@ -20,8 +19,8 @@ use std::time::Duration;
 const TIMEOUT: Duration = Duration::from_secs(240);
 const MIB: u64 = 1024 * 1024;
 /// The agent tests' base: `testbase`, with a health check exiting with `health`.
-fn testbase(version: &str, health: i32) -> vm_support::BaseSnap<'_> {
-    vm_support::BaseSnap {
+fn testbase(version: &str, health: i32) -> support::vm::BaseSnap<'_> {
+    support::vm::BaseSnap {
         name: "testbase",
         version,
         health: Some(health),
@@ -71,9 +70,9 @@ struct Setup {
 }
 
 fn setup(test: &str) -> Option<Setup> {
-    let deb = vm_support::ready(test)?;
+    let deb = support::vm::ready(test)?;
     let dir = tempfile::tempdir().unwrap();
-    let (vmlinuz, initrd) = vm_support::kernel_and_initrd(&deb, dir.path());
+    let (vmlinuz, initrd) = support::vm::kernel_and_initrd(&deb, dir.path());
     Some(Setup {
         dir,
         vmlinuz,
@@ -122,8 +121,8 @@ fn good_base_update_is_tried_and_committed() {
         return;
     };
     let dir = s.dir.path();
-    let old = vm_support::base_snap(dir, &testbase("1", 0));
-    let new = vm_support::base_snap(dir, &testbase("2", 0));
+    let old = support::vm::base_snap(dir, &testbase("1", 0));
+    let new = support::vm::base_snap(dir, &testbase("2", 0));
     let disk = run_disk(
         dir,
         &modeenv("testbase_1.snap", &["pc-kernel_1.snap"]),
@@ -162,8 +161,8 @@ fn failing_base_health_rolls_back_and_keeps_data() {
         return;
     };
     let dir = s.dir.path();
-    let old = vm_support::base_snap(dir, &testbase("1", 0));
-    let bad = vm_support::base_snap(dir, &testbase("2", 1));
+    let old = support::vm::base_snap(dir, &testbase("1", 0));
+    let bad = support::vm::base_snap(dir, &testbase("2", 1));
     let disk = run_disk(
         dir,
         &modeenv("testbase_1.snap", &["pc-kernel_1.snap"]),
@@ -197,7 +196,7 @@ fn kernel_gate_and_kernel_commit() {
         return;
     };
     let dir = s.dir.path();
-    let base = vm_support::base_snap(dir, &testbase("1", 0));
+    let base = support::vm::base_snap(dir, &testbase("1", 0));
     let env = modeenv(
         "testbase_1.snap",
         &["pc-kernel_1.snap", "pc-kernel_x1.snap"],

@@ -2,28 +2,27 @@
 //! finds the data partition by GPT name, loop-mounts the test base and switches into it; a disk
 //! without that partition gives the error marker and a reboot instead of a hang.
 
-mod common;
-mod vm_support;
+mod support;
 
 use snapsmith::qemu::{self, Vm};
 use snapsmith::runtime::{MARKER_ERROR, MARKER_INIT, MARKER_READY};
 use std::time::Duration;
-use vm_support::BASE_MARKER;
+use support::vm::BASE_MARKER;
 
 /// Generous: a TCG boot takes about 6 s alone, longer beside other work on 2 cores.
 const TIMEOUT: Duration = Duration::from_secs(180);
 
 #[test]
 fn init_switches_root_into_the_base() {
-    let Some(deb) = vm_support::ready("init_switches_root_into_the_base") else {
+    let Some(deb) = support::vm::ready("init_switches_root_into_the_base") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (vmlinuz, initrd) = vm_support::kernel_and_initrd(&deb, dir.path());
-    let base = vm_support::test_base(dir.path());
+    let (vmlinuz, initrd) = support::vm::kernel_and_initrd(&deb, dir.path());
+    let base = support::vm::test_base(dir.path());
     // Mixed case: the partition name match ignores case.
-    let disk = vm_support::disk(dir.path(), "Ubuntu-Data", &base);
-    let spec = vm_support::spec(qemu::detect(), &vmlinuz, &initrd, &disk, "");
+    let disk = support::vm::disk(dir.path(), "Ubuntu-Data", &base);
+    let spec = support::vm::spec(qemu::detect(), &vmlinuz, &initrd, &disk, "");
     let mut vm = Vm::start(&spec, &dir.path().join("serial.log")).unwrap();
     vm.wait_for(MARKER_INIT, TIMEOUT).unwrap();
     vm.wait_for(MARKER_READY, TIMEOUT).unwrap();
@@ -47,14 +46,14 @@ fn init_switches_root_into_the_base() {
 
 #[test]
 fn missing_partition_gives_error_marker_and_reboot() {
-    let Some(deb) = vm_support::ready("missing_partition_gives_error_marker_and_reboot") else {
+    let Some(deb) = support::vm::ready("missing_partition_gives_error_marker_and_reboot") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (vmlinuz, initrd) = vm_support::kernel_and_initrd(&deb, dir.path());
-    let base = vm_support::test_base(dir.path());
-    let disk = vm_support::disk(dir.path(), "something-else", &base);
-    let spec = vm_support::spec(
+    let (vmlinuz, initrd) = support::vm::kernel_and_initrd(&deb, dir.path());
+    let base = support::vm::test_base(dir.path());
+    let disk = support::vm::disk(dir.path(), "something-else", &base);
+    let spec = support::vm::spec(
         qemu::detect(),
         &vmlinuz,
         &initrd,

@@ -5,11 +5,8 @@
 //! the base is the one the image's modeenv names, found by the init on the built ubuntu-data
 //! partition, and its health check reports the writable partition.
 
-mod build_common;
-mod common;
-mod vm_support;
+mod support;
 
-use build_common::*;
 use snapsmith::example::{self, ExampleOptions, KernelSource};
 use snapsmith::qemu::{self, DirectKernel, Disk, Vm, VmSpec};
 use snapsmith::runtime::{MARKER_INIT, MARKER_READY};
@@ -17,6 +14,7 @@ use snapsmith::seed::Modeenv;
 use snapsmith::snap::SnapFile;
 use std::path::Path;
 use std::time::Duration;
+use support::build::*;
 
 const TIMEOUT: Duration = Duration::from_secs(240);
 /// Printed by the example base's health check (examples/core/snapsmith/health).
@@ -54,16 +52,16 @@ fn modeenv_base(image: &Path, work: &Path) -> String {
 #[test]
 fn built_image_boots_into_its_base() {
     let test = "built_image_boots_into_its_base";
-    let Some(deb) = vm_support::ready(test) else {
+    let Some(deb) = support::vm::ready(test) else {
         return;
     };
-    if !common::have_tools(test, TOOLS) {
+    if !support::have_tools(test, TOOLS) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let out = dir.join("out");
-    let opts = ExampleOptions::new(&out, KernelSource::Deb(deb), &vm_support::init());
+    let opts = ExampleOptions::new(&out, KernelSource::Deb(deb), &support::vm::init());
     let made = example::build(&opts, &snapsmith::build::Reporter::new(true)).unwrap();
     let snap_core = modeenv_base(&made.image, dir);
     // Asserted at revision 1, the base is core_1.snap (an unasserted one would be core_x1).

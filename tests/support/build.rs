@@ -2,8 +2,9 @@
 //! build command line, and readers for what lands on the image.
 #![allow(dead_code)]
 
-use crate::common::{repo, snapsmith};
-use snapsmith::exec::Cmd;
+#[allow(unused_imports)] // for the tests that glob-import this module
+pub use super::{extract, run};
+use super::{repo, snapsmith};
 use snapsmith::snap::{self, PackOptions};
 use std::path::{Path, PathBuf};
 
@@ -12,10 +13,6 @@ pub const TOOLS: &[&str] = &["sfdisk", "fsck.vfat", "e2fsck", "debugfs", "mcopy"
 
 /// 2026-01-01T00:00:00Z: the example model's timestamp, so its key is valid.
 pub const EPOCH: &str = "1767225600";
-
-pub fn run(tool: &str, args: &[&str]) -> String {
-    Cmd::new(tool).args(args).run_string().unwrap()
-}
 
 /// Snap files for the example model (pc, pc-kernel, core, hello) in a temporary directory.
 pub struct Kit {
@@ -30,7 +27,7 @@ pub struct Kit {
 pub fn pack(dir: &Path, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
     let root = dir.join(format!("{name}-tree"));
     for (path, bytes) in files {
-        crate::common::fixtures::write_file(&root, path, bytes);
+        super::fixtures::write_file(&root, path, bytes);
     }
     let out = dir.join(format!("{name}.snap"));
     snap::pack_dir(&root, &out, &PackOptions::default()).unwrap();
@@ -134,13 +131,4 @@ pub fn nothing_in(dir: &Path) -> bool {
         Err(_) => true,
         Ok(mut entries) => entries.next().is_none(),
     }
-}
-
-/// Copies one structure's bytes out of an image, for tools that want a whole filesystem file.
-pub fn extract(image: &Path, offset: u64, size: u64, to: &Path) {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(image).unwrap();
-    f.seek(SeekFrom::Start(offset)).unwrap();
-    let mut out = std::fs::File::create(to).unwrap();
-    std::io::copy(&mut f.take(size), &mut out).unwrap();
 }

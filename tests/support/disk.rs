@@ -259,15 +259,6 @@ pub fn write_kept(volume: &VolumePlan, dir: &Path, keep_failed: bool) -> anyhow:
     Ok(snapsmith::build::write_staged(checked, &out, |_| Ok(Vec::new()))?.remove(0))
 }
 
-/// Copies `len` bytes at `offset` of `image` into a file of their own.
-pub fn extract(image: &Path, offset: u64, len: u64, to: &Path) {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut src = std::fs::File::open(image).unwrap();
-    src.seek(SeekFrom::Start(offset)).unwrap();
-    let mut dst = std::fs::File::create(to).unwrap();
-    std::io::copy(&mut src.take(len), &mut dst).unwrap();
-}
-
 /// The structures of `volume` that are partitions, in order.
 pub fn planned_partitions(volume: &VolumePlan) -> Vec<&StructurePlan> {
     volume
@@ -278,15 +269,9 @@ pub fn planned_partitions(volume: &VolumePlan) -> Vec<&StructurePlan> {
 }
 
 #[allow(unused_imports)] // not every test that includes this module reads bytes back
-pub use crate::common::fixtures::read_at;
-
-/// Runs a tool and returns stdout; panics with the tool's error otherwise.
-pub fn run(program: &str, args: &[&str]) -> String {
-    Cmd::new(program)
-        .args(args)
-        .run_string()
-        .unwrap_or_else(|e| panic!("{e:#}"))
-}
+pub use super::fixtures::read_at;
+#[allow(unused_imports)]
+pub use super::{extract, run};
 
 pub fn fsck_vfat(image: &Path, offset: u64, len: u64) {
     let part = image.with_extension(format!("vfat-{offset}"));

@@ -34,12 +34,12 @@ pub fn init() -> PathBuf {
 
 /// True when every prerequisite is there (else skipped, or failed under CI).
 pub fn ready(test: &str) -> Option<PathBuf> {
-    let deb = super::common::kernel_deb(test)?;
-    if !super::common::have_tools(test, TOOLS) {
+    let deb = super::kernel_deb(test)?;
+    if !super::have_tools(test, TOOLS) {
         return None;
     }
     if !Path::new(BUSYBOX).is_file() {
-        super::common::skip_or_fail(test, "busybox-static is not installed");
+        super::skip_or_fail(test, "busybox-static is not installed");
         return None;
     }
     Some(deb)

@@ -1,11 +1,16 @@
-//! Shared helpers for integration tests: the CLI under test, the corpus, and prerequisites.
+//! The one support module of the integration tests: the CLI under test, the corpus,
+//! prerequisites and running tools (here); fixture files and read-backs ([`fixtures`]); snap
+//! kits and builds ([`build`]); volume plans and image checks ([`disk`]); VM boots ([`vm`]).
 //!
 //! Heavy or tool-dependent tests call [`prerequisites`]: outside CI a missing prerequisite skips
 //! the test with a message; under CI (`CI=true`) or with `SNAPSMITH_REQUIRE_ALL=1` it fails the
 //! test loudly, so CI can never pass by skipping.
 #![allow(dead_code)]
 
+pub mod build;
+pub mod disk;
 pub mod fixtures;
+pub mod vm;
 
 use std::path::{Path, PathBuf};
 
@@ -87,4 +92,21 @@ pub fn kernel_deb(test: &str) -> Option<PathBuf> {
             None
         }
     }
+}
+
+/// Runs a tool and returns stdout; panics with the tool's error otherwise.
+pub fn run(program: &str, args: &[&str]) -> String {
+    snapsmith::exec::Cmd::new(program)
+        .args(args)
+        .run_string()
+        .unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// Copies `len` bytes at `offset` of `image` into a file of their own.
+pub fn extract(image: &Path, offset: u64, len: u64, to: &Path) {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut src = std::fs::File::open(image).unwrap();
+    src.seek(SeekFrom::Start(offset)).unwrap();
+    let mut dst = std::fs::File::create(to).unwrap();
+    std::io::copy(&mut src.take(len), &mut dst).unwrap();
 }
