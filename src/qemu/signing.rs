@@ -6,8 +6,8 @@
 
 use super::scenario::UpdateKind;
 use crate::assertion::{self, Assertion, Keyring, SnapDeclaration, SnapRevision};
-use crate::window::Window;
 use crate::snap::{SnapAssertRequest, SnapFile, snap_assertions};
+use crate::window::Window;
 use anyhow::{Context, Result, bail};
 use std::io::Read;
 use std::path::{Path, PathBuf};
