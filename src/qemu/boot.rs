@@ -56,6 +56,8 @@ pub fn first_boot(marker: &str, timeout: Duration) -> Scenario {
             timeout: timeout.as_secs_f64(),
         }],
         outcome: Outcome::Running,
+        host_checks: Vec::new(),
+        expect: Default::default(),
     }
 }
 

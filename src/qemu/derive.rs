@@ -26,6 +26,8 @@ pub struct ImageInfo {
     pub has_bootloader: bool,
     /// Byte offset and size of ubuntu-seed in the image, when it has one.
     pub seed: Option<(u64, u64)>,
+    /// The seed's grubenv as built (filled in by validate when a scenario checks the seed).
+    pub seed_grubenv: std::collections::BTreeMap<String, String>,
 }
 
 impl ImageInfo {
@@ -78,6 +80,7 @@ pub fn read_image(image: &Path) -> Result<ImageInfo> {
         installed,
         has_bootloader,
         seed,
+        seed_grubenv: Default::default(),
     })
 }
 

@@ -119,6 +119,11 @@ fn check(kind: CheckKind, disk: &DiskReader, image: &DiskReader, e: &Expected) -
     }
 }
 
+/// The seed's grubenv of the image at `path`, as built: what `seed-unchanged` compares with.
+pub fn image_seed_grubenv(path: &Path) -> Result<BTreeMap<String, String>> {
+    read_grubenv(&DiskReader::open(path)?, SEED)
+}
+
 /// The run system's grubenv on ubuntu-boot, read by grub-editenv and snapsmith alike.
 pub fn boot_grubenv(disk: &DiskReader) -> Result<BTreeMap<String, String>> {
     read_grubenv(disk, BOOT)

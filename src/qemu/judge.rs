@@ -2,6 +2,7 @@
 //! ([`PlannedBoot`]) becomes a scenario report (pass or fail, with the reason), and the
 //! scenario reports a run's [`Report`], as JSON or text ([`render`]).
 
+use super::hostcheck::HostCheck;
 use super::planner::{BootPath, PlannedBoot};
 use super::queue::Run;
 use serde::Serialize;
@@ -28,6 +29,8 @@ pub struct ScenarioReport {
     /// Seconds from QEMU's start to the end of the scenario.
     pub total: f64,
     pub serial_log: PathBuf,
+    /// What the host read on the scenario's disk after the VM stopped.
+    pub host_checks: Vec<HostCheck>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -48,13 +51,19 @@ pub fn judge(boot: &PlannedBoot, run: Result<Run, String>) -> ScenarioReport {
         Ok(run) => run,
         Err(reason) => return failed_early(&boot.name, reason),
     };
+    let failed_check = run
+        .host_checks
+        .iter()
+        .find(|c| !c.passed)
+        .map(|c| format!("host check {} failed: {}", c.check, c.detail));
     let reason = match (&run.stopped, &run.exit) {
         (Some(why), _) => Some(why.clone()),
         (None, Some(Ok((true, _)))) => None,
         (None, Some(Ok((false, status)))) => Some(format!("qemu exited with {status}")),
         (None, Some(Err(err))) => Some(format!("the VM did not power off: {err}")),
         (None, None) => None,
-    };
+    }
+    .or(failed_check);
     let markers = boot
         .expected
         .iter()
@@ -72,6 +81,7 @@ pub fn judge(boot: &PlannedBoot, run: Result<Run, String>) -> ScenarioReport {
         failures: run.failures,
         total: run.total,
         serial_log: run.serial_log,
+        host_checks: run.host_checks,
     }
 }
 
@@ -84,6 +94,7 @@ fn failed_early(name: &str, reason: String) -> ScenarioReport {
         failures: Vec::new(),
         total: 0.0,
         serial_log: PathBuf::new(),
+        host_checks: Vec::new(),
     }
 }
 
@@ -110,6 +121,10 @@ pub fn render(report: &Report) -> String {
                 Some(at) => out.push_str(&format!("  {at:7.2} s  {}\n", m.marker)),
                 None => out.push_str(&format!("        -    {}\n", m.marker)),
             }
+        }
+        for c in &s.host_checks {
+            let verdict = if c.passed { "ok  " } else { "FAIL" };
+            out.push_str(&format!("  host {verdict} {}: {}\n", c.check, c.detail));
         }
         if let Some(reason) = &s.reason {
             out.push_str(&format!("  reason: {reason}\n"));
@@ -147,6 +162,9 @@ mod tests {
             max_failures: None,
             outcome: Outcome::Poweroff,
             refused: None,
+            data: Default::default(),
+            host_checks: Vec::new(),
+            expect: Default::default(),
         }
     }
 
@@ -162,6 +180,7 @@ mod tests {
             failures: Vec::new(),
             total: 3.0,
             serial_log: "serial.log".into(),
+            host_checks: Vec::new(),
         }
     }
 
@@ -185,6 +204,21 @@ mod tests {
         assert_eq!(r.reason.as_deref(), Some("qemu exited with exit 1"));
         let r = judge(&boot(), Ok(run(2, None, Some(Err("gone".into())))));
         assert_eq!(r.reason.as_deref(), Some("the VM did not power off: gone"));
+        let mut bad_disk = run(2, None, Some(Ok((true, "exit 0".into()))));
+        bad_disk.host_checks = vec![HostCheck {
+            check: "boot-state".into(),
+            passed: false,
+            detail: "kernel_status is \"try\"".into(),
+        }];
+        let r = judge(&boot(), Ok(bad_disk));
+        assert!(
+            !r.passed,
+            "markers alone passed a scenario whose disk is wrong"
+        );
+        assert_eq!(
+            r.reason.as_deref(),
+            Some("host check boot-state failed: kernel_status is \"try\"")
+        );
         let r = judge(&boot(), Err("needs GRUB".into()));
         assert!(!r.passed && r.markers.is_empty() && r.serial_log.as_os_str().is_empty());
     }

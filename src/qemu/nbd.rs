@@ -9,7 +9,7 @@
 //!
 //! Protocol: the fixed newstyle handshake with `NBD_OPT_GO`/`NBD_OPT_INFO` and
 //! `NBD_OPT_EXPORT_NAME`, simple replies only (structured replies are declined), one export of
-//! the backing file's size, one client at a time (https://github.com/NetworkBlockDevice/nbd,
+//! the backing file's size, one client at a time (<https://github.com/NetworkBlockDevice/nbd>,
 //! doc/proto.md).
 
 use anyhow::{Context, Result, bail};

@@ -3,7 +3,8 @@
 //! their timeouts, how it must end) and the updates to derive once for all of them.
 
 use super::derive::ImageInfo;
-use super::scenario::{Outcome, Scenario, UpdateKind, expand};
+use super::hostcheck::{self, CheckKind};
+use super::scenario::{Outcome, Revision, Scenario, UpdateKind, expand};
 use crate::boot::state::next_local_file;
 use crate::boot::update::{Manifest, Then};
 use anyhow::Result;
@@ -51,6 +52,11 @@ pub struct PlannedBoot {
     pub outcome: Outcome,
     /// Why the boot cannot run on this image (it then fails without a VM).
     pub refused: Option<String>,
+    /// Files the harness writes onto ubuntu-data before the boot (paths on the filesystem).
+    pub data: BTreeMap<String, Vec<u8>>,
+    /// The host checks to run on the disk after the VM stopped, and what they expect.
+    pub host_checks: Vec<CheckKind>,
+    pub expect: hostcheck::Expected,
 }
 
 /// What a validate run does.
@@ -81,7 +87,7 @@ pub fn plan(scenarios: &[Scenario], info: &ImageInfo) -> Result<Plan> {
     let vars = placeholders(info)?;
     let boots: Vec<PlannedBoot> = scenarios
         .iter()
-        .map(|s| plan_boot(s, boot, &vars))
+        .map(|s| plan_boot(s, boot, &vars, info))
         .collect();
     let mut derive: Vec<UpdateKind> = boots
         .iter()
@@ -98,7 +104,12 @@ pub fn plan(scenarios: &[Scenario], info: &ImageInfo) -> Result<Plan> {
     })
 }
 
-fn plan_boot(s: &Scenario, boot: BootPath, vars: &BTreeMap<&str, String>) -> PlannedBoot {
+fn plan_boot(
+    s: &Scenario,
+    boot: BootPath,
+    vars: &BTreeMap<&str, String>,
+    info: &ImageInfo,
+) -> PlannedBoot {
     // A scenario that leaves the VM running and gives the agent nothing to do boots the image
     // alone, as a PC would.
     let needs_disk =
@@ -132,6 +143,46 @@ fn plan_boot(s: &Scenario, boot: BootPath, vars: &BTreeMap<&str, String>) -> Pla
         max_failures: s.max_failures,
         outcome: s.outcome,
         refused,
+        data: data_files(s),
+        host_checks: s.host_checks.clone(),
+        expect: disk_expectations(s, vars, info),
+    }
+}
+
+/// The scenario's data files as paths on ubuntu-data (the agent's `write:` is relative to
+/// `system-data/`).
+fn data_files(s: &Scenario) -> BTreeMap<String, Vec<u8>> {
+    s.write
+        .iter()
+        .map(|(rel, text)| (format!("system-data/{rel}"), text.clone().into_bytes()))
+        .collect()
+}
+
+/// What the host checks expect after the scenario, with its revisions resolved to files.
+fn disk_expectations(
+    s: &Scenario,
+    vars: &BTreeMap<&str, String>,
+    info: &ImageInfo,
+) -> hostcheck::Expected {
+    let pick = |rev: Revision, current: &str, new: &str| match rev {
+        Revision::Current => vars[current].clone(),
+        Revision::New => vars[new].clone(),
+    };
+    let mut snaps: std::collections::BTreeSet<String> = info.installed.iter().cloned().collect();
+    let staged = match s.update {
+        UpdateKind::GoodKernel | UpdateKind::BadKernel => Some(&vars["new_kernel"]),
+        UpdateKind::GoodBase | UpdateKind::BadBase => Some(&vars["new_base"]),
+        UpdateKind::None => None,
+    };
+    if let Some(file) = staged.filter(|_| s.expect.staged) {
+        snaps.insert(file.clone());
+    }
+    hostcheck::Expected {
+        kernel: pick(s.expect.kernel, "kernel", "new_kernel"),
+        base: pick(s.expect.base, "base", "new_base"),
+        snaps,
+        data_files: data_files(s),
+        seed_grubenv: info.seed_grubenv.clone(),
     }
 }
 
@@ -173,6 +224,7 @@ mod tests {
             installed: vec!["core_x1.snap".into(), "pc-kernel_x1.snap".into()],
             has_bootloader,
             seed: None,
+            seed_grubenv: BTreeMap::new(),
         }
     }
 
@@ -206,6 +258,34 @@ mod tests {
             "{:?}",
             plan.boots[1].expected
         );
+    }
+
+    #[test]
+    fn host_checks_expect_the_revisions_the_scenario_names() {
+        let good = Scenario::load("good-kernel-update").unwrap();
+        let bad = Scenario::load("bad-base-rollback").unwrap();
+        let plan = plan(&[good, bad], &info(true)).unwrap();
+        let (good, bad) = (&plan.boots[0].expect, &plan.boots[1].expect);
+        assert_eq!(
+            (good.kernel.as_str(), good.base.as_str()),
+            ("pc-kernel_x2.snap", "core_x1.snap")
+        );
+        assert!(
+            good.snaps.contains("pc-kernel_x2.snap") && good.snaps.contains("pc-kernel_x1.snap")
+        );
+        assert_eq!(
+            (bad.kernel.as_str(), bad.base.as_str()),
+            ("pc-kernel_x1.snap", "core_x1.snap")
+        );
+        assert!(bad.snaps.contains("core_x2.snap"));
+        assert_eq!(
+            plan.boots[1].data,
+            BTreeMap::from([(
+                "system-data/home/validate.txt".to_string(),
+                b"before-update".to_vec()
+            )])
+        );
+        assert_eq!(plan.boots[1].host_checks, CheckKind::ALL);
     }
 
     #[test]

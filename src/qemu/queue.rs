@@ -1,10 +1,13 @@
 //! The validate runner: runs [`PlannedBoot`]s from one queue with `jobs` VMs busy at all times
 //! (a worker takes the next boot as soon as its VM is done, instead of pairs that wait for the
-//! slower one). Each boot gets a qcow2 overlay over the image (the image is never written),
-//! its update disk, and one QEMU process that follows the guest's reboots; what the console
-//! showed is recorded as a [`Run`] for the judge.
+//! slower one). Each boot gets its own sparse raw copy of the image (the image is never
+//! written) with the scenario's data files written onto ubuntu-data beforehand, its update
+//! disk, and one QEMU process that follows the guest's reboots. What the console showed and
+//! what the host checks read on the disk afterwards are recorded as a [`Run`] for the judge.
 
+use super::diskread::{self, DiskReader};
 use super::disks;
+use super::hostcheck::{self, HostCheck};
 use super::planner::{PlannedBoot, UpdateDisk};
 use super::runner::{Vm, VmError};
 use super::scenario::{Outcome, UpdateKind};
@@ -71,6 +74,8 @@ pub struct Run {
     /// Seconds from QEMU's start to its last console line.
     pub total: f64,
     pub serial_log: PathBuf,
+    /// The host checks' verdicts on the disk after the VM stopped.
+    pub host_checks: Vec<HostCheck>,
 }
 
 /// Runs the boots, `jobs` at a time; one result per boot, in order. A boot that could not be
@@ -128,23 +133,38 @@ fn run_one(bench: &Bench, boot: &PlannedBoot) -> Result<Run> {
         .as_ref()
         .map(|d| write_update_disk(bench, d, &dir))
         .transpose()?;
-    let overlay = dir.join("overlay.qcow2");
-    Cmd::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
-        .arg(&bench.image)
-        .arg(&overlay)
-        .run()?;
-    let spec = vm_spec(bench, &overlay, update_disk.as_deref())?;
+    let disk = dir.join("disk.img");
+    prepare_disk(&bench.image, &disk, &boot.data)?;
+    let spec = vm_spec(bench, &disk, update_disk.as_deref())?;
     let log = bench
         .serial_log
         .clone()
         .unwrap_or_else(|| dir.join("serial.log"));
-    let run = drive(&spec, boot, &log, bench.on_line);
-    let _ = std::fs::remove_file(&overlay);
+    let mut run = drive(&spec, boot, &log, bench.on_line);
+    if let Ok(run) = &mut run {
+        run.host_checks = hostcheck::run(&boot.host_checks, &disk, &bench.image, &boot.expect);
+    }
+    let _ = std::fs::remove_file(&disk);
     if let Some(disk) = update_disk {
         let _ = std::fs::remove_file(disk);
     }
     run
+}
+
+/// The boot's disk: a sparse copy of the image, with the scenario's files written onto
+/// ubuntu-data by the harness (not by a command the device's runtime would accept).
+fn prepare_disk(image: &Path, disk: &Path, data: &BTreeMap<String, Vec<u8>>) -> Result<()> {
+    Cmd::new("cp")
+        .arg("--sparse=always")
+        .arg(image)
+        .arg(disk)
+        .run()
+        .context("copying the image for the scenario")?;
+    if !data.is_empty() {
+        let reader = DiskReader::open(disk)?;
+        diskread::ext4_write(&reader.ext4(hostcheck::DATA)?, data)?;
+    }
+    Ok(())
 }
 
 fn write_update_disk(bench: &Bench, disk: &UpdateDisk, dir: &Path) -> Result<PathBuf> {
@@ -167,7 +187,7 @@ fn write_update_disk(bench: &Bench, disk: &UpdateDisk, dir: &Path) -> Result<Pat
     disks::write_update_disk_with(dir, "update", &manifest, &snaps, &extra)
 }
 
-fn vm_spec(bench: &Bench, overlay: &Path, update: Option<&Path>) -> Result<VmSpec> {
+fn vm_spec(bench: &Bench, disk: &Path, update: Option<&Path>) -> Result<VmSpec> {
     let mut spec = VmSpec::new(bench.accel);
     if let Some(memory) = bench.memory_mib {
         spec.memory_mib = memory;
@@ -191,8 +211,8 @@ fn vm_spec(bench: &Bench, overlay: &Path, update: Option<&Path>) -> Result<VmSpe
         }
     }
     spec.disks.push(Disk {
-        path: overlay.to_path_buf(),
-        format: DiskFormat::Qcow2,
+        path: disk.to_path_buf(),
+        format: DiskFormat::Raw,
         readonly: false,
     });
     spec.disks.extend(update.map(Disk::raw));
@@ -232,6 +252,7 @@ fn drive(spec: &VmSpec, boot: &PlannedBoot, log: &Path, on_line: &dyn Fn(&str)) 
         failures: watch.failures,
         total: vm.lines().last().map_or(0.0, |(at, _)| at.as_secs_f64()),
         serial_log: log.to_path_buf(),
+        host_checks: Vec::new(),
     })
 }
 

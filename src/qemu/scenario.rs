@@ -1,9 +1,10 @@
 //! Validation scenarios as data (qemu/scenarios/*.yaml, built in; or a file): which update the
-//! validator derives from the image's own snaps and puts on the update disk, which data file the
-//! agent writes, the console markers to wait for in order (each with a timeout) and the
-//! expected end. Markers may use `{kernel}`, `{base}` (the image's current snaps) and
+//! validator derives from the image's own snaps and puts on the update disk, which data files
+//! the harness writes onto ubuntu-data before boot, the console markers to wait for in order
+//! (each with a timeout), the expected end, and the host checks that read the disk afterwards. Markers may use `{kernel}`, `{base}` (the image's current snaps) and
 //! `{new_kernel}`, `{new_base}` (the file names the agent gives the staged update).
 
+use super::hostcheck::CheckKind;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -50,6 +51,32 @@ fn default_timeout() -> f64 {
     DEFAULT_STEP_TIMEOUT
 }
 
+/// Which revision the host checks expect to find booted after the scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Revision {
+    /// The image's own.
+    #[default]
+    Current,
+    /// The scenario's update.
+    New,
+}
+
+/// What the host checks expect on the disk after the scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Expect {
+    /// The kernel grubenv and modeenv must name.
+    #[serde(default)]
+    pub kernel: Revision,
+    /// The base the modeenv must name.
+    #[serde(default)]
+    pub base: Revision,
+    /// The update's snap file is among the installed snaps (it was staged).
+    #[serde(default)]
+    pub staged: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Scenario {
@@ -72,6 +99,13 @@ pub struct Scenario {
     pub write: BTreeMap<String, String>,
     pub steps: Vec<Step>,
     pub outcome: Outcome,
+    /// What the host reads on the scenario's disk after its VM stopped; the scenario passes
+    /// only when every one of them passes too.
+    #[serde(default)]
+    pub host_checks: Vec<CheckKind>,
+    /// What those checks expect.
+    #[serde(default)]
+    pub expect: Expect,
 }
 
 const BUILTIN: &[(&str, &str)] = &[
@@ -165,6 +199,13 @@ mod tests {
         let bad = Scenario::load("bad-kernel-rollback").unwrap();
         assert!(bad.needs_bootloader && bad.tolerate_failures);
         assert_eq!(bad.update, UpdateKind::BadKernel);
+        assert_eq!(bad.expect.kernel, Revision::Current);
+        assert_eq!(bad.host_checks, CheckKind::ALL);
+        let good = Scenario::load("good-kernel-update").unwrap();
+        assert_eq!(
+            (good.expect.kernel, good.expect.staged),
+            (Revision::New, true)
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! GRUB fail saying so). Two VMs at a time is the fastest setting measured on 2-core TCG hosts.
 
 use super::derive::{self, ImageInfo};
+use super::hostcheck::{self, CheckKind};
 use super::judge;
 use super::planner;
 use super::queue::{self, Bench, BootSource, Update};
@@ -54,7 +55,15 @@ pub fn validate_streaming(req: &Request, on_line: &(dyn Fn(&str) + Sync)) -> Res
         .with_context(|| format!("creating {}", req.work.display()))?;
     let image = std::path::absolute(&req.image)
         .with_context(|| format!("resolving {}", req.image.display()))?;
-    let info = derive::read_image(&image)?;
+    let mut info = derive::read_image(&image)?;
+    let checks_seed = req
+        .scenarios
+        .iter()
+        .any(|s| s.host_checks.contains(&CheckKind::SeedUnchanged));
+    if checks_seed {
+        info.seed_grubenv = hostcheck::image_seed_grubenv(&image)
+            .with_context(|| format!("{}: reading the seed's grubenv", image.display()))?;
+    }
     let plan = planner::plan(&req.scenarios, &info)?;
     let source = match (&plan.boot, &plan.direct_append) {
         (BootPath::DirectKernel, Some(append)) => {
