@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod rng;
 
 use std::path::{Path, PathBuf};
 
