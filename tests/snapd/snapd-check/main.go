@@ -16,6 +16,10 @@
 //	snapd-check decode-many DIR
 //	    decodes every file in DIR (name order) as one assertion; prints "NAME ok" or
 //	    "NAME error: …" per file (never fails)
+//	snapd-check gadget-layout FILE
+//	    reads a gadget.yaml as snapd does (InfoFromGadgetYaml, Validate, LayoutVolumePartially
+//	    with content unresolved) and prints JSON: {"error": …} or the volumes, by name, with
+//	    structures sorted by offset
 //	snapd-check sysdb-generic
 //	    prints snapd's built-in trusted and generic assertions (Canonical's root and the
 //	    generic models chain)
@@ -111,7 +115,7 @@ func decode(args []string) {
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: snapd-check verify|decode|decode-many|sysdb-generic|sign-chain ...")
+		fail("usage: snapd-check verify|decode|decode-many|gadget-layout|sysdb-generic|sign-chain ...")
 	}
 	switch os.Args[1] {
 	case "verify":
@@ -123,6 +127,11 @@ func main() {
 			fail("usage: snapd-check decode-many DIR")
 		}
 		decodeMany(os.Args[2])
+	case "gadget-layout":
+		if len(os.Args) != 3 {
+			fail("usage: snapd-check gadget-layout FILE")
+		}
+		gadgetLayout(os.Args[2])
 	case "sysdb-generic":
 		sysdbGeneric()
 	case "sign-chain":
