@@ -7,7 +7,8 @@
 //!
 //! Where snapsmith deliberately differs, the disagreement must fall in one of the named
 //! exception classes of [`Exception`] (also listed in docs/assertions.md, "Differences from
-//! snapd"); any other disagreement fails the test.
+//! snapd"); any other disagreement fails the test. One verify-level difference (extra unhashed
+//! subpackets in a signature) has its own test.
 
 mod common;
 mod snapd_support;
@@ -305,4 +306,64 @@ fn snapsmith_and_snapd_agree_on_mutated_assertions() {
         unexplained.len(),
         unexplained[..unexplained.len().min(5)].join("\n----\n")
     );
+}
+
+/// The signature of `a` with a non-critical private subpacket (type 100, one byte) added to
+/// the unhashed area, which no signature covers.
+fn with_unhashed_extra(a: &Assertion) -> Assertion {
+    use snapsmith::assertion::openpgp::{unwrap_base64, wrap_base64};
+    let mut sig = unwrap_base64(a.signature(), "signature").unwrap();
+    // 0x01, new-format tag 2, two-octet length, then the v4 packet body.
+    assert_eq!(sig[..2], [0x01, 0xc2]);
+    let len = ((usize::from(sig[2]) - 192) << 8) + usize::from(sig[3]) + 192;
+    assert_eq!(sig.len(), 4 + len);
+    let hashed = usize::from(u16::from_be_bytes([sig[8], sig[9]]));
+    let at = 10 + hashed;
+    let unhashed = u16::from_be_bytes([sig[at], sig[at + 1]]) + 3;
+    sig[at..at + 2].copy_from_slice(&unhashed.to_be_bytes());
+    sig.splice(at + 2..at + 2, [2, 100, 0]);
+    let len = len + 3 - 192;
+    sig[2] = u8::try_from((len >> 8) + 192).unwrap();
+    sig[3] = u8::try_from(len & 0xff).unwrap();
+    a.clone().with_signature(wrap_base64(&sig))
+}
+
+/// Verify-level difference, outside what `asserts.Decode` sees: snapsmith wants the unhashed
+/// subpacket area to hold issuer key ids only (nothing unsigned may ride along); snapd's OpenPGP
+/// reader skips unknown non-critical subpackets there and verifies the signature.
+#[test]
+fn unhashed_subpackets_beyond_issuer_ids_snapd_accepts_snapsmith_refuses() {
+    let test = "unhashed_subpackets_beyond_issuer_ids_snapd_accepts_snapsmith_refuses";
+    let Some(helper) = helper(test) else {
+        return;
+    };
+    let (root, brand) = (fixture_key("rsa-root"), fixture_key("rsa-brand"));
+    let since = datetime!(2025-01-01 00:00 UTC);
+    let trusted =
+        assertion::certify_key(&root.public(), "root", "root", &root, "root", since, None).unwrap();
+    let mut chain =
+        assertion::certify_key(&brand.public(), "brand", "dev", &root, "root", since, None)
+            .unwrap();
+    let text = std::fs::read_to_string(common::repo().join("models/dev-amd64.json")).unwrap();
+    let model: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let signed = assertion::sign("model", &model, &[], &brand, "dev").unwrap();
+    let now = datetime!(2026-03-01 00:00 UTC);
+    let mut plain = chain.clone();
+    plain.push(signed.clone());
+    snapsmith::assertion::trust::verify(&plain, &trusted, now).unwrap();
+    chain.push(with_unhashed_extra(&signed));
+    let dir = tempfile::tempdir().unwrap();
+    let (roots, rest) = (
+        dir.path().join("root.assert"),
+        dir.path().join("chain.assert"),
+    );
+    std::fs::write(&roots, assertion::encode_stream(&trusted)).unwrap();
+    std::fs::write(&rest, assertion::encode_stream(&chain)).unwrap();
+    let verify = [Path::new("verify"), Path::new("--trusted"), &roots, &rest];
+    let out = snapd(&helper, &verify).unwrap_or_else(|e| panic!("snapd refused: {e}"));
+    assert!(out.contains("ok model 16/dev/dev-amd64"), "{out}");
+    let err = snapsmith::assertion::trust::verify(&chain, &trusted, now)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("only issuer ids may be unsigned"), "{err}");
 }

@@ -1,5 +1,5 @@
 //! Gadget layout against snapd's own code: for every gadget.yaml of the corpus
-//! (`$SNAPSMITH_CORPUS/gadgets`) and of tests/fixtures/gadgets, `snapsmith gadget layout --json`
+//! (`$SNAPSMITH_CORPUS/gadgets`), of tests/fixtures/gadgets and of the example gadgets, `snapsmith gadget layout --json`
 //! gives the offsets, sizes and volume sizes that snapd 2.57's `gadget.InfoFromGadgetYaml`,
 //! `gadget.Validate` and `gadget.LayoutVolumePartially` give (through
 //! `tests/snapd/snapd-check gadget-layout`), and refuses what snapd refuses.
@@ -80,6 +80,13 @@ fn gadget_files() -> Vec<PathBuf> {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
+    // The example gadgets of the repository (gadgets/NAME/meta/gadget.yaml).
+    for e in std::fs::read_dir(common::repo().join("gadgets")).unwrap() {
+        let yaml = e.unwrap().path().join("meta/gadget.yaml");
+        if yaml.is_file() {
+            files.push(yaml);
+        }
+    }
     files.sort();
     files
 }
