@@ -21,8 +21,15 @@ use snapsmith::assertion::{self, Assertion, sign::check_type_rules};
 use std::path::Path;
 use time::macros::datetime;
 
-/// Mutations per seed assertion.
+/// Mutations per seed assertion (`SNAPSMITH_SNAPD_MUTATIONS` raises it for a longer run).
 const PER_SEED: usize = 800;
+
+fn per_seed() -> usize {
+    std::env::var("SNAPSMITH_SNAPD_MUTATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PER_SEED)
+}
 
 /// Valid assertions to mutate: a snapsmith-signed RSA chain (fixture keys), Canonical's
 /// assertions from snapd's sysdb (root account and key, generic account, models key and
@@ -136,9 +143,10 @@ fn body_length_off_by_one(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
 /// snapd checks (each also listed in docs/assertions.md, "Differences from snapd").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Exception {
-    /// snapsmith refuses an RFC 3339 offset outside ±23:59 (e.g. `+40:00`); Go's time parser,
-    /// and so snapd, accepts it.
-    TimestampOffsetOutOfRange,
+    /// snapsmith refuses a time RFC 3339 does not allow: a UTC offset outside ±23:59 (`+40:00`,
+    /// `+00:80`) or a comma before the fractional seconds; Go's time parser, and so snapd,
+    /// accepts them.
+    TimeOutsideRfc3339,
     /// snapsmith refuses a model whose snap entry named by `base` is not of type `base`;
     /// snapd 2.57's decoder lets it through (its seed loader refuses it later).
     BaseEntryNotTypeBase,
@@ -159,9 +167,9 @@ enum Exception {
     /// OpenPGP reader, and so snapd, parses the key fields and ignores the surplus length.
     KeyPacketLength,
     /// Type rules snapd's decoder checks and snapsmith's type readers do not check yet: the
-    /// characters of a model snap's `id`, `serial-authority` being a list of account ids, and
-    /// the `T` between date and time in a `timestamp` (snapsmith's parser takes any byte
-    /// there). A gap, not a choice.
+    /// characters of a model snap's `id`, the snap name in `base` (lower case), `serial-authority` being a list of account ids, and
+    /// the exact separators of a time header (`timestamp`, `since`: snapsmith's parser takes
+    /// any byte for the `T` and a lower-case `z`). A gap, not a choice.
     UncheckedTypeRule,
 }
 
@@ -169,8 +177,8 @@ enum Exception {
 fn explain(seed: &[u8], data: &[u8], ours: &Result<(), String>, snapd: &str) -> Option<Exception> {
     match ours {
         Err(e) if snapd == "ok" => {
-            if e.contains("is not an RFC 3339 time") && offset_out_of_range(data) {
-                Some(Exception::TimestampOffsetOutOfRange)
+            if e.contains("is not an RFC 3339 time") && time_outside_rfc3339(data) {
+                Some(Exception::TimeOutsideRfc3339)
             } else if e.contains("is the base, so its type must be base") {
                 Some(Exception::BaseEntryNotTypeBase)
             } else if e.contains("header \"series\"") && e.contains("expected \"16\"") {
@@ -200,24 +208,30 @@ fn unchecked_type_rule(snapd: &str) -> bool {
         return false;
     };
     e.starts_with("assertion model: \"id\" of snap ")
+        || e.contains(" header is not a RFC3339 date: parsing time")
+        || e.starts_with("assertion model: invalid snap name in \"")
         || e.starts_with(
             "assertion model: \"serial-authority\" header must be a list of account ids",
         )
-        || (e.contains(": \"timestamp\" header is not a RFC3339 date: parsing time")
-            && e.ends_with(" as \"T\""))
 }
 
-/// Whether a header line holds a time whose UTC offset hour is 24 or more.
-fn offset_out_of_range(data: &[u8]) -> bool {
+/// Whether a header line holds a time that Go's parser takes and RFC 3339 does not: a UTC
+/// offset outside ±23:59 (hour 24 or more, minute 60 or more), or a comma before the
+/// fractional seconds.
+fn time_outside_rfc3339(data: &[u8]) -> bool {
     String::from_utf8_lossy(data).lines().any(|line| {
         let Some((_, value)) = line.split_once(": ") else {
             return false;
         };
         let b = value.as_bytes();
-        b.len() == 25
-            && b[10] == b'T'
-            && matches!(b[19], b'+' | b'-')
-            && value[20..22].parse::<u32>().is_ok_and(|h| h >= 24)
+        if b.len() < 20 || b[10] != b'T' {
+            return false;
+        }
+        let offset = b.len() >= 25 && matches!(b[b.len() - 6], b'+' | b'-') && {
+            let (h, m) = (&value[b.len() - 5..b.len() - 3], &value[b.len() - 2..]);
+            h.parse::<u32>().is_ok_and(|h| h >= 24) || m.parse::<u32>().is_ok_and(|m| m >= 60)
+        };
+        offset || b[19] == b','
     })
 }
 
@@ -255,7 +269,7 @@ fn write_cases(seeds: &[Vec<u8>], cases: &Path) -> Vec<(usize, Vec<u8>)> {
     let mut inputs = Vec::new();
     for (s, seed) in seeds.iter().enumerate() {
         assert!(snapsmith_verdict(seed).is_ok());
-        for n in 0..PER_SEED {
+        for n in 0..per_seed() {
             let data = mutate(&mut rng, seed, n % 7);
             std::fs::write(cases.join(format!("{:06}", inputs.len())), &data).unwrap();
             inputs.push((s, data));
