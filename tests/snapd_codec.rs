@@ -167,9 +167,10 @@ enum Exception {
     /// OpenPGP reader, and so snapd, parses the key fields and ignores the surplus length.
     KeyPacketLength,
     /// Type rules snapd's decoder checks and snapsmith's type readers do not check yet: the
-    /// characters of a model snap's `id`, the snap name in `base` (lower case), `serial-authority` being a list of account ids, and
-    /// the exact separators of a time header (`timestamp`, `since`: snapsmith's parser takes
-    /// any byte for the `T` and a lower-case `z`). A gap, not a choice.
+    /// characters of a model snap's `id`, the snap name in `base` (lower case),
+    /// `serial-authority` being a list of account ids, and the exact separators of a time
+    /// header (`timestamp`, `since`: snapsmith's parser takes any byte for the `T` and a
+    /// lower-case `z`). A gap, not a choice.
     UncheckedTypeRule,
 }
 
