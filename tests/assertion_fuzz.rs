@@ -5,21 +5,7 @@
 mod support;
 
 use snapsmith::assertion::fuzzcheck::check_codec;
-
-/// xorshift64: a fixed seed gives the same mutations on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % u64::try_from(n.max(1)).unwrap()).unwrap()
-    }
-}
+use support::rng::Rng;
 
 const INTERESTING: &[&[u8]] = &[
     b"\n",

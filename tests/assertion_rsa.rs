@@ -4,23 +4,13 @@
 
 mod support;
 
-use base64::Engine;
 use snapsmith::assertion::keys::{Algorithm, PrivateKey};
 use snapsmith::assertion::{self, Assertion, trust};
+use support::fixtures::fixture_key;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
 const EPOCH: OffsetDateTime = datetime!(2025-01-01 00:00 UTC);
-
-/// A TEST-ONLY key from tests/fixtures/keys.
-fn fixture_key(name: &str) -> PrivateKey {
-    let path = support::repo().join(format!("tests/fixtures/keys/{name}.pkcs8.b64"));
-    let text = std::fs::read_to_string(path).unwrap().replace('\n', "");
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .unwrap();
-    PrivateKey::from_pkcs8_der(&der).unwrap()
-}
 
 fn model_headers() -> serde_json::Map<String, serde_json::Value> {
     let text = std::fs::read_to_string(support::repo().join("models/dev-amd64.json")).unwrap();

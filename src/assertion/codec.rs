@@ -226,6 +226,7 @@ impl Assertion {
                 }
             }
         }
+        check_digest(self.header("sign-key-sha3-384")).map_err(|r| hdr("sign-key-sha3-384", r))?;
         let format: u32 = self
             .header_str("format")
             .map_or(Ok(0), str::parse)
@@ -254,6 +255,26 @@ impl Assertion {
         }
         Ok(())
     }
+}
+
+/// snapd's rule for a digest header: a string, unpadded URL-safe base64 of a SHA3-384 digest
+/// (48 bytes).
+fn check_digest(value: Option<&Value>) -> std::result::Result<(), String> {
+    use base64::Engine;
+    let text = match value {
+        None => return Err("required header is missing".into()),
+        Some(v) => v.as_str().ok_or("must be a string")?,
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|e| format!("is not unpadded URL-safe base64: {e}"))?;
+    if bytes.len() != 48 {
+        return Err(format!(
+            "is {} bits long, not a SHA3-384 digest (384 bits)",
+            bytes.len() * 8
+        ));
+    }
+    Ok(())
 }
 
 /// Decodes exactly one assertion (trailing blank lines allowed).
@@ -360,7 +381,7 @@ fn decode_one(data: &[u8]) -> Result<(Assertion, usize)> {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = "type: account\nauthority-id: root\naccount-id: dev\ndisplay-name: Dev\ntimestamp: 2024-01-01T00:00:00Z\nvalidation: unproven\nsign-key-sha3-384: abc\n\nAXNpZw==\n";
+    const SAMPLE: &str = "type: account\nauthority-id: root\naccount-id: dev\ndisplay-name: Dev\ntimestamp: 2024-01-01T00:00:00Z\nvalidation: unproven\nsign-key-sha3-384: KJkYMyQySIZgm3kEkDnlOuYIhuClUaHaHzkNVGwTkaIo2pMvrQ49h0zk34ZjtUSe\n\nAXNpZw==\n";
 
     #[test]
     fn decode_encode_roundtrip() {
@@ -373,7 +394,7 @@ mod tests {
 
     #[test]
     fn stream_and_body() {
-        let with_body = "type: account-key\nauthority-id: root\npublic-key-sha3-384: k\naccount-id: dev\nbody-length: 5\nsign-key-sha3-384: k\n\nab\n\nc\n\nAXNpZw==\n";
+        let with_body = "type: account-key\nauthority-id: root\npublic-key-sha3-384: k\naccount-id: dev\nbody-length: 5\nsign-key-sha3-384: KJkYMyQySIZgm3kEkDnlOuYIhuClUaHaHzkNVGwTkaIo2pMvrQ49h0zk34ZjtUSe\n\nab\n\nc\n\nAXNpZw==\n";
         let text = format!("{SAMPLE}\n{with_body}");
         let all = decode_stream(text.as_bytes()).unwrap();
         assert_eq!(all.len(), 2);
@@ -386,5 +407,20 @@ mod tests {
         let bad = SAMPLE.replace("validation: unproven\n", "body-length: 3\n");
         let err = decode(bad.as_bytes()).unwrap_err().to_string();
         assert!(err.contains("body-length"), "{err}");
+    }
+
+    #[test]
+    fn sign_key_must_be_a_sha3_384_digest() {
+        let key =
+            "sign-key-sha3-384: KJkYMyQySIZgm3kEkDnlOuYIhuClUaHaHzkNVGwTkaIo2pMvrQ49h0zk34ZjtUSe\n";
+        for bad in [
+            "",
+            "sign-key-sha3-384: abc\n",
+            "sign-key-sha3-384: KJkY+yQy\n",
+        ] {
+            let text = SAMPLE.replace(key, bad);
+            let err = decode(text.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains("sign-key-sha3-384"), "{err}");
+        }
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! Offsets follow snapd's `setVolumeStructureOffset`: in YAML order, a structure without an
 //! explicit offset starts where the previous one ended, pushed to at least 1 MiB unless it is
-//! the MBR blob; explicit offsets below 1 MiB are legal, but none may go back before the
-//! previous structure's end. No alignment rounding is done; instead partitions that do not fall
+//! the MBR blob; explicit offsets below 1 MiB are legal. Then, as snapd does, structures are
+//! sorted by offset and none may start before the end of the one before it (so explicit
+//! offsets may be listed out of order). No alignment rounding is done; instead partitions that do not fall
 //! on sector boundaries, and structures that overlap the partition table areas, are errors (the
 //! latter is a warning in snapd and produced broken images in ubuntu-image).
 
@@ -108,7 +109,6 @@ fn at<'a>(volume: &'a Volume, shown: &'a str) -> At<'a> {
 /// Places the structures of one volume and checks them against the partition table.
 pub fn volume_layout(volume: &Volume, sector_size: u64) -> Result<VolumeLayout, GadgetError> {
     let mut placed = place(volume)?;
-    placed.sort_by_key(|p| p.offset);
     let mut number = 0u32;
     for p in &mut placed {
         let shown = p.structure.display_name();
@@ -137,39 +137,45 @@ pub fn volume_layout(volume: &Volume, sector_size: u64) -> Result<VolumeLayout, 
     })
 }
 
-/// Offsets in YAML order (cumulative; explicit offsets may not go backwards).
+/// Offsets as snapd computes them: in YAML order a structure without an explicit offset starts
+/// where the previous one (in YAML order) ended, pushed to at least 1 MiB unless it is the MBR
+/// blob; then the structures are sorted by offset (a stable sort, so structures listed out of
+/// offset order with explicit offsets are legal) and none may start before the end of the one
+/// before it.
 fn place(volume: &Volume) -> Result<Vec<PlacedStructure>, GadgetError> {
     let mut placed: Vec<PlacedStructure> = Vec::new();
     let mut cursor = 0u64;
     for s in &volume.structures {
-        let shown = s.display_name();
-        let at = at(volume, &shown);
         let offset = match s.offset {
             Some(explicit) => explicit,
             None if s.role == Some(Role::Mbr) => cursor,
             None => cursor.max(MIB),
         };
-        if let Some(prev) = placed.last()
-            && offset < prev.end()
-        {
-            return Err(at.err(
+        cursor = offset
+            .checked_add(s.size)
+            .ok_or_else(|| at(volume, &s.display_name()).err("size", "offset + size overflows"))?;
+        placed.push(PlacedStructure {
+            structure: s.clone(),
+            offset,
+            partition: None,
+        });
+    }
+    placed.sort_by_key(|p| p.offset);
+    for pair in placed.windows(2) {
+        let (prev, p) = (&pair[0], &pair[1]);
+        if p.offset < prev.end() {
+            let shown = p.structure.display_name();
+            return Err(at(volume, &shown).err(
                 "offset",
                 format!(
-                    "structure at {offset} overlaps structure {} ({}..{})",
+                    "structure at {} overlaps structure {} ({}..{})",
+                    p.offset,
                     prev.structure.display_name(),
                     prev.offset,
                     prev.end()
                 ),
             ));
         }
-        cursor = offset
-            .checked_add(s.size)
-            .ok_or_else(|| at.err("size", "offset + size overflows"))?;
-        placed.push(PlacedStructure {
-            structure: s.clone(),
-            offset,
-            partition: None,
-        });
     }
     Ok(placed)
 }
@@ -323,5 +329,35 @@ mod tests {
         );
         // With 4096-byte sectors, b at MIB + 512 is off too.
         assert!(layout(&parse(&yaml(512)), 4096).is_err());
+    }
+
+    #[test]
+    fn structures_are_sorted_by_offset_before_the_overlap_check() {
+        let yaml = |c_size: &str| {
+            format!(
+                "volumes:\n  vol:\n    bootloader: grub\n    structure:\n      - {{name: b, type: bare, offset: 10M, size: 4M}}\n      - {{name: a, type: bare, offset: 2M, size: 4M}}\n      - {{name: c, type: bare, size: {c_size}}}\n"
+            )
+        };
+        let parse = |text: &str| Gadget::parse(text, super::super::Ruleset::Unknown).unwrap();
+        // c follows a (its YAML predecessor) and fits the gap before b.
+        let v = layout(&parse(&yaml("4M")), 512).unwrap().volumes.remove(0);
+        let placed: Vec<_> = v
+            .structures
+            .iter()
+            .map(|p| (p.structure.display_name(), p.offset))
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                ("a".into(), 2 * MIB),
+                ("c".into(), 6 * MIB),
+                ("b".into(), 10 * MIB)
+            ]
+        );
+        let err = layout(&parse(&yaml("5M")), 512).unwrap_err().to_string();
+        assert!(
+            err.contains("structure b: offset: structure at 10485760 overlaps structure c"),
+            "{err}"
+        );
     }
 }

@@ -17,6 +17,18 @@ pub fn gadget_yaml(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
+/// A TEST-ONLY RSA key from `tests/fixtures/keys/NAME.pkcs8.b64`.
+pub fn fixture_key(name: &str) -> snapsmith::assertion::PrivateKey {
+    use base64::Engine;
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/keys/{name}.pkcs8.b64"));
+    let text = std::fs::read_to_string(path).unwrap().replace('\n', "");
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap();
+    snapsmith::assertion::PrivateKey::from_pkcs8_der(&der).unwrap()
+}
+
 /// Writes `bytes` to `root/rel`, creating the parent directories.
 pub fn write_file(root: &Path, rel: &str, bytes: &[u8]) {
     let path = root.join(rel);

@@ -10,6 +10,8 @@
 pub mod build;
 pub mod disk;
 pub mod fixtures;
+pub mod rng;
+pub mod snapd;
 pub mod vm;
 
 use std::path::{Path, PathBuf};

@@ -13,6 +13,13 @@
 //	    (snapd checks signatures, the chain and validity); prints "ok TYPE KEY" per assertion
 //	snapd-check decode FILE...
 //	    decodes each file as one assertion; prints "ok" or "error: …" per file (never fails)
+//	snapd-check decode-many DIR
+//	    decodes every file in DIR (name order) as one assertion; prints "NAME ok" or
+//	    "NAME error: …" per file (never fails)
+//	snapd-check gadget-layout FILE
+//	    reads a gadget.yaml as snapd does (InfoFromGadgetYaml, Validate, LayoutVolumePartially
+//	    with content unresolved) and prints JSON: {"error": …} or the volumes, by name, with
+//	    structures sorted by offset
 //	snapd-check sysdb-generic
 //	    prints snapd's built-in trusted and generic assertions (Canonical's root and the
 //	    generic models chain)
@@ -108,13 +115,23 @@ func decode(args []string) {
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: snapd-check verify|decode|sysdb-generic|sign-chain ...")
+		fail("usage: snapd-check verify|decode|decode-many|gadget-layout|sysdb-generic|sign-chain ...")
 	}
 	switch os.Args[1] {
 	case "verify":
 		verify(os.Args[2:])
 	case "decode":
 		decode(os.Args[2:])
+	case "decode-many":
+		if len(os.Args) != 3 {
+			fail("usage: snapd-check decode-many DIR")
+		}
+		decodeMany(os.Args[2])
+	case "gadget-layout":
+		if len(os.Args) != 3 {
+			fail("usage: snapd-check gadget-layout FILE")
+		}
+		gadgetLayout(os.Args[2])
 	case "sysdb-generic":
 		sysdbGeneric()
 	case "sign-chain":
