@@ -229,3 +229,28 @@ fn every_source_file_starts_with_a_module_doc() {
         .collect();
     assert!(bare.is_empty(), "files without a //! header: {bare:?}");
 }
+
+#[test]
+fn only_the_cli_reads_the_environment() {
+    // The library and the runtime binary read no environment variable except PATH (in exec,
+    // to find tools); the CLI settles configuration at the edge and passes values down.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let readers: Vec<String> = files
+        .iter()
+        .filter(|f| !f.starts_with(src.join("cli")))
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            let reads = text.matches("env::var").count() + text.matches("dirs::").count();
+            let path_only =
+                f.ends_with("exec.rs") && text.matches("env::var_os(\"PATH\")").count() == reads;
+            reads > 0 && !path_only
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(
+        readers.is_empty(),
+        "environment read outside src/cli: {readers:?}"
+    );
+}

@@ -11,7 +11,7 @@ fn layout_json(path: &Path) -> serde_json::Value {
 }
 
 fn pack(dir: &Path, out: &Path) {
-    let opts = snapsmith::snap::PackOptions::reproducible().unwrap();
+    let opts = snapsmith::snap::PackOptions::at(0).unwrap();
     snapsmith::snap::pack_dir(dir, out, &opts).unwrap();
 }
 

@@ -71,6 +71,7 @@ pub fn run_kernel_snap(args: KernelSnapArgs) -> Result<()> {
         name: args.name,
         extra_modules: args.extra_modules,
         init,
+        mtime: super::build::source_date_epoch()?.unwrap_or(0),
     };
     build(&tree, &opts, &out)
 }
@@ -115,6 +116,7 @@ pub fn run_example_kernel(args: ExampleKernelArgs) -> Result<()> {
         name: "pc-kernel".to_string(),
         extra_modules: Vec::new(),
         init,
+        mtime: super::build::source_date_epoch()?.unwrap_or(0),
     };
     build(&tree, &opts, &args.output_dir.join("pc-kernel.snap"))
 }

@@ -222,7 +222,7 @@ fn make_snaps(opts: &ExampleOptions, dir: &Path, reporter: &Reporter) -> Result<
         KernelSource::Deb(deb) => deb.clone(),
         KernelSource::Download { cache } => crate::kernel::fetch::debian_kernel_deb(cache)?,
     };
-    snaps::kernel_snap(&deb, &opts.init, &snaps[0])?;
+    snaps::kernel_snap(&deb, &opts.init, opts.source_date_epoch, &snaps[0])?;
     crate::interrupt::check()?;
     reporter.stage("packing the busybox base, the app and the gadget");
     let work = tempfile::Builder::new()

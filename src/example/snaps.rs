@@ -84,13 +84,14 @@ pub fn base_snap(busybox: &Path, work: &Path, out: &Path, pack: &PackOptions) ->
 }
 
 /// Builds the `pc-kernel` snap at `out` from the Debian kernel package `deb`; `init` (the
-/// snapsmith runtime executable) becomes the initramfs's `/init`.
-pub fn kernel_snap(deb: &Path, init: &Path, out: &Path) -> Result<KernelSnapReport> {
+/// snapsmith runtime executable) becomes the initramfs's `/init`, `mtime` the files' time.
+pub fn kernel_snap(deb: &Path, init: &Path, mtime: i64, out: &Path) -> Result<KernelSnapReport> {
     let tree = KernelTree::from_deb(deb)?;
     let opts = KernelSnapOptions {
         name: "pc-kernel".into(),
         extra_modules: Vec::new(),
         init: init.to_path_buf(),
+        mtime,
     };
     build_kernel_snap(&tree, &opts, out)
         .with_context(|| format!("building the kernel snap from {}", deb.display()))

@@ -149,6 +149,9 @@ pub struct KernelSnapOptions {
     /// The `snapsmith-init` executable that becomes the initramfs's `/init` (see
     /// [`initramfs::init_beside`]).
     pub init: PathBuf,
+    /// Seconds since the epoch stamped on the snap's files (the CLI passes
+    /// `SOURCE_DATE_EPOCH`, 0 when it is unset).
+    pub mtime: i64,
 }
 
 /// What went into a kernel snap.
@@ -188,7 +191,7 @@ pub fn build_kernel_snap(
     // gzip: GRUB 2.06 reads gzip, xz and lzo squashfs only, and gzip decompresses fastest.
     let pack = crate::snap::PackOptions {
         compression: crate::snap::Compression::Gzip,
-        ..crate::snap::PackOptions::reproducible()?
+        ..crate::snap::PackOptions::at(opts.mtime)?
     };
     crate::snap::pack_dir(root, out, &pack)
         .with_context(|| format!("packing {}", out.display()))?;

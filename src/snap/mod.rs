@@ -8,7 +8,7 @@
 //! # fn main() -> anyhow::Result<()> {
 //! use snapsmith::snap::{self, PackOptions, SnapFile};
 //! use std::path::Path;
-//! snap::pack_dir(Path::new("hello"), Path::new("hello.snap"), &PackOptions::reproducible()?)?;
+//! snap::pack_dir(Path::new("hello"), Path::new("hello.snap"), &PackOptions::at(0)?)?;
 //! let snap = SnapFile::open("hello.snap")?;
 //! println!("{} {}", snap.info().name, snap::digest(Path::new("hello.snap"))?.sha3_384);
 //! # Ok(()) }

@@ -58,18 +58,6 @@ impl PackOptions {
             mtime,
         })
     }
-
-    /// [`PackOptions::at`] `SOURCE_DATE_EPOCH`, 0 when unset. Kept for the kernel snap
-    /// builder, which does not yet take the time from its caller.
-    pub fn reproducible() -> Result<PackOptions> {
-        let secs = match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(text) => text.trim().parse().with_context(|| {
-                format!("SOURCE_DATE_EPOCH={text:?} is not an integer number of seconds")
-            })?,
-            Err(_) => 0,
-        };
-        PackOptions::at(secs)
-    }
 }
 
 /// Packs `dir` into the snap file `out`, after validating `dir/meta/snap.yaml`; returns the

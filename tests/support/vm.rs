@@ -48,7 +48,8 @@ pub fn ready(test: &str) -> Option<PathBuf> {
 /// Builds `dir/pc-kernel.snap` from the Debian package, as `snapsmith example` does.
 pub fn kernel_snap(deb: &Path, dir: &Path) -> PathBuf {
     let snap = dir.join("pc-kernel.snap");
-    snapsmith::example::snaps::kernel_snap(deb, &init(), &snap).expect("building the kernel snap");
+    snapsmith::example::snaps::kernel_snap(deb, &init(), 0, &snap)
+        .expect("building the kernel snap");
     snap
 }
 
