@@ -42,11 +42,14 @@ fn validate_runs_base_scenarios_on_a_built_image() {
     let image = out.join("pc.img");
     let before = sha(&image);
     let report_path = dir.join("report.json");
+    let junit_path = dir.join("report.xml");
     let output = support::snapsmith()
         .arg("validate")
         .arg(&image)
         .arg("--report")
         .arg(&report_path)
+        .arg("--junit")
+        .arg(&junit_path)
         .arg("--work")
         .arg(dir.join("work"))
         .output()
@@ -64,9 +67,23 @@ fn validate_runs_base_scenarios_on_a_built_image() {
             .find(|s| s["name"] == name)
             .unwrap_or_else(|| panic!("no {name} in the report"))
     };
+    let xml = std::fs::read_to_string(&junit_path).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("the JUnit report parses");
+    let cases = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .count();
+    assert_eq!(cases, 4, "{xml}");
     for name in ["first-boot", "bad-base-rollback"] {
         let s = by_name(name);
         assert_eq!(s["passed"], true, "{name}: {text}");
+        // Judged from the disk too: every host check ran and passed.
+        let checks = s["host_checks"].as_array().unwrap();
+        assert_eq!(checks.len(), 6, "{name}: {checks:?}");
+        assert!(
+            checks.iter().all(|c| c["passed"] == true),
+            "{name}: {checks:?}"
+        );
         assert!(Path::new(s["serial_log"].as_str().unwrap()).is_file());
         // Every marker came, in order.
         let times: Vec<f64> = s["markers"]
@@ -124,4 +141,34 @@ fn validate_refuses_bad_input() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no scenario named sideways"), "{err}");
+}
+
+#[test]
+fn validate_lists_its_scenarios() {
+    let out = support::snapsmith()
+        .args(["validate", "--list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let names: Vec<&str> = text.lines().filter_map(|l| l.split('\t').next()).collect();
+    assert_eq!(
+        names,
+        [
+            "first-boot",
+            "good-kernel-update",
+            "bad-kernel-rollback",
+            "bad-base-rollback"
+        ]
+    );
+    assert!(
+        text.lines()
+            .all(|l| l.split('\t').nth(1).is_some_and(|d| !d.is_empty()))
+    );
+    let out = support::snapsmith().arg("validate").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "no image and no --list is a usage error"
+    );
 }

@@ -1,8 +1,10 @@
-//! `snapsmith validate IMAGE [--scenario NAME|FILE]... [--report FILE] [--json]`: boots the
-//! image through validation scenarios (all built-in ones by default) and reports per scenario
-//! pass/fail, each marker's time since QEMU started and the serial log. Exit 0 only when every
-//! scenario passed.
+//! `snapsmith validate IMAGE [--scenario NAME|FILE]... [--report FILE] [--junit FILE] [--json]`:
+//! boots the image through validation scenarios (all built-in ones by default) and reports per
+//! scenario pass/fail, each marker's time since QEMU started, the host checks' verdicts on the
+//! scenario's disk and the serial log. Exit 0 only when every scenario passed.
+//! `snapsmith validate --list` prints the built-in scenarios.
 
+use crate::qemu::junit;
 use crate::qemu::scenario::Scenario;
 use crate::qemu::validate::{self, Request};
 use anyhow::{Context, Result, bail};
@@ -12,8 +14,12 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// The disk image to boot (never modified: each scenario runs on a qcow2 overlay)
-    image: PathBuf,
+    /// The disk image to boot (never modified: each scenario runs on a copy of its own)
+    #[arg(required_unless_present = "list")]
+    image: Option<PathBuf>,
+    /// Print the built-in scenarios, one name a line with its description, and exit
+    #[arg(long, conflicts_with_all = ["scenarios", "report", "junit"])]
+    list: bool,
     /// A built-in scenario (first-boot, good-kernel-update, bad-kernel-rollback,
     /// bad-base-rollback) or a scenario file; repeatable. Default: all built-in ones
     #[arg(long = "scenario", value_name = "NAME|FILE")]
@@ -21,6 +27,9 @@ pub struct ValidateArgs {
     /// Also write the report as JSON to this file
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Also write the report as JUnit XML (one testcase per scenario) to this file
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
     /// Print the report as JSON instead of text
     #[arg(long)]
     json: bool,
@@ -38,8 +47,17 @@ pub struct ValidateArgs {
 }
 
 pub fn run(args: ValidateArgs) -> Result<()> {
-    if !args.image.is_file() {
-        bail!("{}: no such image file", args.image.display());
+    if args.list {
+        for s in Scenario::builtin() {
+            println!("{}\t{}", s.name, s.description);
+        }
+        return Ok(());
+    }
+    let Some(image) = args.image else {
+        bail!("validate needs an image (or --list)");
+    };
+    if !image.is_file() {
+        bail!("{}: no such image file", image.display());
     }
     let scenarios = if args.scenarios.is_empty() {
         Scenario::builtin()
@@ -58,11 +76,11 @@ pub fn run(args: ValidateArgs) -> Result<()> {
             .keep(),
     };
     let keyring = args.keyring.or_else(|| {
-        let beside = args.image.parent()?.join("keyring");
+        let beside = image.parent()?.join("keyring");
         beside.is_dir().then_some(beside)
     });
     let request = Request {
-        image: args.image,
+        image,
         scenarios,
         work,
         jobs: args.jobs,
@@ -76,6 +94,9 @@ pub fn run(args: ValidateArgs) -> Result<()> {
     if let Some(path) = &args.report {
         write_atomically(path, json.as_bytes())?;
     }
+    if let Some(path) = &args.junit {
+        write_atomically(path, junit_report(&report).as_bytes())?;
+    }
     if args.json {
         print!("{json}");
     } else {
@@ -86,6 +107,21 @@ pub fn run(args: ValidateArgs) -> Result<()> {
         bail!("{failed} of {} scenarios failed", report.scenarios.len());
     }
     Ok(())
+}
+
+/// One JUnit testcase per scenario: its time, its reason when it failed, its serial log.
+fn junit_report(report: &validate::Report) -> String {
+    let cases: Vec<junit::Case> = report
+        .scenarios
+        .iter()
+        .map(|s| junit::Case {
+            name: s.name.clone(),
+            seconds: s.total,
+            failure: (!s.passed).then(|| s.reason.clone().unwrap_or_else(|| "failed".into())),
+            log: (!s.serial_log.as_os_str().is_empty()).then(|| s.serial_log.display().to_string()),
+        })
+        .collect();
+    junit::render("snapsmith validate", &cases)
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
