@@ -226,7 +226,11 @@ impl Assertion {
                 }
             }
         }
-        check_digest(self.header("sign-key-sha3-384")).map_err(|r| hdr("sign-key-sha3-384", r))?;
+        // Unsigned assertions being assembled get their key id when they are signed; a present
+        // one must be a digest either way.
+        if let Some(key) = self.header("sign-key-sha3-384") {
+            check_digest(Some(key)).map_err(|r| hdr("sign-key-sha3-384", r))?;
+        }
         let format: u32 = self
             .header_str("format")
             .map_or(Ok(0), str::parse)
@@ -374,6 +378,12 @@ fn decode_one(data: &[u8]) -> Result<(Assertion, usize)> {
         signature: signature.to_vec(),
     };
     a.check_common()?;
+    // A signed assertion names its key, as snapd requires.
+    if a.header("sign-key-sha3-384").is_none() {
+        return Err(Error::Format(
+            "header \"sign-key-sha3-384\": required header is missing".into(),
+        ));
+    }
     Ok((a, pos + sig_len))
 }
 

@@ -112,13 +112,14 @@ fn plan_boot(
 ) -> PlannedBoot {
     // A scenario that leaves the VM running and gives the agent nothing to do boots the image
     // alone, as a PC would.
-    let needs_disk =
-        s.update != UpdateKind::None || !s.write.is_empty() || s.outcome == Outcome::Poweroff;
+    let needs_disk = s.update != UpdateKind::None || s.outcome == Outcome::Poweroff;
+    // The scenario's data files are written by the harness before boot (`data`), never by a
+    // command on the update disk.
     let update_disk = needs_disk.then(|| UpdateDisk {
         update: s.update,
         manifest: Manifest {
             snaps: Vec::new(),
-            write: s.write.clone(),
+            write: BTreeMap::new(),
             then: Some(Then::Poweroff),
             digests: BTreeMap::new(),
         },

@@ -94,7 +94,8 @@ pub struct Scenario {
     /// fails all the same (each one rebooted the guest); none means no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_failures: Option<usize>,
-    /// Data files the agent writes under system-data/ (update.yaml `write:`).
+    /// Data files the harness writes under system-data/ on ubuntu-data before boot; the
+    /// `data-files` host check reads them back afterwards.
     #[serde(default)]
     pub write: BTreeMap<String, String>,
     pub steps: Vec<Step>,
