@@ -263,6 +263,18 @@ impl Assertion {
 
 /// snapd's rule for a digest header: a string, unpadded URL-safe base64 of a SHA3-384 digest
 /// (48 bytes).
+/// The checks of a decoded (signed) assertion: the common ones, and it names its signing key,
+/// as snapd requires.
+fn check_signed(a: &Assertion) -> Result<()> {
+    a.check_common()?;
+    if a.header("sign-key-sha3-384").is_none() {
+        return Err(Error::Format(
+            "header \"sign-key-sha3-384\": required header is missing".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn check_digest(value: Option<&Value>) -> std::result::Result<(), String> {
     use base64::Engine;
     let text = match value {
@@ -377,13 +389,7 @@ fn decode_one(data: &[u8]) -> Result<(Assertion, usize)> {
         content: data[..content_end].to_vec(),
         signature: signature.to_vec(),
     };
-    a.check_common()?;
-    // A signed assertion names its key, as snapd requires.
-    if a.header("sign-key-sha3-384").is_none() {
-        return Err(Error::Format(
-            "header \"sign-key-sha3-384\": required header is missing".into(),
-        ));
-    }
+    check_signed(&a)?;
     Ok((a, pos + sig_len))
 }
 
