@@ -3,6 +3,7 @@
 
 mod support;
 
+use predicates::prelude::*;
 use predicates::str::contains;
 use std::path::{Path, PathBuf};
 use support::build::*;
@@ -114,9 +115,14 @@ fn untrusted_model() {
 
 /// A grade-signed variant of the example model with snap ids, signed with the test brand key.
 fn signed_model(dir: &Path) -> PathBuf {
+    signed_model_with(dir, r#""grade": "signed""#)
+}
+
+/// The same model with `grade` (and any other header) given as JSON members.
+fn signed_model_with(dir: &Path, grade: &str) -> PathBuf {
     let json = r#"{
         "type": "model", "series": "16", "authority-id": "dev", "brand-id": "dev",
-        "model": "dev-signed", "architecture": "amd64", "base": "core", "grade": "signed",
+        "model": "dev-signed", "architecture": "amd64", "base": "core", GRADE,
         "timestamp": "2026-01-01T00:00:00+00:00",
         "snaps": [
             {"name": "pc", "id": "pcid", "type": "gadget", "default-channel": "latest/stable"},
@@ -126,7 +132,7 @@ fn signed_model(dir: &Path) -> PathBuf {
         ]
     }"#;
     let headers = dir.join("signed.json");
-    std::fs::write(&headers, json).unwrap();
+    std::fs::write(&headers, json.replace("GRADE", grade)).unwrap();
     let signed = snapsmith()
         .args(["sign", "--keyring"])
         .arg(repo().join("models/test-keys"))
@@ -482,4 +488,27 @@ fn dry_run_refuses_like_build_structure_over_the_table() {
 #[test]
 fn dry_run_refuses_like_build_offset_write_into_the_table() {
     refused_alike("offset-write");
+}
+
+#[test]
+fn models_that_need_encryption_are_refused() {
+    let kit = Kit::new();
+    let cases = [
+        (r#""grade": "secured""#, "grade"),
+        (
+            r#""grade": "signed", "storage-safety": "encrypted""#,
+            "storage-safety",
+        ),
+    ];
+    for (grade, field) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let model = signed_model_with(dir.path(), grade);
+        let out = dir.path().join("out");
+        build_model(&model, &kit.snaps(), &out)
+            .assert()
+            .failure()
+            .code(1)
+            .stderr(contains(format!("header \"{field}\"")).and(contains("does not write yet")));
+        assert!(nothing_in(&out), "{field}: output left behind");
+    }
 }
