@@ -58,6 +58,11 @@ pub fn first_boot(marker: &str, timeout: Duration) -> Scenario {
         outcome: Outcome::Running,
         host_checks: Vec::new(),
         expect: Default::default(),
+        // Tolerated failed boots may show anything; `snapsmith boot` only waits for its marker.
+        expect_console: super::console::ERROR_PATTERNS
+            .iter()
+            .map(|(_, name)| name.to_string())
+            .collect(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! ([`PlannedBoot`]) becomes a scenario report (pass or fail, with the reason), and the
 //! scenario reports a run's [`Report`], as JSON or text ([`render`]).
 
+use super::console::{BootTimeline, Finding};
 use super::hostcheck::HostCheck;
 use super::planner::{BootPath, PlannedBoot};
 use super::queue::Run;
@@ -31,6 +32,12 @@ pub struct ScenarioReport {
     pub serial_log: PathBuf,
     /// What the host read on the scenario's disk after the VM stopped.
     pub host_checks: Vec<HostCheck>,
+    /// Each boot's stages (firmware, GRUB, kernel, init, run marker) in seconds since QEMU
+    /// started.
+    pub timeline: Vec<BootTimeline>,
+    /// Error patterns seen on the console; an unexpected one fails the scenario.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub console_errors: Vec<Finding>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -56,6 +63,12 @@ pub fn judge(boot: &PlannedBoot, run: Result<Run, String>) -> ScenarioReport {
         .iter()
         .find(|c| !c.passed)
         .map(|c| format!("host check {} failed: {}", c.check, c.detail));
+    let console_error = run.console.iter().find(|f| !f.expected).map(|f| {
+        format!(
+            "unexpected {} on the console at {:.1} s: {}",
+            f.pattern, f.at, f.line
+        )
+    });
     let reason = match (&run.stopped, &run.exit) {
         (Some(why), _) => Some(why.clone()),
         (None, Some(Ok((true, _)))) => None,
@@ -63,7 +76,8 @@ pub fn judge(boot: &PlannedBoot, run: Result<Run, String>) -> ScenarioReport {
         (None, Some(Err(err))) => Some(format!("the VM did not power off: {err}")),
         (None, None) => None,
     }
-    .or(failed_check);
+    .or(failed_check)
+    .or(console_error);
     let markers = boot
         .expected
         .iter()
@@ -82,6 +96,8 @@ pub fn judge(boot: &PlannedBoot, run: Result<Run, String>) -> ScenarioReport {
         total: run.total,
         serial_log: run.serial_log,
         host_checks: run.host_checks,
+        timeline: run.timeline,
+        console_errors: run.console,
     }
 }
 
@@ -95,6 +111,8 @@ fn failed_early(name: &str, reason: String) -> ScenarioReport {
         total: 0.0,
         serial_log: PathBuf::new(),
         host_checks: Vec::new(),
+        timeline: Vec::new(),
+        console_errors: Vec::new(),
     }
 }
 
@@ -121,6 +139,16 @@ pub fn render(report: &Report) -> String {
                 Some(at) => out.push_str(&format!("  {at:7.2} s  {}\n", m.marker)),
                 None => out.push_str(&format!("        -    {}\n", m.marker)),
             }
+        }
+        for (i, boot) in s.timeline.iter().enumerate() {
+            out.push_str(&format!("  boot {}: {}\n", i + 1, boot.render()));
+        }
+        for f in &s.console_errors {
+            let kind = if f.expected { "expected" } else { "UNEXPECTED" };
+            out.push_str(&format!(
+                "  console {kind} {} at {:.1} s\n",
+                f.pattern, f.at
+            ));
         }
         for c in &s.host_checks {
             let verdict = if c.passed { "ok  " } else { "FAIL" };
@@ -165,6 +193,7 @@ mod tests {
             data: Default::default(),
             host_checks: Vec::new(),
             expect: Default::default(),
+            expect_console: Vec::new(),
         }
     }
 
@@ -181,6 +210,8 @@ mod tests {
             total: 3.0,
             serial_log: "serial.log".into(),
             host_checks: Vec::new(),
+            timeline: Vec::new(),
+            console: Vec::new(),
         }
     }
 
@@ -218,6 +249,20 @@ mod tests {
         assert_eq!(
             r.reason.as_deref(),
             Some("host check boot-state failed: kernel_status is \"try\"")
+        );
+        let mut oops = run(2, None, Some(Ok((true, "exit 0".into()))));
+        oops.console = vec![Finding {
+            pattern: "kernel-oops".into(),
+            at: 1.5,
+            line: "Oops: 0000".into(),
+            expected: false,
+        }];
+        let r = judge(&boot(), Ok(oops));
+        assert!(!r.passed, "an unexpected oops passed");
+        assert!(
+            r.reason
+                .unwrap()
+                .starts_with("unexpected kernel-oops on the console")
         );
         let r = judge(&boot(), Err("needs GRUB".into()));
         assert!(!r.passed && r.markers.is_empty() && r.serial_log.as_os_str().is_empty());

@@ -57,6 +57,8 @@ pub struct PlannedBoot {
     /// The host checks to run on the disk after the VM stopped, and what they expect.
     pub host_checks: Vec<CheckKind>,
     pub expect: hostcheck::Expected,
+    /// Console error patterns the scenario causes on purpose.
+    pub expect_console: Vec<String>,
 }
 
 /// What a validate run does.
@@ -147,6 +149,7 @@ fn plan_boot(
         data: data_files(s),
         host_checks: s.host_checks.clone(),
         expect: disk_expectations(s, vars, info),
+        expect_console: s.expect_console.clone(),
     }
 }
 

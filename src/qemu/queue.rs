@@ -5,6 +5,7 @@
 //! disk, and one QEMU process that follows the guest's reboots. What the console showed and
 //! what the host checks read on the disk afterwards are recorded as a [`Run`] for the judge.
 
+use super::console::{self, BootTimeline, Finding};
 use super::diskread::{self, DiskReader};
 use super::disks;
 use super::hostcheck::{self, HostCheck};
@@ -76,6 +77,10 @@ pub struct Run {
     pub serial_log: PathBuf,
     /// The host checks' verdicts on the disk after the VM stopped.
     pub host_checks: Vec<HostCheck>,
+    /// Each boot's stages, from the console's timestamps.
+    pub timeline: Vec<BootTimeline>,
+    /// Error patterns on the console, expected or not.
+    pub console: Vec<Finding>,
 }
 
 /// Runs the boots, `jobs` at a time; one result per boot, in order. A boot that could not be
@@ -253,6 +258,8 @@ fn drive(spec: &VmSpec, boot: &PlannedBoot, log: &Path, on_line: &dyn Fn(&str)) 
         total: vm.lines().last().map_or(0.0, |(at, _)| at.as_secs_f64()),
         serial_log: log.to_path_buf(),
         host_checks: Vec::new(),
+        timeline: console::timeline(vm.lines()),
+        console: console::scan(vm.lines(), &boot.expect_console),
     })
 }
 

@@ -107,6 +107,10 @@ pub struct Scenario {
     /// What those checks expect.
     #[serde(default)]
     pub expect: Expect,
+    /// Console error patterns the scenario causes on purpose (names from
+    /// [`super::console::ERROR_PATTERNS`]); any other one fails it.
+    #[serde(default)]
+    pub expect_console: Vec<String>,
 }
 
 const BUILTIN: &[(&str, &str)] = &[
@@ -135,6 +139,20 @@ impl Scenario {
             serde_yaml::from_str(text).with_context(|| format!("scenario {origin}"))?;
         if s.steps.is_empty() {
             bail!("scenario {origin}: steps: at least one marker is needed");
+        }
+        let known: Vec<&str> = super::console::ERROR_PATTERNS
+            .iter()
+            .map(|(_, n)| *n)
+            .collect();
+        if let Some(bad) = s
+            .expect_console
+            .iter()
+            .find(|p| !known.contains(&p.as_str()))
+        {
+            bail!(
+                "scenario {origin}: expect-console: unknown pattern {bad:?} (known: {})",
+                known.join(", ")
+            );
         }
         if let Some(step) = s
             .steps
