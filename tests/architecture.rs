@@ -92,9 +92,7 @@ fn group_heads(group: &str) -> Vec<String> {
 }
 
 fn graph() -> Graph {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    let (src, files) = sources();
     let mut graph = Graph::new();
     for file in files {
         let rel = file.strip_prefix(&src).unwrap().to_path_buf();
@@ -202,11 +200,17 @@ fn top_level_modules_form_a_dag() {
     }
 }
 
-#[test]
-fn source_files_stay_under_500_lines() {
+/// `src/` and every Rust file under it.
+fn sources() -> (PathBuf, Vec<PathBuf>) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
+    (src, files)
+}
+
+#[test]
+fn source_files_stay_under_500_lines() {
+    let (_, files) = sources();
     let long: Vec<String> = files
         .iter()
         .filter_map(|f| {
@@ -219,9 +223,7 @@ fn source_files_stay_under_500_lines() {
 
 #[test]
 fn every_source_file_starts_with_a_module_doc() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    let (_, files) = sources();
     let bare: Vec<String> = files
         .iter()
         .filter(|f| !std::fs::read_to_string(f).unwrap().starts_with("//!"))
@@ -234,9 +236,7 @@ fn every_source_file_starts_with_a_module_doc() {
 fn only_the_cli_reads_the_environment() {
     // The library and the runtime binary read no environment variable except PATH (in exec,
     // to find tools); the CLI settles configuration at the edge and passes values down.
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    let (src, files) = sources();
     let readers: Vec<String> = files
         .iter()
         .filter(|f| !f.starts_with(src.join("cli")))

@@ -63,21 +63,19 @@ impl DiskReader {
 
     /// The ext4 partition `name` in place, as e2fsprogs name it: `disk?offset=N`.
     pub fn ext4(&self, name: &str) -> Result<PathBuf> {
-        let part = self.partition(name)?;
-        Ok(PathBuf::from(format!(
-            "{}?offset={}",
-            self.disk.display(),
-            part.offset
-        )))
+        self.in_place(name, "?offset=")
     }
 
     /// The vfat partition `name` in place, as mtools name it: `disk@@N`.
     pub fn vfat(&self, name: &str) -> Result<PathBuf> {
-        let part = self.partition(name)?;
+        self.in_place(name, "@@")
+    }
+
+    fn in_place(&self, name: &str, separator: &str) -> Result<PathBuf> {
+        let offset = self.partition(name)?.offset;
         Ok(PathBuf::from(format!(
-            "{}@@{}",
-            self.disk.display(),
-            part.offset
+            "{}{separator}{offset}",
+            self.disk.display()
         )))
     }
 
