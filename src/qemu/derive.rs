@@ -4,6 +4,7 @@
 //! (another version in meta/snap.yaml, so another digest), a kernel whose initramfs has no
 //! `/init` (it panics), a base whose `/snapsmith/health` exits 1.
 
+use super::diskread;
 use super::scenario::UpdateKind;
 use crate::boot::modeenv::Modeenv;
 use crate::exec::Cmd;
@@ -11,7 +12,7 @@ use crate::snap::{Compression, PackOptions, SnapFile};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
-const SNAPS: &str = "system-data/var/lib/snapd/snaps";
+const SNAPS: &str = crate::seed::DATA_SNAPS_DIR;
 
 /// What the validator needs to know about an image.
 #[derive(Debug, Clone)]
@@ -54,19 +55,15 @@ pub fn read_image(image: &Path) -> Result<ImageInfo> {
     };
     let data = named("ubuntu-data")
         .with_context(|| format!("{}: no ubuntu-data partition", image.display()))?;
-    let text = debugfs(
-        image,
-        data.offset,
-        &format!("cat /{}", crate::seed::MODEENV_PATH),
-    )?;
-    let modeenv = Modeenv::decode(&text)
+    let target = PathBuf::from(format!("{}?offset={}", image.display(), data.offset));
+    let modeenv = diskread::ext4_file(&target, crate::seed::MODEENV_PATH)?
+        .with_context(|| format!("{}: ubuntu-data has no modeenv", image.display()))?;
+    let modeenv = Modeenv::decode(&String::from_utf8_lossy(&modeenv))
         .with_context(|| format!("{}: ubuntu-data modeenv", image.display()))?;
-    let listing = debugfs(image, data.offset, &format!("ls -p /{SNAPS}"))?;
-    let installed = listing
-        .lines()
-        .filter_map(|l| l.split('/').nth(5))
+    let installed = diskread::ext4_dir(&target, SNAPS)?
+        .unwrap_or_default()
+        .into_iter()
         .filter(|n| n.ends_with(".snap"))
-        .map(str::to_string)
         .collect();
     let seed = named("ubuntu-seed").map(|p| (p.offset, p.size));
     let has_bootloader = match seed {
@@ -98,7 +95,8 @@ fn esp_has_bootloader(image: &Path, offset: u64, size: u64) -> Result<bool> {
         .any(|p| root.open_file(p).is_ok()))
 }
 
-/// Runs one debugfs request on the ext4 filesystem at `offset` of `image` (read-only).
+/// Runs one debugfs request on the ext4 filesystem at `offset` of `image` (read-only); the
+/// reading of files and directories goes through [`diskread`], as the host checks' does.
 fn debugfs(image: &Path, offset: u64, request: &str) -> Result<String> {
     let target = format!("{}?offset={offset}", image.display());
     Cmd::new("debugfs")
