@@ -109,6 +109,15 @@ impl Event {
     }
 }
 
+/// True when this boot tries something: the booted kernel is the one grubenv has `trying`, or
+/// the booted base the one modeenv has `trying`. Only a try boot has something to fall back to.
+pub fn is_try_boot(env: &Modeenv, grubenv: Option<&Grubenv>, kernel: &str, base: &str) -> bool {
+    let kernel_try = grubenv.is_some_and(|g| {
+        g.get(KERNEL_STATUS) == Some(TRYING) && g.get(SNAP_TRY_KERNEL) == Some(kernel)
+    });
+    kernel_try || (env.base_status == TRYING && env.try_base == base)
+}
+
 /// What a healthy boot writes: grubenv first, then modeenv (the order the contract fixes).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settle {

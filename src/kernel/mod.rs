@@ -15,7 +15,8 @@ use config::KernelConfig;
 use modules::ModuleIndex;
 use std::path::{Path, PathBuf};
 
-/// Modules every snapsmith boot needs: virtio disks, loop, squashfs, ext4 and vfat. Their
+/// Modules every snapsmith boot needs: virtio disks, loop, squashfs, ext4 and vfat, and for
+/// liveness a watchdog (QEMU's i6300esb) and the ACPI power button with its evdev node. Their
 /// dependencies, soft dependencies and the FAT NLS modules are added by [`boot_modules`].
 pub const DEFAULT_MODULES: &[&str] = &[
     "virtio_pci",
@@ -24,6 +25,9 @@ pub const DEFAULT_MODULES: &[&str] = &[
     "squashfs",
     "ext4",
     "vfat",
+    "i6300esb",
+    "button",
+    "evdev",
 ];
 
 /// A kernel image with its module tree and (optionally) its build configuration.

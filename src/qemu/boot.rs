@@ -51,10 +51,7 @@ pub fn first_boot(marker: &str, timeout: Duration) -> Scenario {
         tolerate_failures: true,
         max_failures: Some(MAX_FAILED_BOOTS),
         write: BTreeMap::new(),
-        steps: vec![Step {
-            marker: marker.to_string(),
-            timeout: timeout.as_secs_f64(),
-        }],
+        steps: vec![Step::marker(marker, timeout.as_secs_f64())],
         outcome: Outcome::Running,
         host_checks: Vec::new(),
         expect: Default::default(),

@@ -2,13 +2,14 @@
 //! [`crate::inspect`], ubuntu-data through `debugfs` at the partition's offset, the ESP through
 //! fatfs) and the update snaps it derives from the image's own kernel and base: a new revision
 //! (another version in meta/snap.yaml, so another digest), a kernel whose initramfs has no
-//! `/init` (it panics), a base whose `/snapsmith/health` exits 1.
+//! `/init` (it panics), one whose `/init` never returns, one whose vmlinuz GRUB cannot load,
+//! a base whose `/snapsmith/health` exits 1 and one whose health check never returns.
 
-use super::diskread;
 use super::scenario::UpdateKind;
+use super::{diskread, tiny_elf};
 use crate::boot::modeenv::Modeenv;
 use crate::exec::Cmd;
-use crate::snap::{Compression, PackOptions, SnapFile};
+use crate::snap::{Compression, PackOptions, SnapFile, SnapType};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
@@ -120,10 +121,10 @@ pub fn dump_snap(info: &ImageInfo, file: &str, to: &Path) -> Result<()> {
 
 /// Writes the update snap for `kind` into `work`; `None` for no update.
 pub fn derive_update(kind: UpdateKind, info: &ImageInfo, work: &Path) -> Result<Option<PathBuf>> {
-    let (installed, what) = match kind {
-        UpdateKind::None => return Ok(None),
-        UpdateKind::GoodKernel | UpdateKind::BadKernel => (info.kernel()?.to_string(), "kernel"),
-        UpdateKind::GoodBase | UpdateKind::BadBase => (info.modeenv.base.clone(), "base"),
+    let (installed, what) = match kind.snap_type() {
+        None => return Ok(None),
+        Some(SnapType::Kernel) => (info.kernel()?.to_string(), "kernel"),
+        Some(_) => (info.modeenv.base.clone(), "base"),
     };
     let original = work.join(format!("installed-{installed}"));
     if !original.exists() {
@@ -135,24 +136,10 @@ pub fn derive_update(kind: UpdateKind, info: &ImageInfo, work: &Path) -> Result<
         std::fs::remove_dir_all(&tree)?;
     }
     snap.extract_to(&tree)?;
-    let version = format!("{}+{}", snap.info().version, tag(kind));
+    let version = format!("{}+{}", snap.info().version, kind.tag());
     set_version(&tree.join("meta/snap.yaml"), &version)?;
-    match kind {
-        UpdateKind::BadKernel => {
-            // An initramfs without /init: the kernel finds no init and panics.
-            let archive = crate::kernel::cpio::Archive::new();
-            crate::kernel::initramfs::write_gzip(&archive, &tree.join("initrd.img"))?;
-        }
-        UpdateKind::BadBase => {
-            let dir = tree.join("snapsmith");
-            std::fs::create_dir_all(&dir)?;
-            let health = dir.join("health");
-            std::fs::write(&health, exit_elf(1))?;
-            std::fs::set_permissions(&health, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
-        }
-        _ => {}
-    }
-    let out = work.join(format!("{}_{}.snap", snap.info().name, tag(kind)));
+    plant_fault(kind, &tree)?;
+    let out = work.join(format!("{}_{}.snap", snap.info().name, kind.tag()));
     let options = PackOptions {
         compression: Compression::Gzip,
         mtime: 0,
@@ -163,12 +150,50 @@ pub fn derive_update(kind: UpdateKind, info: &ImageInfo, work: &Path) -> Result<
     Ok(Some(out))
 }
 
-fn tag(kind: UpdateKind) -> &'static str {
+/// Changes the extracted snap `tree` the way `kind` breaks it (good kinds stay as they are).
+fn plant_fault(kind: UpdateKind, tree: &Path) -> Result<()> {
+    let initrd = tree.join("initrd.img");
     match kind {
-        UpdateKind::None => "none",
-        UpdateKind::GoodKernel | UpdateKind::GoodBase => "update",
-        UpdateKind::BadKernel | UpdateKind::BadBase => "broken",
+        UpdateKind::BadKernel => {
+            // An initramfs without /init: the kernel finds no init and panics.
+            let archive = crate::kernel::cpio::Archive::new();
+            crate::kernel::initramfs::write_gzip(&archive, &initrd)?;
+        }
+        UpdateKind::HangingKernel => {
+            // An initramfs whose /init waits forever: nothing but a reset ends the boot.
+            let mut archive = crate::kernel::cpio::Archive::new();
+            archive.add(
+                "init",
+                crate::kernel::cpio::Entry::File {
+                    data: tiny_elf::pause_forever(),
+                    executable: true,
+                },
+            )?;
+            crate::kernel::initramfs::write_gzip(&archive, &initrd)?;
+        }
+        UpdateKind::UnloadableKernel => {
+            // No bzImage header: GRUB's `linux` refuses the file.
+            let vmlinuz = tree.join("vmlinuz");
+            let len = std::fs::metadata(&vmlinuz)
+                .with_context(|| format!("reading {}", vmlinuz.display()))?
+                .len();
+            std::fs::write(&vmlinuz, vec![0u8; usize::try_from(len)?])?;
+        }
+        UpdateKind::BadBase => write_health(tree, &tiny_elf::exit_with(1))?,
+        UpdateKind::HangingBase => write_health(tree, &tiny_elf::pause_forever())?,
+        UpdateKind::None | UpdateKind::GoodKernel | UpdateKind::GoodBase => {}
     }
+    Ok(())
+}
+
+/// Puts `program` at the base's /snapsmith/health.
+fn write_health(tree: &Path, program: &[u8]) -> Result<()> {
+    let dir = tree.join("snapsmith");
+    std::fs::create_dir_all(&dir)?;
+    let health = dir.join("health");
+    std::fs::write(&health, program)?;
+    std::fs::set_permissions(&health, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    Ok(())
 }
 
 /// Rewrites the `version:` line of a snap.yaml.
@@ -185,62 +210,4 @@ fn set_version(path: &Path, version: &str) -> Result<()> {
         }
     }
     std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
-}
-
-/// A complete x86-64 Linux program that exits with `code`: one ELF header, one program header,
-/// `mov edi, code; mov eax, 60 (exit); syscall`. It needs no interpreter or library, so any
-/// base can run it.
-pub fn exit_elf(code: u8) -> Vec<u8> {
-    const BASE: u64 = 0x40_0000;
-    const HEADERS: u64 = 64 + 56;
-    let text = [
-        0xbf, code, 0, 0, 0, // mov edi, code
-        0xb8, 60, 0, 0, 0, // mov eax, 60
-        0x0f, 0x05, // syscall
-    ];
-    let total = HEADERS + 12;
-    let mut e = Vec::new();
-    e.extend_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    e.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-    e.extend_from_slice(&0x3eu16.to_le_bytes()); // x86-64
-    e.extend_from_slice(&1u32.to_le_bytes());
-    e.extend_from_slice(&(BASE + HEADERS).to_le_bytes()); // entry
-    e.extend_from_slice(&64u64.to_le_bytes()); // program headers
-    e.extend_from_slice(&0u64.to_le_bytes()); // no sections
-    e.extend_from_slice(&0u32.to_le_bytes());
-    for half in [64u16, 56, 1, 64, 0, 0] {
-        e.extend_from_slice(&half.to_le_bytes());
-    }
-    e.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
-    e.extend_from_slice(&5u32.to_le_bytes()); // R+X
-    e.extend_from_slice(&0u64.to_le_bytes());
-    e.extend_from_slice(&BASE.to_le_bytes());
-    e.extend_from_slice(&BASE.to_le_bytes());
-    e.extend_from_slice(&total.to_le_bytes());
-    e.extend_from_slice(&total.to_le_bytes());
-    e.extend_from_slice(&0x1000u64.to_le_bytes());
-    e.extend_from_slice(&text);
-    e
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exit_program_runs_and_exits_with_its_code() {
-        let dir = tempfile::tempdir().unwrap();
-        for code in [0u8, 1, 7] {
-            let path = dir.path().join(format!("exit{code}"));
-            std::fs::write(&path, exit_elf(code)).unwrap();
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                .unwrap();
-            let result = Cmd::new(path.to_str().unwrap()).run();
-            assert_eq!(result.is_ok(), code == 0, "exit code {code}");
-            if code != 0 {
-                let err = format!("{:#}", result.unwrap_err());
-                assert!(err.contains(&format!("exit status: {code}")), "{err}");
-            }
-        }
-    }
 }

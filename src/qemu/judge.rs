@@ -38,6 +38,19 @@ pub struct ScenarioReport {
     /// Error patterns seen on the console; an unexpected one fails the scenario.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub console_errors: Vec<Finding>,
+    /// QEMU's own events (`WATCHDOG`, `RESET`, `POWERDOWN`, `SHUTDOWN`…), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub qmp_events: Vec<QmpEvent>,
+    /// Resets the harness made because the guest hung, each described.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QmpEvent {
+    pub event: String,
+    /// Seconds since QEMU started.
+    pub at: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -98,6 +111,12 @@ pub fn judge(boot: &PlannedBoot, run: Result<Run, String>) -> ScenarioReport {
         host_checks: run.host_checks,
         timeline: run.timeline,
         console_errors: run.console,
+        qmp_events: run
+            .qmp_events
+            .into_iter()
+            .map(|(event, at)| QmpEvent { event, at })
+            .collect(),
+        resets: run.resets,
     }
 }
 
@@ -113,6 +132,8 @@ fn failed_early(name: &str, reason: String) -> ScenarioReport {
         host_checks: Vec::new(),
         timeline: Vec::new(),
         console_errors: Vec::new(),
+        qmp_events: Vec::new(),
+        resets: Vec::new(),
     }
 }
 
@@ -150,6 +171,12 @@ pub fn render(report: &Report) -> String {
                 f.pattern, f.at
             ));
         }
+        for e in s.qmp_events.iter().filter(|e| e.event == "WATCHDOG") {
+            out.push_str(&format!("  qemu WATCHDOG fired at {:.1} s\n", e.at));
+        }
+        for r in &s.resets {
+            out.push_str(&format!("  harness reset: {r}\n"));
+        }
         for c in &s.host_checks {
             let verdict = if c.passed { "ok  " } else { "FAIL" };
             out.push_str(&format!("  host {verdict} {}: {}\n", c.check, c.detail));
@@ -174,7 +201,7 @@ pub fn render(report: &Report) -> String {
 mod tests {
     use super::*;
     use crate::qemu::planner::Expected;
-    use crate::qemu::scenario::Outcome;
+    use crate::qemu::scenario::{Outcome, Wait};
 
     fn boot() -> PlannedBoot {
         PlannedBoot {
@@ -183,6 +210,7 @@ mod tests {
             expected: ["a", "b"]
                 .map(|m| Expected {
                     marker: m.into(),
+                    wait: Wait::Marker(m.into()),
                     timeout: 1.0,
                 })
                 .to_vec(),
@@ -212,6 +240,8 @@ mod tests {
             host_checks: Vec::new(),
             timeline: Vec::new(),
             console: Vec::new(),
+            qmp_events: Vec::new(),
+            resets: Vec::new(),
         }
     }
 

@@ -25,7 +25,9 @@ pub mod runner;
 pub mod scenario;
 pub mod signing;
 pub mod spec;
+mod tiny_elf;
 pub mod validate;
+mod watch;
 
 pub use accel::{detect, ovmf};
 pub use runner::{Vm, VmError};

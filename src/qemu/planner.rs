@@ -4,9 +4,10 @@
 
 use super::derive::ImageInfo;
 use super::hostcheck::{self, CheckKind};
-use super::scenario::{Outcome, Revision, Scenario, UpdateKind, expand};
+use super::scenario::{Outcome, Revision, Scenario, UpdateKind, Wait, expand};
 use crate::boot::state::next_local_file;
-use crate::boot::update::{Manifest, Then};
+use crate::boot::update::Manifest;
+use crate::snap::SnapType;
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -24,8 +25,10 @@ pub enum BootPath {
 /// A console marker to wait for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expected {
-    /// The marker with its placeholders filled in.
+    /// How the step reads in reports (the marker, with its placeholders filled in).
     pub marker: String,
+    /// What to wait for, placeholders filled in.
+    pub wait: Wait,
     /// Seconds, counted from the previous marker.
     pub timeout: f64,
 }
@@ -115,14 +118,14 @@ fn plan_boot(
     // A scenario that leaves the VM running and gives the agent nothing to do boots the image
     // alone, as a PC would.
     let needs_disk = s.update != UpdateKind::None || s.outcome == Outcome::Poweroff;
-    // The scenario's data files are written by the harness before boot (`data`), never by a
-    // command on the update disk.
+    // The scenario's data files are written by the harness before boot (`data`), and the
+    // harness powers the VM off with its power button: nothing on the update disk but snaps.
     let update_disk = needs_disk.then(|| UpdateDisk {
         update: s.update,
         manifest: Manifest {
             snaps: Vec::new(),
             write: BTreeMap::new(),
-            then: Some(Then::Poweroff),
+            then: None,
             digests: BTreeMap::new(),
         },
     });
@@ -138,7 +141,13 @@ fn plan_boot(
             .steps
             .iter()
             .map(|st| Expected {
-                marker: expand(&st.marker, vars),
+                marker: expand(&st.label(), vars),
+                wait: match st.wait() {
+                    Ok(Wait::Marker(m)) => Wait::Marker(expand(&m, vars)),
+                    // Parsing checked that every step is one thing.
+                    Ok(other) => other,
+                    Err(why) => Wait::Marker(why),
+                },
                 timeout: st.timeout,
             })
             .collect(),
@@ -173,10 +182,10 @@ fn disk_expectations(
         Revision::New => vars[new].clone(),
     };
     let mut snaps: std::collections::BTreeSet<String> = info.installed.iter().cloned().collect();
-    let staged = match s.update {
-        UpdateKind::GoodKernel | UpdateKind::BadKernel => Some(&vars["new_kernel"]),
-        UpdateKind::GoodBase | UpdateKind::BadBase => Some(&vars["new_base"]),
-        UpdateKind::None => None,
+    let staged = match s.update.snap_type() {
+        Some(SnapType::Kernel) => Some(&vars["new_kernel"]),
+        Some(_) => Some(&vars["new_base"]),
+        None => None,
     };
     if let Some(file) = staged.filter(|_| s.expect.staged) {
         snaps.insert(file.clone());
@@ -252,7 +261,7 @@ mod tests {
         );
         let disk = first.update_disk.as_ref().unwrap();
         assert_eq!(disk.update, UpdateKind::None);
-        assert_eq!(disk.manifest.then, Some(Then::Poweroff));
+        assert_eq!(disk.manifest.then, None);
         assert!(plan.boots.iter().all(|b| b.refused.is_none()));
         assert!(
             plan.boots[1]

@@ -10,16 +10,17 @@ use super::diskread::{self, DiskReader};
 use super::disks;
 use super::hostcheck::{self, HostCheck};
 use super::planner::{PlannedBoot, UpdateDisk};
-use super::runner::{Vm, VmError};
+use super::runner::Vm;
 use super::scenario::{Outcome, UpdateKind};
 use super::spec::{Accel, DirectKernel, Disk, DiskFormat, Firmware, VmSpec};
+use super::watch::Watch;
 use crate::exec::Cmd;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How the VMs boot the image.
 #[derive(Debug, Clone)]
@@ -81,6 +82,10 @@ pub struct Run {
     pub timeline: Vec<BootTimeline>,
     /// Error patterns on the console, expected or not.
     pub console: Vec<Finding>,
+    /// QEMU's own events (`WATCHDOG`, `RESET`, `POWERDOWN`…) with seconds since its start.
+    pub qmp_events: Vec<(String, f64)>,
+    /// Resets the harness made because the guest hung, each described.
+    pub resets: Vec<String>,
 }
 
 /// Runs the boots, `jobs` at a time; one result per boot, in order. A boot that could not be
@@ -215,6 +220,8 @@ fn vm_spec(bench: &Bench, disk: &Path, update: Option<&Path>) -> Result<VmSpec> 
             });
         }
     }
+    spec.qmp = Some(disk.with_extension("qmp"));
+    spec.watchdog = true;
     spec.disks.push(Disk {
         path: disk.to_path_buf(),
         format: DiskFormat::Raw,
@@ -224,19 +231,15 @@ fn vm_spec(bench: &Bench, disk: &Path, update: Option<&Path>) -> Result<VmSpec> 
     Ok(spec)
 }
 
-/// Boots and waits for each marker in order, then for the outcome.
+/// Boots and waits for each step in order, then for the outcome: with `poweroff`, the harness
+/// presses the power button and QEMU must exit cleanly.
 fn drive(spec: &VmSpec, boot: &PlannedBoot, log: &Path, on_line: &dyn Fn(&str)) -> Result<Run> {
     let mut vm = Vm::start(spec, log)?;
-    let mut watch = Watch {
-        on_line,
-        shown: 0,
-        failures: Vec::new(),
-    };
+    let mut watch = Watch::new(on_line);
     let mut seen = Vec::new();
     let mut stopped = None;
     for expected in &boot.expected {
-        let timeout = Duration::from_secs_f64(expected.timeout);
-        match watch.wait(&mut vm, &expected.marker, timeout, boot) {
+        match watch.wait(&mut vm, expected, boot) {
             Ok(at) => seen.push(at),
             Err(err) => {
                 stopped = Some(err);
@@ -245,6 +248,7 @@ fn drive(spec: &VmSpec, boot: &PlannedBoot, log: &Path, on_line: &dyn Fn(&str)) 
         }
     }
     let exit = (stopped.is_none() && boot.outcome == Outcome::Poweroff).then(|| {
+        vm.qmp("system_powerdown").map_err(|e| format!("{e:#}"))?;
         vm.wait_exit(Duration::from_secs(120))
             .map(|(status, _)| (status.success(), status.to_string()))
             .map_err(|e| e.to_string())
@@ -254,83 +258,25 @@ fn drive(spec: &VmSpec, boot: &PlannedBoot, log: &Path, on_line: &dyn Fn(&str)) 
         seen,
         stopped,
         exit,
-        failures: watch.failures,
         total: vm.lines().last().map_or(0.0, |(at, _)| at.as_secs_f64()),
         serial_log: log.to_path_buf(),
         host_checks: Vec::new(),
         timeline: console::timeline(vm.lines()),
         console: console::scan(vm.lines(), &boot.expect_console),
+        qmp_events: vm
+            .qmp_events()
+            .into_iter()
+            .map(|e| (e.name, e.at.as_secs_f64()))
+            .collect(),
+        failures: watch.failures,
+        resets: watch.resets,
     })
-}
-
-/// Follows a VM's console: streams its lines and counts the tolerated failures.
-struct Watch<'a> {
-    on_line: &'a dyn Fn(&str),
-    shown: usize,
-    failures: Vec<String>,
-}
-
-impl Watch<'_> {
-    /// Hands the lines not yet shown to `on_line`.
-    fn stream(&mut self, vm: &Vm) {
-        for (_, line) in &vm.lines()[self.shown..] {
-            (self.on_line)(line);
-        }
-        self.shown = vm.lines().len();
-    }
-
-    /// Waits for `marker`; with the boot's `tolerate_failures`, panics and error lines on the
-    /// way do not end it (up to its `max_failures`).
-    fn wait(
-        &mut self,
-        vm: &mut Vm,
-        marker: &str,
-        timeout: Duration,
-        boot: &PlannedBoot,
-    ) -> Result<Duration, String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let step = deadline
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(250));
-            let outcome = vm.wait_for(marker, step);
-            self.stream(vm);
-            match outcome {
-                Ok(at) => return Ok(at),
-                Err(VmError::Panic { line, .. } | VmError::GuestError { line, .. })
-                    if boot.tolerate_failures =>
-                {
-                    self.failures.push(line);
-                    if boot
-                        .max_failures
-                        .is_some_and(|max| self.failures.len() >= max)
-                    {
-                        return Err(format!(
-                            "the guest failed {} times without reaching {marker:?} (last: {}; \
-                             serial log: {})",
-                            self.failures.len(),
-                            self.failures.last().map_or("", String::as_str),
-                            vm.log_path().display()
-                        ));
-                    }
-                }
-                Err(VmError::Timeout { .. }) if Instant::now() < deadline => {}
-                Err(VmError::Timeout { .. }) => {
-                    return Err(format!(
-                        "timed out after {:.1} s waiting for {marker:?} (serial log: {})",
-                        timeout.as_secs_f64(),
-                        vm.log_path().display()
-                    ));
-                }
-                Err(other) => return Err(other.to_string()),
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn the_queue_keeps_every_worker_busy_and_keeps_the_order() {

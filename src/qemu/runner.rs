@@ -3,6 +3,7 @@
 //! snapsmith error markers and QEMU exits end a wait early, and the VM is killed on drop.
 //! Every failure names the log file.
 
+use super::qmp::{self, Qmp};
 use super::spec::{QEMU, VmSpec};
 use crate::runtime::MARKER_ERROR;
 use anyhow::{Context, Result};
@@ -43,6 +44,9 @@ pub enum VmError {
     KvmFailed { line: String, log: PathBuf },
 }
 
+/// A marker no console line can contain.
+const NO_LINE: &str = "\u{0}";
+
 /// What the capture threads report.
 enum Event {
     Serial(Duration, String),
@@ -58,6 +62,10 @@ pub struct Vm {
     started: Instant,
     lines: Vec<(Duration, String)>,
     status: Option<ExitStatus>,
+    /// The QMP session when the spec asked for one, and when it connected (since start).
+    qmp: Option<(Qmp, Duration)>,
+    /// QMP events already matched by [`Vm::wait_event`].
+    events_matched: usize,
 }
 
 impl Vm {
@@ -86,19 +94,87 @@ impl Vm {
                 tx.send(Event::Stderr(line)).is_ok()
             });
         });
-        Ok(Vm {
+        let mut vm = Vm {
             child,
             events,
             log: log.to_path_buf(),
             started,
             lines: Vec::new(),
             status: None,
-        })
+            qmp: None,
+            events_matched: 0,
+        };
+        if let Some(sock) = &spec.qmp {
+            // On an error the VM is dropped, which kills QEMU.
+            vm.qmp = Some((
+                Qmp::connect(sock, Duration::from_secs(30))?,
+                started.elapsed(),
+            ));
+        }
+        Ok(vm)
+    }
+
+    /// Runs a QMP command (`system_reset`, `system_powerdown`…); an error without a session.
+    pub fn qmp(&mut self, command: &str) -> Result<()> {
+        let (qmp, _) = self
+            .qmp
+            .as_mut()
+            .context("the VM was started without a QMP socket")?;
+        qmp.execute(command, serde_json::Value::Null).map(|_| ())
+    }
+
+    /// The QMP events so far, with their time since QEMU started.
+    pub fn qmp_events(&self) -> Vec<qmp::Event> {
+        let Some((qmp, offset)) = &self.qmp else {
+            return Vec::new();
+        };
+        qmp.events()
+            .into_iter()
+            .map(|e| qmp::Event {
+                at: e.at + *offset,
+                ..e
+            })
+            .collect()
+    }
+
+    /// Waits up to `timeout` for a QMP event named `name` not matched before, reading the
+    /// console meanwhile (a panic or error line ends the wait as in [`Vm::wait_for`]).
+    pub fn wait_event(&mut self, name: &str, timeout: Duration) -> Result<Duration, VmError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let events = self.qmp_events();
+            if let Some((i, e)) = events
+                .iter()
+                .enumerate()
+                .skip(self.events_matched)
+                .find(|(_, e)| e.name == name)
+            {
+                self.events_matched = i + 1;
+                return Ok(e.at);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(VmError::Timeout {
+                    wanted: format!("QMP event {name}"),
+                    secs: timeout.as_secs_f64(),
+                    log: self.log.clone(),
+                });
+            }
+            match self.wait_for(NO_LINE, left.min(Duration::from_millis(100))) {
+                Err(VmError::Timeout { .. }) | Ok(_) => {}
+                Err(other) => return Err(other),
+            }
+        }
     }
 
     /// The QEMU process id.
     pub fn id(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Time since QEMU started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
     }
 
     /// The serial log file.
@@ -172,9 +248,9 @@ impl Vm {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            // A marker no console line can contain: the wait ends only at exit or timeout,
-            // while panics and error markers are passed over (they usually precede the exit).
-            match self.wait_for("\u{0}", left) {
+            // The wait ends only at exit or timeout, while panics and error markers are
+            // passed over (they usually precede the exit).
+            match self.wait_for(NO_LINE, left) {
                 Err(VmError::Exited {
                     status,
                     wanted,

@@ -26,6 +26,50 @@ pub enum UpdateKind {
     GoodBase,
     /// The installed base snap whose /snapsmith/health exits 1.
     BadBase,
+    /// The installed kernel snap whose vmlinuz is zeros: GRUB's `linux` refuses it.
+    UnloadableKernel,
+    /// The installed kernel snap whose initramfs /init never returns (it pauses forever).
+    HangingKernel,
+    /// The installed base snap whose /snapsmith/health never returns.
+    HangingBase,
+}
+
+impl UpdateKind {
+    /// The snap type the update replaces, `None` for no update.
+    pub fn snap_type(self) -> Option<crate::snap::SnapType> {
+        use crate::snap::SnapType;
+        match self {
+            UpdateKind::None => None,
+            UpdateKind::GoodKernel
+            | UpdateKind::BadKernel
+            | UpdateKind::UnloadableKernel
+            | UpdateKind::HangingKernel => Some(SnapType::Kernel),
+            UpdateKind::GoodBase | UpdateKind::BadBase | UpdateKind::HangingBase => {
+                Some(SnapType::Base)
+            }
+        }
+    }
+
+    /// A word for the derived snap's file name and version.
+    pub fn tag(self) -> &'static str {
+        match self {
+            UpdateKind::None => "none",
+            UpdateKind::GoodKernel | UpdateKind::GoodBase => "update",
+            UpdateKind::BadKernel | UpdateKind::BadBase => "broken",
+            UpdateKind::UnloadableKernel => "unloadable",
+            UpdateKind::HangingKernel | UpdateKind::HangingBase => "hanging",
+        }
+    }
+
+    /// How many revisions the derived snap is ahead of the image's: each kind its own.
+    pub fn revision_step(self) -> u64 {
+        match self {
+            UpdateKind::None | UpdateKind::GoodKernel | UpdateKind::GoodBase => 1,
+            UpdateKind::BadKernel | UpdateKind::BadBase => 2,
+            UpdateKind::UnloadableKernel => 3,
+            UpdateKind::HangingKernel | UpdateKind::HangingBase => 4,
+        }
+    }
 }
 
 /// How the VM must end after the last marker.
@@ -38,13 +82,70 @@ pub enum Outcome {
     Running,
 }
 
+/// One thing to wait for: exactly one of `marker`, `event` and `reset-after-hang`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Step {
-    pub marker: String,
-    /// Seconds, counted from the previous marker.
+    /// A console line containing this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// A QMP event of this name, such as `WATCHDOG` (the guest's watchdog fired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// The guest hangs: this many seconds pass without a `snapsmith:` line, then the harness
+    /// resets the machine through QMP, standing in for the watchdog a real board's firmware
+    /// arms before the kernel runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_after_hang: Option<f64>,
+    /// Seconds, counted from the previous step.
     #[serde(default = "default_timeout")]
     pub timeout: f64,
+}
+
+/// What a [`Step`] waits for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Wait {
+    Marker(String),
+    Event(String),
+    /// Seconds of silence, then a reset.
+    HangThenReset(f64),
+}
+
+impl Step {
+    /// A step that waits for a console marker.
+    pub fn marker(marker: &str, timeout: f64) -> Step {
+        Step {
+            marker: Some(marker.to_string()),
+            event: None,
+            reset_after_hang: None,
+            timeout,
+        }
+    }
+
+    /// What the step waits for, or why it is not one thing.
+    pub fn wait(&self) -> Result<Wait, String> {
+        match (&self.marker, &self.event, self.reset_after_hang) {
+            (Some(m), None, None) => Ok(Wait::Marker(m.clone())),
+            (None, Some(e), None) => Ok(Wait::Event(e.clone())),
+            (None, None, Some(secs)) if secs.is_finite() && secs > 0.0 => {
+                Ok(Wait::HangThenReset(secs))
+            }
+            (None, None, Some(_)) => {
+                Err("reset-after-hang must be a positive number of seconds".into())
+            }
+            _ => Err("a step has exactly one of marker, event and reset-after-hang".into()),
+        }
+    }
+
+    /// How the step reads in reports.
+    pub fn label(&self) -> String {
+        match self.wait() {
+            Ok(Wait::Marker(m)) => m,
+            Ok(Wait::Event(e)) => format!("QMP event {e}"),
+            Ok(Wait::HangThenReset(s)) => format!("hang for {s} s, then reset through QMP"),
+            Err(e) => e,
+        }
+    }
 }
 
 fn default_timeout() -> f64 {
@@ -130,6 +231,22 @@ const BUILTIN: &[(&str, &str)] = &[
         "bad-base-rollback",
         include_str!("../../qemu/scenarios/bad-base-rollback.yaml"),
     ),
+    (
+        "good-base-update",
+        include_str!("../../qemu/scenarios/good-base-update.yaml"),
+    ),
+    (
+        "kernel-unloadable",
+        include_str!("../../qemu/scenarios/kernel-unloadable.yaml"),
+    ),
+    (
+        "kernel-hang",
+        include_str!("../../qemu/scenarios/kernel-hang.yaml"),
+    ),
+    (
+        "hang-before-commit",
+        include_str!("../../qemu/scenarios/hang-before-commit.yaml"),
+    ),
 ];
 
 impl Scenario {
@@ -154,15 +271,17 @@ impl Scenario {
                 known.join(", ")
             );
         }
-        if let Some(step) = s
-            .steps
-            .iter()
-            .find(|st| !(st.timeout.is_finite() && st.timeout > 0.0))
-        {
-            bail!(
-                "scenario {origin}: steps: marker {:?}: timeout must be a positive number of seconds",
-                step.marker
-            );
+        for (i, step) in s.steps.iter().enumerate() {
+            if let Err(why) = step.wait() {
+                bail!("scenario {origin}: steps[{i}]: {why}");
+            }
+            if !(step.timeout.is_finite() && step.timeout > 0.0) {
+                bail!(
+                    "scenario {origin}: steps[{i}] ({}): timeout must be a positive number of \
+                     seconds",
+                    step.label()
+                );
+            }
         }
         Ok(s)
     }
@@ -245,6 +364,20 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("timeout"), "{err}");
+        for bad in [
+            "[{marker: a, event: WATCHDOG}]",
+            "[{timeout: 3}]",
+            "[{reset-after-hang: 0}]",
+        ] {
+            let text = format!("name: x\nupdate: none\nsteps: {bad}\noutcome: poweroff");
+            let err = Scenario::parse(&text, "x.yaml").unwrap_err().to_string();
+            assert!(err.contains("steps[0]"), "{bad}: {err}");
+        }
+        let ok = "name: x\nupdate: none\nsteps: [{event: WATCHDOG}, {reset-after-hang: 20}]\n\
+                  outcome: poweroff";
+        let s = Scenario::parse(ok, "x.yaml").unwrap();
+        assert_eq!(s.steps[0].wait(), Ok(Wait::Event("WATCHDOG".into())));
+        assert_eq!(s.steps[1].wait(), Ok(Wait::HangThenReset(20.0)));
         assert!(Scenario::parse("name: x\nupdate: sideways\nsteps: []", "y").is_err());
     }
 

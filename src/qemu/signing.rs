@@ -83,10 +83,7 @@ pub fn assert_update(
     let (info, private) = key;
     // The derived snap is a newer revision of the image's one; a broken one newer still, so
     // each derived file has its own revision.
-    let step = match kind {
-        UpdateKind::BadKernel | UpdateKind::BadBase => 2,
-        _ => 1,
-    };
+    let step = kind.revision_step();
     let request = SnapAssertRequest {
         snap_id: &declaration.snap_id,
         revision: revision.snap_revision + step,

@@ -82,6 +82,10 @@ pub struct VmSpec {
     pub no_reboot: bool,
     /// An HMP monitor on this unix socket.
     pub monitor: Option<PathBuf>,
+    /// A QMP server on this unix socket (see [`super::qmp`]).
+    pub qmp: Option<PathBuf>,
+    /// An i6300esb watchdog that resets the machine when it fires (QEMU reports `WATCHDOG`).
+    pub watchdog: bool,
     /// Further arguments, appended last.
     pub extra: Vec<OsString>,
 }
@@ -99,6 +103,8 @@ impl VmSpec {
             disks: Vec::new(),
             no_reboot: false,
             monitor: None,
+            qmp: None,
+            watchdog: false,
             extra: Vec::new(),
         }
     }
@@ -141,6 +147,16 @@ impl VmSpec {
             spec.push(",server,nowait");
             a.push("-monitor".into());
             a.push(spec);
+        }
+        if let Some(sock) = &self.qmp {
+            let mut spec = OsString::from("unix:");
+            spec.push(sock.to_string_lossy().replace(',', ",,"));
+            spec.push(",server=on,wait=off");
+            a.push("-qmp".into());
+            a.push(spec);
+        }
+        if self.watchdog {
+            a.extend(["-device", "i6300esb", "-action", "watchdog=reset"].map(OsString::from));
         }
         a.extend(self.extra.iter().cloned());
         a
@@ -240,6 +256,15 @@ mod tests {
             "{t}"
         );
         assert!(!t.contains("-no-reboot"), "{t}");
+        spec.qmp = Some("/run/q.sock".into());
+        spec.watchdog = true;
+        let t = text(&spec);
+        assert!(
+            t.ends_with(
+                "-qmp unix:/run/q.sock,server=on,wait=off -device i6300esb -action watchdog=reset"
+            ),
+            "{t}"
+        );
         spec.firmware = Some(Firmware::Pflash {
             code: "/c.fd".into(),
             vars: "/v.fd".into(),

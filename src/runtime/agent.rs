@@ -7,11 +7,14 @@
 //! (listed in docs/agent.md).
 
 use super::cmdline::Options;
+use super::health::{self, Health};
 use super::shared::{
     GRUBENV, MARKER, WRITABLE, console, mount_named, read_grubenv, read_modeenv, write_grubenv,
     write_synced,
 };
 use super::sys;
+use super::watchdog::Watchdog;
+use super::{power, shared::MARKER_ERROR};
 use crate::boot::grubenv::Grubenv;
 use crate::boot::modeenv::Modeenv;
 use crate::boot::state;
@@ -19,11 +22,9 @@ use crate::boot::update::{self, DataState, Manifest, Then};
 use anyhow::{Context, Result, bail};
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
 use sys_mount::{Mount, UnmountFlags};
-
-/// The base's optional health check.
-pub const HEALTH: &str = "/snapsmith/health";
 
 /// What was booted.
 #[derive(Debug, Clone)]
@@ -31,6 +32,8 @@ pub struct Booted {
     pub kernel: String,
     pub base: String,
     pub opts: Options,
+    /// Armed by the init; fed up to its boot deadline until the agent settles the boot.
+    pub watchdog: Watchdog,
 }
 
 /// Mounted filesystems the agent works with; unmounted before reboot or poweroff.
@@ -67,10 +70,10 @@ pub fn settle(booted: &Booted) -> Result<Settled> {
         "{MARKER} run kernel={} base={}",
         booted.kernel, booted.base
     ));
-    health()?;
     let scratch = scratch_dir()?;
     let mounts = Mounts {
-        boot: mount_named(&booted.opts.boot_partition, &scratch.join("boot"), false)?,
+        // Read-only but while the agent or the installer writes (see sys::writable).
+        boot: mount_named(&booted.opts.boot_partition, &scratch.join("boot"), true)?,
         update: mount_named(update::PARTITION, &scratch.join("update"), true)?,
     };
     let modeenv_path = Path::new(WRITABLE).join(crate::seed::MODEENV_PATH);
@@ -80,9 +83,11 @@ pub fn settle(booted: &Booted) -> Result<Settled> {
         Some(p) if p.exists() => Some(read_grubenv(p)?),
         _ => None,
     };
+    let trying = state::is_try_boot(&env, grub.as_ref(), &booted.kernel, &booted.base);
+    judge_health(&booted.watchdog, trying)?;
     let settled = state::settle(&env, grub.as_ref(), &booted.kernel, &booted.base);
     if let (Some(next), Some(path)) = (&settled.grubenv, &grub_path) {
-        write_grubenv(path, next)?;
+        sys::writable(mounts.boot.as_deref(), || write_grubenv(path, next))?;
     }
     if let Some(next) = &settled.modeenv {
         write_synced(&modeenv_path, next.encode().as_bytes())?;
@@ -97,6 +102,7 @@ pub fn settle(booted: &Booted) -> Result<Settled> {
     if let Some(m) = &manifest {
         write_data(m)?;
     }
+    booted.watchdog.feed_forever();
     Ok(Settled {
         mounts,
         scratch,
@@ -113,24 +119,65 @@ pub fn finish(mut s: Settled, staged: usize, poweroff_idle: bool) -> Result<Infa
     if staged > 0 {
         shutdown(&mut s.mounts, Then::Reboot);
     }
-    console(&format!("{MARKER} idle"));
     let then = update::idle_action(s.manifest.as_ref(), poweroff_idle);
-    shutdown(&mut s.mounts, then);
+    // Listening before the marker: a press right after it is not missed.
+    let (presses, buttons) = power::listen();
+    console(&format!("{MARKER} idle"));
+    match then {
+        Then::Stay if buttons > 0 => {
+            wait_for_press(&presses);
+            console(&format!("{MARKER} power button pressed: powering off"));
+            shutdown(&mut s.mounts, Then::Poweroff);
+        }
+        then => shutdown(&mut s.mounts, then),
+    }
     bail!("the kernel refused to {then:?}")
 }
 
-/// Runs the base's health check, when it has one; its output goes to the console.
-fn health() -> Result<()> {
-    if std::fs::symlink_metadata(HEALTH).is_err() {
-        return Ok(());
+/// Reaps exited children until the power button is pressed.
+fn wait_for_press(presses: &Receiver<()>) {
+    loop {
+        match presses.recv_timeout(Duration::from_secs(1)) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => sys::reap_exited(),
+        }
     }
-    let status = crate::exec::Cmd::new(HEALTH)
-        .spawn(Stdio::inherit(), Stdio::inherit())
-        .and_then(|mut child| child.wait().context("waiting for the health check"));
-    match status {
-        Ok(status) if status.success() => Ok(()),
-        Ok(status) => bail!("health check failed: {HEALTH} exited with {status}"),
-        Err(err) => bail!("health check failed: {err:#}"),
+}
+
+/// A try boot is confirmed only when healthy: a failed check is an error (the init reboots and
+/// the boot state rolls the try back); a hung one stops feeding the watchdog, which resets the
+/// machine. A committed system has nothing to fall back to: it reports and stays up.
+fn judge_health(dog: &Watchdog, trying: bool) -> Result<()> {
+    if trying {
+        dog.feed_for(health::TIMEOUT + Duration::from_secs(5));
+    } else {
+        dog.feed_forever();
+    }
+    let limit = health::TIMEOUT.as_secs();
+    match health::check(health::TIMEOUT) {
+        Health::Good => Ok(()),
+        Health::Failed(why) if trying => bail!("health check failed: {why}"),
+        Health::Hung if trying && dog.armed() => {
+            console(&format!(
+                "{MARKER_ERROR} health check hung for {limit}s: the try boot is not confirmed, \
+                 waiting for the watchdog"
+            ));
+            dog.stop_feeding();
+            sys::reap_forever()
+        }
+        Health::Hung if trying => bail!("health check hung for {limit}s (no watchdog)"),
+        Health::Failed(why) => {
+            console(&format!(
+                "{MARKER} health check failed: {why}; the committed system stays up"
+            ));
+            Ok(())
+        }
+        Health::Hung => {
+            console(&format!(
+                "{MARKER} health check hung for {limit}s; the committed system stays up"
+            ));
+            Ok(())
+        }
     }
 }
 
@@ -179,7 +226,7 @@ fn shutdown(mounts: &mut Mounts, then: Then) {
         sys::reap_forever();
     }
     mounts.release();
-    let _ = sys::remount_readonly(Path::new(WRITABLE));
+    let _ = sys::remount(Path::new(WRITABLE), true);
     match then {
         Then::Poweroff => sys::poweroff(),
         Then::Reboot | Then::Stay => sys::reboot(),

@@ -14,6 +14,7 @@ use super::shared::{
     MARKER_INIT, MARKER_READY, WRITABLE, console, mount_snap, read_modeenv, wait_for_partition,
     write_synced,
 };
+use super::watchdog::{self, Watchdog};
 use super::{cleanup, sys};
 use crate::boot::state;
 use anyhow::{Context, Result, bail};
@@ -31,6 +32,7 @@ pub enum Switched {
         kernel: String,
         base: String,
         opts: Options,
+        watchdog: Watchdog,
     },
 }
 
@@ -54,6 +56,7 @@ pub fn run(start: Instant) -> Result<Switched> {
         "{MARKER_INIT} modules={count} ms={}",
         start.elapsed().as_millis()
     ));
+    let dog = arm_watchdog();
     let data = wait_for_partition(&opts.data_partition, opts.disk_timeout)?;
     console(&format!(
         "{MARKER_INIT} data={} partition={}",
@@ -62,7 +65,7 @@ pub fn run(start: Instant) -> Result<Switched> {
     ));
     mount_data(&opts, &data)?;
     if opts.mode.as_deref() == Some("run") {
-        return run_mode(&opts, start);
+        return run_mode(&opts, start, dog);
     }
     let base = opts
         .base
@@ -70,6 +73,8 @@ pub fn run(start: Instant) -> Result<Switched> {
         .context("no base snap named on the kernel command line (snap_core= or snapsmith.base=)")?;
     let loop_dev = mount_base(&opts, &base, true)?;
     switch(&base, &loop_dev, start)?;
+    // The base's own init knows nothing of the watchdog.
+    dog.disarm();
     Ok(Switched::Exec(opts.base_init))
 }
 
@@ -85,7 +90,7 @@ fn switch(base: &str, loop_dev: &Path, start: Instant) -> Result<()> {
 }
 
 /// Run mode: kernel gate and base choice from modeenv, then the switch.
-fn run_mode(opts: &Options, start: Instant) -> Result<Switched> {
+fn run_mode(opts: &Options, start: Instant, watchdog: Watchdog) -> Result<Switched> {
     let kernel = opts
         .kernel
         .clone()
@@ -103,7 +108,25 @@ fn run_mode(opts: &Options, start: Instant) -> Result<Switched> {
         kernel,
         base: boot.base,
         opts: opts.clone(),
+        watchdog,
     })
+}
+
+/// Arms the watchdog for the boot to settle in (see [`watchdog`]), with a marker either way.
+fn arm_watchdog() -> Watchdog {
+    match Watchdog::arm(watchdog::BOOT_DEADLINE) {
+        Ok(dog) => {
+            console(&format!(
+                "{MARKER_INIT} watchdog armed timeout={}s",
+                watchdog::TIMEOUT.as_secs()
+            ));
+            dog
+        }
+        Err(why) => {
+            console(&format!("{MARKER_INIT} watchdog none ({why})"));
+            Watchdog::default()
+        }
+    }
 }
 
 fn mount_pseudo_filesystems() -> Result<()> {

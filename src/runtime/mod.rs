@@ -11,10 +11,13 @@
 pub mod agent;
 mod cleanup;
 pub mod cmdline;
+pub mod health;
 pub mod init;
 mod install;
 pub mod pid1;
+mod power;
 mod shared;
 mod sys;
+pub mod watchdog;
 
 pub use shared::{MARKER, MARKER_ERROR, MARKER_INIT, MARKER_READY};

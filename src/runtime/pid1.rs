@@ -38,8 +38,18 @@ pub fn main() -> std::process::ExitCode {
 fn run(start: Instant) -> Result<()> {
     match init::run(start)? {
         Switched::Exec(program) => Err(sys::exec(&program)),
-        Switched::RunMode { kernel, base, opts } => {
-            let never = run_mode(&agent::Booted { kernel, base, opts })?;
+        Switched::RunMode {
+            kernel,
+            base,
+            opts,
+            watchdog,
+        } => {
+            let never = run_mode(&agent::Booted {
+                kernel,
+                base,
+                opts,
+                watchdog,
+            })?;
             match never {}
         }
     }
@@ -58,7 +68,10 @@ fn run_mode(booted: &agent::Booted) -> Result<Infallible> {
                 scratch: &settled.scratch,
             };
             let (env, grub) = (settled.modeenv.clone(), settled.grubenv.clone());
-            install::stage_all(&ctx, manifest, env, grub)?
+            // ubuntu-boot is writable only while updates are staged.
+            sys::writable(ctx.boot_dir, || {
+                install::stage_all(&ctx, manifest, env, grub)
+            })?
         }
         _ => 0,
     };

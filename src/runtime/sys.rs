@@ -100,24 +100,50 @@ pub fn poweroff() {
     }
 }
 
-/// Remounts the filesystem at `target` read-only, so the next boot needs no journal recovery.
-pub fn remount_readonly(target: &Path) -> Result<()> {
+/// Remounts the filesystem at `target` read-only or read-write. Read-only, the next boot needs
+/// no journal recovery, and a FAT filesystem's dirty bit is cleared.
+pub fn remount(target: &Path, readonly: bool) -> Result<()> {
     let c = cstring(target)?;
+    let flags = libc::MS_REMOUNT | if readonly { libc::MS_RDONLY } else { 0 };
     // SAFETY: valid C strings; a remount passes no source, type or data.
     let rc = unsafe {
         libc::mount(
             std::ptr::null(),
             c.as_ptr(),
             std::ptr::null(),
-            libc::MS_REMOUNT | libc::MS_RDONLY,
+            flags,
             std::ptr::null(),
         )
     };
     if rc != 0 {
+        let how = if readonly { "read-only" } else { "read-write" };
         return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("remounting {} read-only", target.display()));
+            .with_context(|| format!("remounting {} {how}", target.display()));
     }
     Ok(())
+}
+
+/// Runs `f` with the filesystem at `dir` (when there is one) writable, and makes it read-only
+/// again afterwards, whatever `f` returned: a reset or power cut outside these windows finds
+/// it clean.
+pub fn writable<T>(dir: Option<&Path>, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    if let Some(dir) = dir {
+        remount(dir, false)?;
+    }
+    let result = f();
+    if let Some(dir) = dir {
+        let back = remount(dir, true);
+        if result.is_ok() {
+            back?;
+        }
+    }
+    result
+}
+
+/// Reaps the children that have exited, without waiting.
+pub fn reap_exited() {
+    // SAFETY: waitpid with a null status pointer is allowed.
+    while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
 }
 
 /// Reaps exited children forever (PID 1's duty once it has nothing else to do).

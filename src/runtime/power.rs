@@ -1,0 +1,103 @@
+//! The power button: the ACPI button driver reports a press as `KEY_POWER` on the input device
+//! named "Power Button" (`/dev/input/eventN`, through evdev). [`listen`] opens every such device
+//! and reports presses on a channel, so an idle device shuts down cleanly when its button is
+//! pressed (QEMU's `system_powerdown` presses it), as a PC does.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+/// The name the ACPI button driver gives its input devices.
+const NAME: &str = "Power Button";
+/// `struct input_event` on 64-bit Linux: timeval (16 bytes), type, code (u16), value (i32).
+const EVENT_SIZE: usize = 24;
+const EV_KEY: u16 = 1;
+const KEY_POWER: u16 = 116;
+
+/// The input event devices whose name is "Power Button", from `/sys/class/input`.
+fn buttons(sys_input: &Path) -> Vec<PathBuf> {
+    let Ok(dir) = std::fs::read_dir(sys_input) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = dir
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("event"))
+        .filter(|n| {
+            std::fs::read_to_string(sys_input.join(n).join("device/name"))
+                .is_ok_and(|name| name.trim() == NAME)
+        })
+        .map(|n| Path::new("/dev/input").join(n))
+        .collect();
+    out.sort();
+    out
+}
+
+/// True when `event` is a press (or autorepeat) of the power key.
+fn is_power_press(event: &[u8; EVENT_SIZE]) -> bool {
+    let kind = u16::from_ne_bytes([event[16], event[17]]);
+    let code = u16::from_ne_bytes([event[18], event[19]]);
+    let value = i32::from_ne_bytes([event[20], event[21], event[22], event[23]]);
+    kind == EV_KEY && code == KEY_POWER && value != 0
+}
+
+/// Starts listening on every power button; returns the channel that reports presses and how
+/// many buttons were found (0: nothing will ever be reported).
+pub fn listen() -> (Receiver<()>, usize) {
+    let (tx, rx) = channel();
+    let mut count = 0;
+    for path in buttons(Path::new("/sys/class/input")) {
+        // Opened here, before the caller goes on, so no press after this call is missed.
+        let Ok(file) = std::fs::File::open(&path) else {
+            continue;
+        };
+        count += 1;
+        let tx: Sender<()> = tx.clone();
+        std::thread::spawn(move || read_presses(file, &tx));
+    }
+    (rx, count)
+}
+
+fn read_presses(mut file: std::fs::File, tx: &Sender<()>) {
+    let mut event = [0u8; EVENT_SIZE];
+    while file.read_exact(&mut event).is_ok() {
+        if is_power_press(&event) && tx.send(()).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: u16, code: u16, value: i32) -> [u8; EVENT_SIZE] {
+        let mut e = [0u8; EVENT_SIZE];
+        e[16..18].copy_from_slice(&kind.to_ne_bytes());
+        e[18..20].copy_from_slice(&code.to_ne_bytes());
+        e[20..24].copy_from_slice(&value.to_ne_bytes());
+        e
+    }
+
+    #[test]
+    fn only_a_power_key_press_counts() {
+        assert!(is_power_press(&event(EV_KEY, KEY_POWER, 1)));
+        assert!(!is_power_press(&event(EV_KEY, KEY_POWER, 0)), "release");
+        assert!(!is_power_press(&event(0, 0, 0)), "sync");
+        assert!(!is_power_press(&event(EV_KEY, 115, 1)), "another key");
+    }
+
+    #[test]
+    fn buttons_are_found_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        for (n, name) in [("event0", "AT Keyboard"), ("event1", "Power Button")] {
+            std::fs::create_dir_all(dir.path().join(n).join("device")).unwrap();
+            std::fs::write(dir.path().join(n).join("device/name"), format!("{name}\n")).unwrap();
+        }
+        std::fs::create_dir_all(dir.path().join("input3")).unwrap();
+        assert_eq!(
+            buttons(dir.path()),
+            vec![PathBuf::from("/dev/input/event1")]
+        );
+    }
+}
