@@ -2,7 +2,8 @@
 //!
 //! Nothing else in the crate reads argv or the environment for options. Results go to stdout
 //! (JSON with `--json`); progress and logs go to stderr. Exit codes: 0 success, 1 failure (bad
-//! input, failed check), 2 usage error (clap's own exit code for usage errors).
+//! input, failed check), 2 usage error (clap's own exit code for usage errors), 3 a failure of
+//! the host rather than of the input (`validate`: QEMU, firmware or tools missing, no room).
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -78,7 +79,14 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(1)
+            if err
+                .downcast_ref::<crate::qemu::host::HostFailure>()
+                .is_some()
+            {
+                ExitCode::from(crate::qemu::host::EXIT_CODE)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
-//! `snapsmith validate IMAGE [--scenario NAME|FILE]... [--report FILE] [--junit FILE] [--json]`:
-//! boots the image through validation scenarios (all built-in ones by default) and reports per
-//! scenario pass/fail, each marker's time since QEMU started, the host checks' verdicts on the
-//! scenario's disk and the serial log. Exit 0 only when every scenario passed.
+//! `snapsmith validate IMAGE [--scenario NAME|FILE]... [--report FILE] [--junit FILE]
+//! [--artifacts DIR] [--json]`: boots the image through validation scenarios (all built-in ones
+//! by default) and reports per scenario pass/fail, each marker's time since QEMU started, the
+//! host checks' verdicts on the scenario's disk and the serial log. Exit 0 only when every
+//! scenario passed, 1 when one failed, 3 when the host could not run them (docs/validate.md).
 //! `snapsmith validate --list` prints the built-in scenarios.
 
 use crate::qemu::junit;
@@ -9,8 +10,7 @@ use crate::qemu::scenario::Scenario;
 use crate::qemu::validate::{self, Request};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -20,8 +20,8 @@ pub struct ValidateArgs {
     /// Print the built-in scenarios, one name a line with its description, and exit
     #[arg(long, conflicts_with_all = ["scenarios", "report", "junit"])]
     list: bool,
-    /// A built-in scenario (first-boot, good-kernel-update, bad-kernel-rollback,
-    /// bad-base-rollback) or a scenario file; repeatable. Default: all built-in ones
+    /// A built-in scenario (`--list` names them) or a scenario file (docs/validate.md);
+    /// repeatable. Default: all built-in ones
     #[arg(long = "scenario", value_name = "NAME|FILE")]
     scenarios: Vec<String>,
     /// Also write the report as JSON to this file
@@ -30,6 +30,10 @@ pub struct ValidateArgs {
     /// Also write the report as JUnit XML (one testcase per scenario) to this file
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Also copy every boot's serial log, the QEMU command lines and the reports (JSON, JUnit)
+    /// into this directory, one folder per scenario
+    #[arg(long, value_name = "DIR")]
+    artifacts: Option<PathBuf>,
     /// Print the report as JSON instead of text
     #[arg(long)]
     json: bool,
@@ -53,7 +57,7 @@ pub fn run(args: ValidateArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let Some(image) = args.image else {
+    let Some(image) = args.image.clone() else {
         bail!("validate needs an image (or --list)");
     };
     if !image.is_file() {
@@ -67,7 +71,7 @@ pub fn run(args: ValidateArgs) -> Result<()> {
             .map(|s| Scenario::load(s))
             .collect::<Result<Vec<_>>>()?
     };
-    let work = match args.work {
+    let work = match args.work.clone() {
         Some(dir) => dir,
         None => tempfile::Builder::new()
             .prefix("snapsmith-validate-")
@@ -75,7 +79,7 @@ pub fn run(args: ValidateArgs) -> Result<()> {
             .context("creating a work directory")?
             .keep(),
     };
-    let keyring = args.keyring.or_else(|| {
+    let keyring = args.keyring.clone().or_else(|| {
         let beside = image.parent()?.join("keyring");
         beside.is_dir().then_some(beside)
     });
@@ -90,21 +94,38 @@ pub fn run(args: ValidateArgs) -> Result<()> {
         keyring,
     };
     let report = validate::validate(&request)?;
-    let json = serde_json::to_string_pretty(&report)? + "\n";
+    write_outputs(&args, &report)?;
+    let failed = report.scenarios.iter().filter(|s| !s.passed).count();
+    if report.host_failure {
+        return Err(crate::qemu::host::HostFailure(format!(
+            "{failed} of {} scenarios could not run on this host",
+            report.scenarios.len()
+        ))
+        .into());
+    }
+    if !report.passed {
+        bail!("{failed} of {} scenarios failed", report.scenarios.len());
+    }
+    Ok(())
+}
+
+/// The report files the arguments ask for, and the report on stdout.
+fn write_outputs(args: &ValidateArgs, report: &validate::Report) -> Result<()> {
+    let json = serde_json::to_string_pretty(report)? + "\n";
+    let junit = junit_report(report);
     if let Some(path) = &args.report {
-        write_atomically(path, json.as_bytes())?;
+        crate::qemu::artifacts::put(path, json.as_bytes())?;
     }
     if let Some(path) = &args.junit {
-        write_atomically(path, junit_report(&report).as_bytes())?;
+        crate::qemu::artifacts::put(path, junit.as_bytes())?;
+    }
+    if let Some(dir) = &args.artifacts {
+        crate::qemu::artifacts::write(dir, report, &json, &junit)?;
     }
     if args.json {
         print!("{json}");
     } else {
-        print!("{}", validate::render(&report));
-    }
-    if !report.passed {
-        let failed = report.scenarios.iter().filter(|s| !s.passed).count();
-        bail!("{failed} of {} scenarios failed", report.scenarios.len());
+        print!("{}", validate::render(report));
     }
     Ok(())
 }
@@ -122,19 +143,4 @@ fn junit_report(report: &validate::Report) -> String {
         })
         .collect();
     junit::render("snapsmith validate", &cases)
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    temp.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))?;
-    temp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }

@@ -63,6 +63,7 @@ pub const GADGET: SourceTree = SourceTree {
     files: &[
         source!("gadgets/pc", "meta/snap.yaml", false),
         source!("gadgets/pc", "meta/gadget.yaml", false),
+        source!("gadgets/pc", "cmdline.extra", false),
     ],
 };
 

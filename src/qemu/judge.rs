@@ -5,7 +5,7 @@
 use super::console::{BootTimeline, Finding};
 use super::hostcheck::HostCheck;
 use super::planner::{BootPath, PlannedBoot};
-use super::queue::Run;
+use super::queue::{NotRun, Run};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,6 +21,9 @@ pub struct MarkerReport {
 pub struct ScenarioReport {
     pub name: String,
     pub passed: bool,
+    /// It failed because of the host (QEMU, firmware, tools, disk space), not the image.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub host_failure: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub markers: Vec<MarkerReport>,
@@ -59,6 +62,9 @@ pub struct Report {
     pub accel: &'static str,
     pub boot: BootPath,
     pub passed: bool,
+    /// A scenario failed because of the host; `snapsmith validate` then exits with
+    /// [`super::host::EXIT_CODE`].
+    pub host_failure: bool,
     /// Wall seconds for the whole run.
     pub total: f64,
     pub scenarios: Vec<ScenarioReport>,
@@ -66,10 +72,10 @@ pub struct Report {
 
 /// The report of one boot: passed when every marker came and the VM ended as expected; a
 /// boot that did not run (`Err`) fails with its reason.
-pub fn judge(boot: &PlannedBoot, run: Result<Run, String>) -> ScenarioReport {
+pub fn judge(boot: &PlannedBoot, run: Result<Run, NotRun>) -> ScenarioReport {
     let run = match run {
         Ok(run) => run,
-        Err(reason) => return failed_early(&boot.name, reason),
+        Err(not_run) => return failed_early(&boot.name, not_run),
     };
     let failed_check = run
         .host_checks
@@ -103,6 +109,7 @@ pub fn judge(boot: &PlannedBoot, run: Result<Run, String>) -> ScenarioReport {
     ScenarioReport {
         name: boot.name.clone(),
         passed: reason.is_none() && run.seen.len() == boot.expected.len(),
+        host_failure: false,
         reason,
         markers,
         failures: run.failures,
@@ -120,11 +127,12 @@ pub fn judge(boot: &PlannedBoot, run: Result<Run, String>) -> ScenarioReport {
     }
 }
 
-fn failed_early(name: &str, reason: String) -> ScenarioReport {
+fn failed_early(name: &str, not_run: NotRun) -> ScenarioReport {
     ScenarioReport {
         name: name.to_string(),
         passed: false,
-        reason: Some(reason),
+        host_failure: not_run.host,
+        reason: Some(not_run.reason),
         markers: Vec::new(),
         failures: Vec::new(),
         total: 0.0,
@@ -294,7 +302,13 @@ mod tests {
                 .unwrap()
                 .starts_with("unexpected kernel-oops on the console")
         );
-        let r = judge(&boot(), Err("needs GRUB".into()));
+        let not_run = |host| NotRun {
+            reason: "why".into(),
+            host,
+        };
+        let r = judge(&boot(), Err(not_run(false)));
         assert!(!r.passed && r.markers.is_empty() && r.serial_log.as_os_str().is_empty());
+        assert!(!r.host_failure);
+        assert!(judge(&boot(), Err(not_run(true))).host_failure);
     }
 }

@@ -9,11 +9,13 @@
 //! writes at a power cut.
 
 pub mod accel;
+pub mod artifacts;
 pub mod boot;
 pub mod console;
 pub mod derive;
 pub mod diskread;
 pub mod disks;
+pub mod host;
 pub mod hostcheck;
 pub mod judge;
 pub mod junit;

@@ -88,15 +88,33 @@ pub struct Run {
     pub resets: Vec<String>,
 }
 
+/// Why a boot did not run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotRun {
+    pub reason: String,
+    /// The host failed (a tool, the firmware, disk space), not the image or the request.
+    pub host: bool,
+}
+
 /// Runs the boots, `jobs` at a time; one result per boot, in order. A boot that could not be
 /// prepared or run is an `Err` with the reason; refused boots are not run.
-pub fn run_all(bench: &Bench, boots: &[PlannedBoot], jobs: usize) -> Vec<Result<Run, String>> {
-    run_queue(boots, jobs, |boot| match &boot.refused {
-        Some(reason) => Err(reason.clone()),
-        None => run_one(bench, boot).map_err(|e| format!("{e:#}")),
+pub fn run_all(bench: &Bench, boots: &[PlannedBoot], jobs: usize) -> Vec<Result<Run, NotRun>> {
+    let not_run = |reason: String, host| NotRun { reason, host };
+    run_queue(boots, jobs, |boot| {
+        if let Some(reason) = &boot.refused {
+            return Err(not_run(reason.clone(), false));
+        }
+        if let Some(Some(Err(reason))) = boot
+            .update_disk
+            .as_ref()
+            .map(|d| bench.updates.get(&d.update))
+        {
+            return Err(not_run(reason.clone(), false));
+        }
+        run_one(bench, boot).map_err(|e| not_run(format!("{e:#}"), true))
     })
     .into_iter()
-    .map(|r| r.unwrap_or_else(|| Err("the scenario thread panicked".to_string())))
+    .map(|r| r.unwrap_or_else(|| Err(not_run("the scenario thread panicked".into(), true))))
     .collect()
 }
 

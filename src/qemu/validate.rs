@@ -65,6 +65,8 @@ pub fn validate_streaming(req: &Request, on_line: &(dyn Fn(&str) + Sync)) -> Res
             .with_context(|| format!("{}: reading the seed's grubenv", image.display()))?;
     }
     let plan = planner::plan(&req.scenarios, &info)?;
+    let copies = req.jobs.clamp(1, plan.boots.len().max(1));
+    super::host::preflight(plan.boot, &image, &req.work, copies)?;
     let source = match (&plan.boot, &plan.direct_append) {
         (BootPath::DirectKernel, Some(append)) => {
             let (vmlinuz, initrd) = direct_kernel_files(&info, &req.work)?;
@@ -99,6 +101,7 @@ pub fn validate_streaming(req: &Request, on_line: &(dyn Fn(&str) + Sync)) -> Res
         accel: req.accel.name(),
         boot: plan.boot,
         passed: scenarios.iter().all(|r| r.passed),
+        host_failure: scenarios.iter().any(|r| r.host_failure),
         total: started.elapsed().as_secs_f64(),
         scenarios,
     })

@@ -41,8 +41,9 @@ pub fn run(start: Instant) -> Result<Switched> {
     mount_pseudo_filesystems()?;
     sys::attach_console();
     console(&format!(
-        "{MARKER_INIT} start version={} kernel={}",
+        "{MARKER_INIT} start version={} protocol={} kernel={}",
         env!("CARGO_PKG_VERSION"),
+        super::shared::MARKER_PROTOCOL,
         sys::kernel_release()
     ));
     let cmdline = std::fs::read_to_string("/proc/cmdline").context("reading /proc/cmdline")?;

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use sys_mount::{Mount, MountFlags, UnmountFlags};
 
+/// The version of the marker protocol (docs/validate.md): raised when an existing marker changes
+/// its meaning.
+pub const MARKER_PROTOCOL: u32 = 1;
 /// Marker printed first, as soon as the console is usable.
 pub const MARKER_INIT: &str = "snapsmith: init";
 /// Marker printed just before control passes to the base's init.
