@@ -25,6 +25,8 @@ pub mod keys;
 pub mod model;
 pub mod model_snap;
 pub mod openpgp;
+pub mod s2k;
+pub mod secret;
 pub mod sign;
 pub mod trust;
 pub mod types;

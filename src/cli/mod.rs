@@ -15,6 +15,7 @@ mod inspect;
 mod kernel;
 mod key;
 mod model;
+mod passphrase;
 mod sign;
 mod snap;
 mod validate;

@@ -27,6 +27,11 @@
 //	    makes a fresh root and brand RSA key with snapd's code and writes DIR/root.assert
 //	    (trusted), DIR/brand.assert (brand account and key) and DIR/model.assert (a model the
 //	    brand signed)
+//	snapd-check gpg-key NAME
+//	    prints the key id and the exported public key (as `snap export-key` prints it) that
+//	    snapd's GnuPG key manager gives the key NAME in the GnuPG home $SNAP_GNUPG_HOME
+//	snapd-check public-key FILE
+//	    decodes FILE as an exported public key (an account-key body); prints its key id
 package main
 
 import (
@@ -115,7 +120,7 @@ func decode(args []string) {
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: snapd-check verify|decode|decode-many|gadget-layout|sysdb-generic|sign-chain ...")
+		fail("usage: snapd-check verify|decode|decode-many|gadget-layout|sysdb-generic|sign-chain|gpg-key|public-key ...")
 	}
 	switch os.Args[1] {
 	case "verify":
@@ -139,6 +144,15 @@ func main() {
 			fail("usage: snapd-check sign-chain DIR")
 		}
 		signChain(os.Args[2])
+	case "gpg-key", "public-key":
+		if len(os.Args) != 3 {
+			fail("usage: snapd-check %s ARG", os.Args[1])
+		}
+		if os.Args[1] == "gpg-key" {
+			gpgKey(os.Args[2])
+		} else {
+			publicKey(os.Args[2])
+		}
 	default:
 		fail("unknown command %q", os.Args[1])
 	}
