@@ -1,6 +1,7 @@
 //! snapd's own seed loader (snapd's `seed` package: `seed.Open`, `LoadAssertions`, `LoadMeta`)
 //! accepts the seeds snapsmith builds, for grades dangerous and signed, and finds the same
-//! essential and run-mode snaps as snapsmith's build manifest lists. The model lists a
+//! essential and run-mode snaps as snapsmith's build manifest lists; and it loads the example
+//! device's seed (`snapsmith example`, RSA test keys). The model lists a
 //! `snapd`-type snap, as every real UC20 model does (snapd's loader requires one). The seed is
 //! read back rootless from the image's ubuntu-seed with mtools.
 
@@ -41,17 +42,11 @@ fn chain(dir: &Path) -> (PathBuf, PathBuf) {
     (root, brand)
 }
 
-/// The example model with a snapd snap listed, in `grade`, signed by `brand`.
+/// The example model (it lists a snapd snap) in `grade`, signed by `brand`.
 fn model(dir: &Path, grade: &str) -> PathBuf {
     let text = std::fs::read(support::repo().join("models/dev-amd64.json")).unwrap();
     let mut headers: Value = serde_json::from_slice(&text).unwrap();
     headers["grade"] = grade.into();
-    headers["snaps"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({
-            "name": "snapd", "id": IDS[4].1, "type": "snapd", "default-channel": "latest/stable"
-        }));
     let json = dir.join(format!("{grade}.json"));
     std::fs::write(&json, headers.to_string()).unwrap();
     let path = dir.join(format!("{grade}.model"));
@@ -128,16 +123,17 @@ fn seed_of(out: &Path, to: &Path) -> Value {
     manifest
 }
 
-/// Loads the seed with snapd's code and compares it with the manifest.
-fn check(helper: &Path, dir: &Path, out: &Path, grade: &str) {
-    let seed = dir.join("seed");
+/// Loads system `label` of the seed of the image in `out` with snapd's code, `trusted` the root,
+/// and compares what it finds with the build manifest.
+fn check(helper: &Path, out: &Path, label: &str, trusted: &Path, grade: &str) {
+    let seed = out.join("seed-copy");
     let manifest = seed_of(out, &seed);
     let args = [
         Path::new("seed"),
         &seed,
-        Path::new("dev"),
+        Path::new(label),
         Path::new("--trusted"),
-        &dir.join("root.assert"),
+        trusted,
     ];
     let loaded = support::snapd::snapd(helper, &args)
         .unwrap_or_else(|e| panic!("snapd's seed loader refused the {grade} seed: {e}"));
@@ -209,7 +205,7 @@ fn build_and_load(test: &str, grade: &str) {
     let kit = Kit::new();
     let model = model(dir.path(), grade);
     let out = build(dir.path(), &kit, &model, grade != "dangerous");
-    check(&helper, dir.path(), &out, grade);
+    check(&helper, &out, "dev", &dir.path().join("root.assert"), grade);
 }
 
 #[test]
@@ -220,4 +216,28 @@ fn snapd_loads_a_dangerous_seed_snapsmith_built() {
 #[test]
 fn snapd_loads_a_signed_seed_snapsmith_built() {
     build_and_load("snapd_loads_a_signed_seed_snapsmith_built", "signed");
+}
+
+#[test]
+fn snapd_loads_the_example_devices_seed() {
+    let test = "snapd_loads_the_example_devices_seed";
+    let Some(helper) = prerequisites(test) else {
+        return;
+    };
+    let Some(deb) = support::kernel_deb(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("example");
+    support::snapsmith()
+        .env_remove("SOURCE_DATE_EPOCH")
+        .arg("example")
+        .arg("--kernel-deb")
+        .arg(&deb)
+        .arg("-O")
+        .arg(&out)
+        .assert()
+        .success();
+    let trusted = out.join("assertions/dev-root.assert");
+    check(&helper, &out, "20260101", &trusted, "signed");
 }
