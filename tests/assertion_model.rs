@@ -167,3 +167,34 @@ fn classic_models() {
     let m = model(extended).unwrap();
     assert!(m.snaps[0].classic);
 }
+
+/// Rules snapd's decoder has and snapsmith checks too (tests/snapd_codec.rs found them).
+#[test]
+fn names_and_times_as_snapd_checks_them() {
+    let e = err(uc20(json!({"base": "Core22"})));
+    assert!(
+        e.contains("header \"base\"") && e.contains("not a valid snap name"),
+        "{e}"
+    );
+    let ok = model(uc20(
+        json!({"serial-authority": ["generic", "AbCdEfGhIjKlMnOpQrStUvWxYz012345"]}),
+    ))
+    .unwrap();
+    assert_eq!(ok.brand_id, "b");
+    for bad in [json!("b"), json!(["b", "Not_An_Id"]), json!(["x"])] {
+        let e = err(uc20(json!({"serial-authority": bad})));
+        assert!(
+            e.contains("serial-authority") && e.contains("account ids"),
+            "{e}"
+        );
+    }
+    for bad in [
+        "2024-01-01t00:00:00Z",
+        "2024-01-01 00:00:00Z",
+        "2024-01-01T00:00:00z",
+    ] {
+        let e = err(uc20(json!({ "timestamp": bad })));
+        assert!(e.contains("is not an RFC 3339 time"), "{bad}: {e}");
+    }
+    model(uc20(json!({"timestamp": "2024-01-01T00:00:00+02:00"}))).unwrap();
+}

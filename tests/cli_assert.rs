@@ -383,14 +383,14 @@ fn gpg_decodes_key_and_signature_packets() {
             &key_blob,
             vec![
                 ":public key packet:",
-                "version 4, algo 22, created 1451606400",
-                "ed25519",
+                "version 4, algo 1, created 1451606400",
+                "pkey[0]: [4096 bits]",
             ],
         ),
         (
             &sig_blob,
             vec![
-                ":signature packet: algo 22",
+                ":signature packet: algo 1",
                 "sigclass 0x00",
                 "digest algo 10",
                 "sig created 2026-01-01",

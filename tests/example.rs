@@ -108,6 +108,7 @@ fn example_is_reproducible_verified_and_labelled() {
         "snaps/core.snap",
         "snaps/hello.snap",
         "snaps/pc.snap",
+        "snaps/snapd.snap",
         "assertions/dev-amd64.model",
         "assertions/dev-brand.assert",
         "assertions/dev-root.assert",
@@ -115,6 +116,7 @@ fn example_is_reproducible_verified_and_labelled() {
         "assertions/core.assert",
         "assertions/hello.assert",
         "assertions/pc.assert",
+        "assertions/snapd.assert",
         "keyring/README.md",
         "keyring/dev-root.key",
         "keyring/dev-brand.key",
@@ -145,7 +147,8 @@ fn check_image(out: &Path) {
             "core_1.snap",
             "hello_1.snap",
             "pc-kernel_1.snap",
-            "pc_1.snap"
+            "pc_1.snap",
+            "snapd_1.snap"
         ])
     );
     assert_eq!(

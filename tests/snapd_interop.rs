@@ -16,18 +16,7 @@ use support::snapsmith;
 /// `r` trusted, certify `b`, and a model `b` signs.
 fn snapsmith_chain(dir: &Path) -> [PathBuf; 3] {
     let run = |args: &[&str]| -> Vec<u8> {
-        let out = snapsmith()
-            .args(args)
-            .env("SNAPSMITH_KEYRING", dir.join("keys"))
-            .env("SOURCE_DATE_EPOCH", "1767225600")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
+        support::snapd::in_keyring(dir, args, &[]).unwrap_or_else(|e| panic!("{args:?}: {e}"))
     };
     run(&["key", "create", "r", "--account-id", "r"]);
     run(&["key", "create", "b", "--account-id", "dev"]);

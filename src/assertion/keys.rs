@@ -67,7 +67,7 @@ fn rsa_material(key: &RsaPublicKey) -> KeyMaterial {
     }
 }
 
-fn uint(bytes: &[u8]) -> Result<BoxedUint> {
+pub(super) fn uint(bytes: &[u8]) -> Result<BoxedUint> {
     let bits = u32::try_from(bytes.len() * 8)
         .map_err(|_| Error::Format("public key: RSA number too large".into()))?;
     BoxedUint::from_be_slice(bytes, bits.max(64))
@@ -83,6 +83,12 @@ impl PublicKey {
             key: Key::from_material(&material)?,
             body,
         })
+    }
+
+    /// The public key with these numbers, in a packet with snapd's fixed creation time (as
+    /// snapd normalizes a key it imports from GnuPG).
+    pub fn from_material(material: &KeyMaterial) -> Result<PublicKey> {
+        Ok(PublicKey::new(Key::from_material(material)?))
     }
 
     /// A new key's public half, in a packet with snapd's fixed creation time.

@@ -1,6 +1,6 @@
-//! Signed metadata: snapd's assertion text format, Ed25519 keys in snapd's v1 OpenPGP envelope,
-//! the keyring on disk, typed account / account-key / model / snap-declaration / snap-revision,
-//! and the trust chain from `--trusted` roots to the model.
+//! Signed metadata: snapd's assertion text format, RSA and Ed25519 keys in snapd's v1 OpenPGP
+//! envelope, GnuPG secret-key exports, the keyring on disk, typed account / account-key / model
+//! / snap-declaration / snap-revision, and the trust chain from `--trusted` roots to the model.
 //!
 //! Only this module parses or verifies signed metadata; the rest of snapsmith receives typed,
 //! verified values from [`trust::verify`] (or [`Model::from_assertion`] for unverified display).
@@ -11,11 +11,11 @@
 //!   `from_assertion(&Assertion)` checks the type's rules and fills defaults.
 //! - [`trust::verify`]: streams + trusted roots → [`trust::Verified`], or an error naming the
 //!   assertion and the failing header or rule.
-//! - [`Keyring::open`], [`sign::sign`]: create and use Ed25519 signing keys.
+//! - [`Keyring::open`], [`sign::sign`]: create, import ([`secret::read_export`]) and use
+//!   signing keys, optionally passphrase-protected.
 //!
-//! snapd verifies only RSA signatures, so snapd will not accept snapsmith-signed assertions;
-//! snapsmith reads snapd's RSA-signed assertions but reports their signatures as
-//! [`Error::UnsupportedAlgorithm`] for now.
+//! snapd verifies only RSA signatures: RSA-signed assertions are what snapd accepts (tested
+//! against snapd's own code); snapsmith verifies both algorithms.
 
 pub mod codec;
 pub mod fuzzcheck;
@@ -25,6 +25,8 @@ pub mod keys;
 pub mod model;
 pub mod model_snap;
 pub mod openpgp;
+pub mod s2k;
+pub mod secret;
 pub mod sign;
 pub mod trust;
 pub mod types;

@@ -7,7 +7,7 @@ use super::model_snap::{
     ModelSnap, Presence, SnapType, essential_modes, legacy_snap, read_snap, valid_model_name,
     valid_snap_name,
 };
-use super::types::{Fields, format_time};
+use super::types::{Fields, format_time, valid_account_id};
 use super::{Assertion, Result, Value};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -140,12 +140,34 @@ impl Model {
             sign_key_id: a.sign_key_id().to_string(),
             timestamp: f.time("timestamp")?,
         };
+        m.check_names(&f)?;
         if m.legacy {
             m.read_legacy(&f)?;
         } else {
             m.read_extended(&f)?;
         }
         Ok(m)
+    }
+
+    /// snapd's rules on names in headers: `base` is a snap name, `serial-authority` a list of
+    /// account ids.
+    fn check_names(&self, f: &Fields) -> Result<()> {
+        if let Some(base) = self.base.as_deref()
+            && !valid_snap_name(base)
+        {
+            return Err(f.err("base", format!("{base:?} is not a valid snap name")));
+        }
+        match f.a.header("serial-authority") {
+            None => Ok(()),
+            Some(Value::List(ids))
+                if ids
+                    .iter()
+                    .all(|v| matches!(v, Value::Str(s) if valid_account_id(s))) =>
+            {
+                Ok(())
+            }
+            Some(_) => Err(f.err("serial-authority", "must be a list of account ids")),
+        }
     }
 
     /// The snap of a given type (first one), e.g. the gadget or kernel.

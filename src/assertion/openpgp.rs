@@ -107,7 +107,7 @@ fn bit_len(b: u8) -> usize {
 }
 
 /// Appends an OpenPGP MPI (bit count, then big-endian bytes without leading zeros).
-fn push_mpi(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(super) fn push_mpi(out: &mut Vec<u8>, bytes: &[u8]) {
     let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
     let trimmed = &bytes[start..];
     let bits = match trimmed.first() {
@@ -120,7 +120,7 @@ fn push_mpi(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// Reads an MPI at `*pos`, advancing it; its bit count must describe the bytes exactly, so no
 /// two encodings of a key mean the same value.
-fn read_mpi<'a>(data: &'a [u8], pos: &mut usize, what: &str) -> Result<&'a [u8]> {
+pub(super) fn read_mpi<'a>(data: &'a [u8], pos: &mut usize, what: &str) -> Result<&'a [u8]> {
     let declared = data
         .get(*pos..*pos + 2)
         .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])));
@@ -226,6 +226,17 @@ pub fn parse_public_key(blob: &[u8]) -> Result<(KeyMaterial, Vec<u8>)> {
     if tag != TAG_PUBLIC_KEY {
         return Err(bad(format!("expected a public-key packet, got tag {tag}")));
     }
+    let (key, pos) = read_public_fields(body, what)?;
+    if pos != body.len() {
+        return Err(bad("trailing bytes after the key".into()));
+    }
+    Ok((key, body.to_vec()))
+}
+
+/// Reads the fields of a v4 public-key packet body (version, creation time, algorithm, key
+/// numbers); returns the numbers and where they end (a secret-key packet continues there).
+pub fn read_public_fields(body: &[u8], what: &str) -> Result<(KeyMaterial, usize)> {
+    let bad = |msg: String| Error::Format(format!("{what}: {msg}"));
     if body.first() != Some(&4) {
         return Err(bad("only v4 keys are supported".into()));
     }
@@ -252,10 +263,7 @@ pub fn parse_public_key(blob: &[u8]) -> Result<(KeyMaterial, Vec<u8>)> {
         }
         other => return Err(bad(format!("unsupported public-key algorithm {other:?}"))),
     };
-    if pos != body.len() {
-        return Err(bad("trailing bytes after the key".into()));
-    }
-    Ok((key, body.to_vec()))
+    Ok((key, pos))
 }
 
 /// The hashed part of a signature packet: version, type, algorithms, creation time subpacket.

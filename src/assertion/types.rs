@@ -100,8 +100,27 @@ impl<'a> Fields<'a> {
 
 /// Parses an RFC 3339 time, as assertions write them.
 pub fn parse_time(text: &str) -> std::result::Result<OffsetDateTime, String> {
+    // The time crate takes any separator between date and time, and a lower-case `z`; snapd
+    // (Go's RFC 3339 layout) takes only `T` and `Z`, and so does snapsmith.
+    if text.as_bytes().get(10) != Some(&b'T') || text.ends_with('z') {
+        return Err(format!(
+            "{text:?} is not an RFC 3339 time (date and time join with an upper-case T, UTC \
+             is an upper-case Z)"
+        ));
+    }
     OffsetDateTime::parse(text, &Rfc3339)
         .map_err(|e| format!("{text:?} is not an RFC 3339 time ({e})"))
+}
+
+/// An account id as snapd takes it: 32 letters and digits (a store id), or 2 to 28 lower-case
+/// letters, digits and dashes.
+pub fn valid_account_id(id: &str) -> bool {
+    let store = id.len() == 32 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    let named = (2..=28).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    store || named
 }
 
 /// Formats a time as RFC 3339 (UTC, `Z`).

@@ -1,13 +1,16 @@
-//! `snapsmith key`: create and list signing keys in the keyring, and print the account and
-//! account-key assertions that make a key a root of trust or delegate to it.
+//! `snapsmith key`: create, import (from a GnuPG export), export and list signing keys in the
+//! keyring, and print the account and account-key assertions that make a key a root of trust or
+//! delegate to it.
 
-use crate::assertion::keyring::Keyring;
-use crate::assertion::keys::Algorithm;
+use super::passphrase::PassphraseArg;
+use crate::assertion::keyring::{KeyInfo, Keyring};
+use crate::assertion::keys::{Algorithm, PrivateKey};
+use crate::assertion::secret;
 use crate::assertion::types::parse_time;
 use crate::assertion::{certify_key, encode_stream};
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 /// Where the keyring lives.
@@ -16,6 +19,8 @@ pub struct KeyringArg {
     /// Keyring directory (default: $SNAPSMITH_KEYRING, else the user's data dir)
     #[arg(long, env = "SNAPSMITH_KEYRING", value_name = "DIR")]
     keyring: Option<PathBuf>,
+    #[command(flatten)]
+    passphrase: PassphraseArg,
 }
 
 impl KeyringArg {
@@ -26,6 +31,12 @@ impl KeyringArg {
             None => default_keyring_dir()?,
         };
         Ok(Keyring::open(&dir))
+    }
+
+    /// Loads key `name`, asking for its passphrase (file, variable or terminal) if it is
+    /// protected.
+    pub fn load(&self, name: &str) -> Result<(KeyInfo, PrivateKey)> {
+        self.open()?.load_with(name, &|n| self.passphrase.get(n))
     }
 }
 
@@ -56,6 +67,29 @@ pub enum KeyCommand {
         /// Signature algorithm: rsa (4096 bits; snapd verifies only RSA) or ed25519
         #[arg(long, value_enum, default_value_t = AlgorithmArg::Rsa)]
         algorithm: AlgorithmArg,
+        #[command(flatten)]
+        keyring: KeyringArg,
+    },
+    /// Import the secret key of a GnuPG export (`gpg --export-secret-keys [--armor] NAME`, as
+    /// `snap create-key` keeps keys in ~/.snap/gnupg); prints its key id. A protected export is
+    /// unlocked with its passphrase and stored protected with it
+    Import {
+        /// The exported key (armored or binary)
+        file: PathBuf,
+        /// Account id the key signs for
+        #[arg(long, value_name = "ACCOUNT")]
+        account_id: String,
+        /// Name in the keyring (default: the file name without its extension)
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        #[command(flatten)]
+        keyring: KeyringArg,
+    },
+    /// Print the public key of NAME in snapd's encoding (an account-key body, as
+    /// `snap export-key` prints it)
+    Export {
+        /// Key name
+        name: String,
         #[command(flatten)]
         keyring: KeyringArg,
     },
@@ -113,8 +147,22 @@ pub fn run(cmd: KeyCommand) -> Result<()> {
                 AlgorithmArg::Rsa => Algorithm::Rsa,
                 AlgorithmArg::Ed25519 => Algorithm::Ed25519,
             };
-            let info = keyring.open()?.create(&name, &account_id, algorithm)?;
+            let key = PrivateKey::generate(algorithm)?;
+            let protect = keyring.passphrase.named()?;
+            let info = keyring
+                .open()?
+                .store(&name, &account_id, &key, protect.as_deref())?;
             write_stdout(format!("{}\n", info.key_id).as_bytes())
+        }
+        KeyCommand::Import {
+            file,
+            account_id,
+            name,
+            keyring,
+        } => import(&file, &account_id, name, &keyring),
+        KeyCommand::Export { name, keyring } => {
+            let public = keyring.open()?.public_key(&name)?;
+            write_stdout(format!("{}\n", public.encode_body()).as_bytes())
         }
         KeyCommand::List { json, keyring } => {
             let keys = keyring.open()?.list()?;
@@ -148,6 +196,38 @@ pub fn run(cmd: KeyCommand) -> Result<()> {
     }
 }
 
+/// `key import`: reads the export, unlocks it, stores it (protected if it was, or if a
+/// passphrase was named) and prints the key id.
+fn import(file: &Path, account_id: &str, name: Option<String>, keyring: &KeyringArg) -> Result<()> {
+    let name = match name {
+        Some(n) => n,
+        None => file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::to_string)
+            .with_context(|| {
+                format!(
+                    "{}: no file name to name the key; pass --name",
+                    file.display()
+                )
+            })?,
+    };
+    let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let packet = secret::read_export(&data).with_context(|| format!("{}", file.display()))?;
+    let passphrase = if packet.is_protected() {
+        Some(keyring.passphrase.get(&name)?)
+    } else {
+        keyring.passphrase.named()?
+    };
+    let key = packet
+        .unlock(passphrase.as_deref().map(str::as_bytes))
+        .with_context(|| format!("{}: unlocking the secret key", file.display()))?;
+    let info = keyring
+        .open()?
+        .store(&name, account_id, &key, passphrase.as_deref())?;
+    write_stdout(format!("{}\n", info.key_id).as_bytes())
+}
+
 /// Prints the account + account-key for key `name`, signed by `signer` (itself when `None`).
 fn certify(
     keyring: &KeyringArg,
@@ -156,12 +236,11 @@ fn certify(
     since: Option<&str>,
     until: Option<&str>,
 ) -> Result<()> {
-    let ring = keyring.open()?;
-    let (info, key) = ring.load(name)?;
+    let (info, key) = keyring.load(name)?;
     let since = time_arg("since", since)?.unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let until = time_arg("until", until)?;
     let signer_name = signer.unwrap_or(name);
-    let (root, root_key) = ring.load(signer_name)?;
+    let (root, root_key) = keyring.load(signer_name)?;
     let out = certify_key(
         &key.public(),
         name,

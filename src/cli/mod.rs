@@ -16,6 +16,7 @@ mod inspect;
 mod kernel;
 mod key;
 mod model;
+mod passphrase;
 mod sign;
 mod snap;
 mod validate;

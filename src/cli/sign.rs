@@ -54,7 +54,7 @@ pub fn run(args: SignArgs) -> Result<()> {
         .and_then(|t| t.as_str())
         .ok_or_else(|| anyhow!("{what}: header \"type\" is missing"))?
         .to_string();
-    let (info, key) = args.keyring.open()?.load(&args.key)?;
+    let (info, key) = args.keyring.load(&args.key)?;
     let signed = assertion::sign(&type_name, &headers, &[], &key, &info.account_id)
         .with_context(|| format!("signing {what} with key {:?}", args.key))?;
     super::key::write_stdout(&signed.encode())?;

@@ -74,7 +74,7 @@ pub fn run(cmd: SnapCommand) -> Result<()> {
 }
 
 fn assert(args: AssertArgs) -> Result<()> {
-    let (key_info, key) = args.keyring.open()?.load(&args.key)?;
+    let (key_info, key) = args.keyring.load(&args.key)?;
     let when = time::OffsetDateTime::from_unix_timestamp(super::build::build_time()?)?;
     let timestamp = crate::assertion::types::format_time(when);
     let request = snap::SnapAssertRequest {

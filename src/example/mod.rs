@@ -2,14 +2,14 @@
 //! that build the example image all come here.
 //!
 //! From this repository's sources ([`sources`]) and two Debian packages (the kernel image
-//! package, and `busybox-static` for the base) it makes the four snaps ([`snaps`]), asserts
-//! them with the TEST-ONLY store key ([`signing`]) and builds the grade `signed` model with
-//! [`crate::build::run`]. Output, committed all at once through [`Staging`] (nothing at `DIR`
+//! package, and `busybox-static` for the base) it makes the five snaps ([`snaps`], and the
+//! placeholder snapd snap of [`snapd_snap`]), asserts them with the TEST-ONLY store key
+//! ([`signing`]) and builds the grade `signed` model with [`crate::build::run`]. Output, committed all at once through [`Staging`] (nothing at `DIR`
 //! when it fails):
 //!
 //! ```text
 //! DIR/pc.img, DIR/manifest.json   the image and the build's manifest
-//! DIR/snaps/                      pc-kernel.snap, core.snap, hello.snap, pc.snap
+//! DIR/snaps/                      pc-kernel.snap, core.snap, hello.snap, pc.snap, snapd.snap
 //! DIR/assertions/                 the model, its brand chain, the trusted root, <snap>.assert
 //! DIR/keyring/                    the TEST-ONLY keys that signed all of it (README.md says so)
 //! ```
@@ -19,6 +19,7 @@
 //! `SOURCE_DATE_EPOCH` is the CLI's business.
 
 pub mod signing;
+pub mod snapd_snap;
 pub mod snaps;
 pub mod sources;
 
@@ -88,7 +89,13 @@ pub struct Example {
 }
 
 /// Snap file names in `DIR/snaps`, in the order of [`Example::snaps`].
-const SNAP_FILES: [&str; 4] = ["pc-kernel.snap", "core.snap", "hello.snap", "pc.snap"];
+const SNAP_FILES: [&str; 5] = [
+    "pc-kernel.snap",
+    "core.snap",
+    "hello.snap",
+    "pc.snap",
+    "snapd.snap",
+];
 
 /// Makes the example device into `opts.out_dir`. Prerequisites are checked first and all
 /// missing ones reported in one error; on any failure nothing is left at the output paths.
@@ -202,7 +209,7 @@ fn stage(opts: &ExampleOptions, dir: &Path, reporter: &Reporter) -> Result<()> {
     Ok(())
 }
 
-/// Makes the four snaps in `dir/snaps`, in the order of [`SNAP_FILES`].
+/// Makes the five snaps in `dir/snaps`, in the order of [`SNAP_FILES`].
 fn make_snaps(opts: &ExampleOptions, dir: &Path, reporter: &Reporter) -> Result<Vec<PathBuf>> {
     let mtime = u32::try_from(opts.source_date_epoch).with_context(|| {
         format!(
@@ -224,7 +231,7 @@ fn make_snaps(opts: &ExampleOptions, dir: &Path, reporter: &Reporter) -> Result<
     };
     snaps::kernel_snap(&deb, &opts.init, opts.source_date_epoch, &snaps[0])?;
     crate::interrupt::check()?;
-    reporter.stage("packing the busybox base, the app and the gadget");
+    reporter.stage("packing the busybox base, the app, the gadget and the snapd snap");
     let work = tempfile::Builder::new()
         .prefix(".trees-")
         .tempdir_in(dir)
@@ -232,6 +239,7 @@ fn make_snaps(opts: &ExampleOptions, dir: &Path, reporter: &Reporter) -> Result<
     snaps::base_snap(&opts.busybox, work.path(), &snaps[1], &pack)?;
     snaps::source_snap(&sources::HELLO, work.path(), &snaps[2], &pack)?;
     snaps::source_snap(&sources::GADGET, work.path(), &snaps[3], &pack)?;
+    snaps::source_snap(&snapd_snap::SNAPD, work.path(), &snaps[4], &pack)?;
     work.close().context("removing the snap trees")?;
     Ok(snaps)
 }

@@ -19,8 +19,8 @@ pub const KEYRING_README: &str = "README.md";
 const README_TEXT: &str = "\
 # TEST-ONLY keyring: never use these keys for anything real
 
-These private keys are published in the snapsmith repository (models/test-keys), so anyone can
-sign with them. They signed this example image's model chain and snap assertions, and exist only
+These private RSA-4096 keys are published in the snapsmith repository (models/test-keys), so
+anyone can sign with them. They signed this example image's model chain and snap assertions, and exist only
 so the example device is reproducible and its updates can be signed in tests:
 
 - dev-root.key: the root of trust (account dev-root); it also signs the snap assertions.

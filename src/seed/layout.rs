@@ -110,9 +110,15 @@ pub fn seed_tree(
     for snap in snaps {
         tree.file(&seed_path(label, snap), FileSource::File(snap.path.clone()))?;
     }
-    let options: Vec<OptionsSnap> = snaps
+    // snapd's seed loader walks options.yaml alongside the model in its own order (snapd,
+    // kernel, base, gadget, the other model snaps, then extra snaps): list them so.
+    let mut listed: Vec<&SeedSnap> = snaps
         .iter()
         .filter(|s| !s.asserted() || !s.in_model)
+        .collect();
+    listed.sort_by_key(|s| (!s.in_model, snapd_rank(s.snap_type)));
+    let options: Vec<OptionsSnap> = listed
+        .into_iter()
         .map(|s| OptionsSnap {
             name: &s.name,
             id: s.snap_id.as_deref().filter(|_| s.asserted()),
@@ -130,6 +136,17 @@ pub fn seed_tree(
         )?;
     }
     Ok(tree)
+}
+
+/// Where snapd's model puts a snap of type `t` among the essential ones.
+fn snapd_rank(t: SnapType) -> u8 {
+    match t {
+        SnapType::Snapd => 0,
+        SnapType::Kernel => 1,
+        SnapType::Base | SnapType::Os => 2,
+        SnapType::Gadget => 3,
+        SnapType::App => 4,
+    }
 }
 
 /// The run-mode boot state for a freshly installed system.

@@ -218,6 +218,12 @@ pub enum ResolveError {
         file: String,
         declared: String,
     },
+    #[error("gadget ({file}): its base {base:?} is not the model's base {model_base:?}")]
+    GadgetBase {
+        file: String,
+        base: String,
+        model_base: String,
+    },
     #[error("the model does not list exactly one {kind} snap")]
     Essential { kind: SnapType },
 }
@@ -247,8 +253,9 @@ pub fn resolve(
     let mut selected = Vec::new();
     for entry in entries_with_base(model) {
         let Some(candidate) = by_name.remove(entry.name.as_str()) else {
-            // snapsmith's runtime replaces snapd: a snapd entry is never required.
-            if entry.required && entry.snap_type != SnapType::Snapd {
+            // A listed snapd snap is essential like the others (snapd's seed loader needs it),
+            // though snapsmith's runtime does not run it.
+            if entry.required {
                 return Err(missing_or_renamed(&entry, candidates, asserted));
             }
             continue;
@@ -265,7 +272,7 @@ pub fn resolve(
         }
         selected.push(select(model, None, candidate, asserted)?);
     }
-    check_bases(&selected)?;
+    check_bases(&selected, &model.base)?;
     selected.sort_by_key(|s| (!s.in_model, seed_rank(s.snap_type)));
     Ok(selected)
 }
@@ -407,8 +414,20 @@ fn check_assertion<'a>(
     Ok(a)
 }
 
-/// Every snap's base must be in the image; an app without `base` runs on `core`.
-fn check_bases(selected: &[SeedSnap]) -> Result<(), ResolveError> {
+/// Every snap's base must be in the image; an app without `base` runs on `core`. The gadget's
+/// base, when it names one, is the model's (as snapd's seed loader requires).
+fn check_bases(selected: &[SeedSnap], model_base: &str) -> Result<(), ResolveError> {
+    let gadget = selected.iter().find(|s| s.snap_type == SnapType::Gadget);
+    if let Some(g) = gadget
+        && let Some(base) = g.info.base.as_deref()
+        && base != model_base
+    {
+        return Err(ResolveError::GadgetBase {
+            file: g.path.display().to_string(),
+            base: base.to_string(),
+            model_base: model_base.to_string(),
+        });
+    }
     let bases: Vec<&str> = selected
         .iter()
         .filter(|s| matches!(s.snap_type, SnapType::Base | SnapType::Os))

@@ -48,6 +48,7 @@ fn files() -> Vec<Candidate> {
         snap("pc", "type: gadget\nbase: core22\n"),
         snap("pc-kernel", "type: kernel\narchitectures: [amd64]\n"),
         snap("core22", "type: base\n"),
+        snap("snapd", "type: snapd\n"),
     ]
 }
 
@@ -70,13 +71,37 @@ fn all_asserted(files: &[Candidate]) -> Vec<AssertedRevision> {
 }
 
 #[test]
-fn dangerous_accepts_local_snaps_without_snapd() {
+fn dangerous_accepts_local_snaps() {
     let got = resolve(&model(Grade::Dangerous), &files(), &[]).unwrap();
     let names: Vec<_> = got.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["core22", "pc-kernel", "pc", "hello"]);
+    assert_eq!(names, ["snapd", "core22", "pc-kernel", "pc", "hello"]);
     assert!(got.iter().all(|s| s.revision == Revision::Local(1)));
-    assert_eq!(got[0].file_name(), "core22_x1.snap");
-    assert_eq!(got[0].snap_id.as_deref(), Some("core22-id"));
+    assert_eq!(got[1].file_name(), "core22_x1.snap");
+    assert_eq!(got[1].snap_id.as_deref(), Some("core22-id"));
+}
+
+#[test]
+fn a_listed_snapd_snap_is_required_an_unlisted_one_is_not() {
+    let without: Vec<_> = files()
+        .into_iter()
+        .filter(|c| c.info.name != "snapd")
+        .collect();
+    let err = resolve(&model(Grade::Dangerous), &without, &[]).unwrap_err();
+    assert!(err.to_string().contains("snapd"), "{err}");
+    let mut m = model(Grade::Dangerous);
+    m.snaps.retain(|s| s.name != "snapd");
+    let got = resolve(&m, &without, &[]).unwrap();
+    assert!(got.iter().all(|s| s.snap_type != SnapType::Snapd));
+}
+
+#[test]
+fn a_gadget_on_another_base_is_refused() {
+    let mut files = files();
+    let gadget = files.iter_mut().find(|c| c.info.name == "pc").unwrap();
+    *gadget = snap("pc", "type: gadget\nbase: core24\n");
+    let err = resolve(&model(Grade::Dangerous), &files, &[]).unwrap_err();
+    assert!(matches!(err, ResolveError::GadgetBase { .. }), "{err}");
+    assert!(err.to_string().contains("core24"), "{err}");
 }
 
 #[test]
@@ -132,7 +157,7 @@ fn optional_snap_may_be_absent() {
         .into_iter()
         .filter(|c| c.info.name != "hello")
         .collect();
-    assert_eq!(resolve(&m, &files, &[]).unwrap().len(), 3);
+    assert_eq!(resolve(&m, &files, &[]).unwrap().len(), 4);
 }
 
 #[test]
@@ -253,12 +278,4 @@ fn duplicate_files() {
     files.push(dup);
     let err = resolve(&model(Grade::Dangerous), &files, &[]).unwrap_err();
     assert!(matches!(err, ResolveError::Duplicate { .. }), "{err}");
-}
-
-#[test]
-fn given_snapd_is_kept() {
-    let mut files = files();
-    files.push(snap("snapd", "type: snapd\n"));
-    let got = resolve(&model(Grade::Dangerous), &files, &[]).unwrap();
-    assert_eq!(got[0].name, "snapd");
 }

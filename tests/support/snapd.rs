@@ -58,3 +58,20 @@ pub fn snapd(helper: &Path, args: &[&Path]) -> Result<String, String> {
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
+
+/// Runs snapsmith with the keyring `dir/keys`, a fixed `SOURCE_DATE_EPOCH` and `env`; stdout,
+/// or stderr as the error.
+pub fn in_keyring(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Vec<u8>, String> {
+    let out = super::snapsmith()
+        .args(args)
+        .env("SNAPSMITH_KEYRING", dir.join("keys"))
+        .env("SOURCE_DATE_EPOCH", "1767225600")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}

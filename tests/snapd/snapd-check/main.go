@@ -27,6 +27,15 @@
 //	    makes a fresh root and brand RSA key with snapd's code and writes DIR/root.assert
 //	    (trusted), DIR/brand.assert (brand account and key) and DIR/model.assert (a model the
 //	    brand signed)
+//	snapd-check gpg-key NAME
+//	    prints the key id and the exported public key (as `snap export-key` prints it) that
+//	    snapd's GnuPG key manager gives the key NAME in the GnuPG home $SNAP_GNUPG_HOME
+//	snapd-check public-key FILE
+//	    decodes FILE as an exported public key (an account-key body); prints its key id
+//	snapd-check seed DIR LABEL --trusted FILE...
+//	    loads system LABEL of the seed in DIR with snapd's seed loader (seed.Open,
+//	    LoadAssertions with a database rooted at the trusted assertions, LoadMeta); prints
+//	    JSON: the model, grade, its essential snaps and the run-mode snaps
 package main
 
 import (
@@ -63,17 +72,22 @@ func decodeAll(path string) []asserts.Assertion {
 	}
 }
 
-func verify(args []string) {
-	var trusted []asserts.Assertion
-	var files []string
+// splitTrusted reads the assertions of every "--trusted FILE" in args; returns them and the
+// other arguments.
+func splitTrusted(args []string) (trusted []asserts.Assertion, rest []string) {
 	for i := 0; i < len(args); i++ {
 		if args[i] == "--trusted" && i+1 < len(args) {
 			trusted = append(trusted, decodeAll(args[i+1])...)
 			i++
 			continue
 		}
-		files = append(files, args[i])
+		rest = append(rest, args[i])
 	}
+	return trusted, rest
+}
+
+func verify(args []string) {
+	trusted, files := splitTrusted(args)
 	db, err := asserts.OpenDatabase(&asserts.DatabaseConfig{
 		Backstore: asserts.NewMemoryBackstore(),
 		Trusted:   trusted,
@@ -115,7 +129,7 @@ func decode(args []string) {
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: snapd-check verify|decode|decode-many|gadget-layout|sysdb-generic|sign-chain ...")
+		fail("usage: snapd-check verify|decode|decode-many|gadget-layout|sysdb-generic|sign-chain|gpg-key|public-key|seed ...")
 	}
 	switch os.Args[1] {
 	case "verify":
@@ -139,6 +153,17 @@ func main() {
 			fail("usage: snapd-check sign-chain DIR")
 		}
 		signChain(os.Args[2])
+	case "seed":
+		seedCheck(os.Args[2:])
+	case "gpg-key", "public-key":
+		if len(os.Args) != 3 {
+			fail("usage: snapd-check %s ARG", os.Args[1])
+		}
+		if os.Args[1] == "gpg-key" {
+			gpgKey(os.Args[2])
+		} else {
+			publicKey(os.Args[2])
+		}
 	default:
 		fail("unknown command %q", os.Args[1])
 	}
