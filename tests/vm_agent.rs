@@ -38,7 +38,36 @@ fn grubenv(status: &str, kernel: &str, try_kernel: &str) -> Vec<u8> {
     g.encode().unwrap()
 }
 
-/// A run-mode disk: ubuntu-boot (vfat, grubenv) and ubuntu-data (ext4, modeenv, base).
+/// ubuntu-seed with the recovery system `dev`'s trust root, which the device verifies updates
+/// against: a dangerous model (base `testbase`) signed by a brand key, and model-etc with the
+/// self-signed root and the brand's account and key (as `build` writes them).
+fn seed_part() -> Part {
+    use snapsmith::assertion::{PrivateKey, certify_key, encode_stream, sign};
+    let root = PrivateKey::from_seed([1; 32]);
+    let brand = PrivateKey::from_seed([2; 32]);
+    let epoch = time::OffsetDateTime::UNIX_EPOCH;
+    let mut etc = certify_key(&root.public(), "root", "root", &root, "root", epoch, None).unwrap();
+    etc.extend(certify_key(&brand.public(), "brand", "dev", &root, "root", epoch, None).unwrap());
+    let headers = serde_json::json!({
+        "series": "16", "brand-id": "dev", "model": "agent-test", "architecture": "amd64",
+        "base": "testbase", "grade": "dangerous", "timestamp": "2026-01-01T00:00:00+00:00",
+        "snaps": [
+            {"name": "pc", "type": "gadget"},
+            {"name": "pc-kernel", "type": "kernel"},
+            {"name": "testbase", "type": "base"},
+        ],
+    });
+    let model = sign("model", headers.as_object().unwrap(), &[], &brand, "dev").unwrap();
+    Part::new("ubuntu-seed", FsKind::Vfat, 40 * MIB)
+        .file("systems/dev/model", FileSource::Bytes(model.encode()))
+        .file(
+            "systems/dev/assertions/model-etc",
+            FileSource::Bytes(encode_stream(&etc)),
+        )
+}
+
+/// A run-mode disk: ubuntu-seed (the trust root), ubuntu-boot (vfat, grubenv) and ubuntu-data
+/// (ext4, modeenv, base).
 fn run_disk(dir: &Path, modeenv: &Modeenv, grub: Vec<u8>, base: &Path) -> PathBuf {
     let boot = Part::new("ubuntu-boot", FsKind::Vfat, 40 * MIB)
         .file("EFI/ubuntu/grubenv", FileSource::Bytes(grub));
@@ -51,12 +80,13 @@ fn run_disk(dir: &Path, modeenv: &Modeenv, grub: Vec<u8>, base: &Path) -> PathBu
             &format!("{SNAPS}/{}", modeenv.base),
             FileSource::File(base.to_path_buf()),
         );
-    disks::write_gpt(dir, "run", &[boot, data]).unwrap()
+    disks::write_gpt(dir, "run", &[seed_part(), boot, data]).unwrap()
 }
 
 fn modeenv(base: &str, kernels: &[&str]) -> Modeenv {
     Modeenv {
         mode: "run".into(),
+        recovery_system: "dev".into(),
         base: base.into(),
         current_kernels: kernels.iter().map(|k| k.to_string()).collect(),
         ..Modeenv::default()

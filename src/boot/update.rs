@@ -97,6 +97,25 @@ pub fn applied(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The store revision of an installed snap file `<name>_<N>.snap`; `None` for a local
+/// revision (`x1`) or another snap's file.
+pub fn revision_of(file: &str, name: &str) -> Option<u64> {
+    let rev = file
+        .strip_prefix(name)?
+        .strip_prefix('_')?
+        .strip_suffix(".snap")?;
+    rev.parse().ok().filter(|_| !rev.starts_with('0'))
+}
+
+/// The file an update of snap `name` is installed as: `<name>_<revision>.snap` when asserted,
+/// else the next local revision after those in `existing` (as snapd names them).
+pub fn update_file(name: &str, revision: Option<u64>, existing: &[String]) -> String {
+    match revision {
+        Some(rev) => format!("{name}_{rev}.snap"),
+        None => super::state::next_local_file(name, existing),
+    }
+}
+
 /// What a data file's state is on this boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataState {
@@ -163,5 +182,21 @@ mod tests {
         assert_eq!(DataState::of(Some(b"v1"), "v1"), DataState::Kept);
         assert_eq!(DataState::of(Some(b"v2"), "v1"), DataState::Changed);
         assert_eq!(applied("a\n\n b \n"), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn update_files_and_revisions() {
+        assert_eq!(revision_of("pc-kernel_12.snap", "pc-kernel"), Some(12));
+        for file in [
+            "pc-kernel_x1.snap",
+            "pc-kernel_01.snap",
+            "pc_2.snap",
+            "pc-kernel_2",
+        ] {
+            assert_eq!(revision_of(file, "pc-kernel"), None, "{file}");
+        }
+        let existing = vec!["core_x1.snap".to_string()];
+        assert_eq!(update_file("core", Some(3), &existing), "core_3.snap");
+        assert_eq!(update_file("core", None, &existing), "core_x2.snap");
     }
 }

@@ -5,8 +5,7 @@
 use super::derive::ImageInfo;
 use super::hostcheck::{self, CheckKind};
 use super::scenario::{Outcome, Revision, Scenario, UpdateKind, Wait, expand};
-use crate::boot::state::next_local_file;
-use crate::boot::update::Manifest;
+use crate::boot::update::{self, Manifest};
 use crate::snap::SnapType;
 use anyhow::Result;
 use serde::Serialize;
@@ -89,11 +88,11 @@ pub fn plan(scenarios: &[Scenario], info: &ImageInfo) -> Result<Plan> {
             info.kernel()?
         )),
     };
-    let vars = placeholders(info)?;
-    let boots: Vec<PlannedBoot> = scenarios
-        .iter()
-        .map(|s| plan_boot(s, boot, &vars, info))
-        .collect();
+    let mut boots: Vec<PlannedBoot> = Vec::new();
+    for s in scenarios {
+        let vars = placeholders(info, s.update.revision_step())?;
+        boots.push(plan_boot(s, boot, &vars, info));
+    }
     let mut derive: Vec<UpdateKind> = boots
         .iter()
         .filter_map(|b| b.update_disk.as_ref().map(|d| d.update))
@@ -199,22 +198,26 @@ fn disk_expectations(
     }
 }
 
-/// `{kernel}`, `{base}`, `{new_kernel}`, `{new_base}` for the image.
-fn placeholders(info: &ImageInfo) -> Result<BTreeMap<&'static str, String>> {
+/// `{kernel}`, `{base}`, `{new_kernel}`, `{new_base}` for the image, the new ones for an update
+/// `step` revisions ahead of the image's.
+fn placeholders(info: &ImageInfo, step: u64) -> Result<BTreeMap<&'static str, String>> {
     let mut vars = BTreeMap::new();
     let kernel = info.kernel()?.to_string();
     let name_of = |file: &str| {
         file.rsplit_once('_')
             .map_or(file.to_string(), |(n, _)| n.to_string())
     };
-    vars.insert(
-        "new_kernel",
-        next_local_file(&name_of(&kernel), &info.installed),
-    );
-    vars.insert(
-        "new_base",
-        next_local_file(&name_of(&info.modeenv.base), &info.installed),
-    );
+    // Derived updates of a dangerous image are unasserted (the next local revision); of any
+    // other, asserted `step` revisions after the installed one (see signing::assert_update).
+    let next = |file: &str| {
+        let name = name_of(file);
+        let asserted = (info.modeenv.grade != "dangerous")
+            .then(|| update::revision_of(file, &name).map(|r| r + step))
+            .flatten();
+        update::update_file(&name, asserted, &info.installed)
+    };
+    vars.insert("new_kernel", next(&kernel));
+    vars.insert("new_base", next(&info.modeenv.base));
     vars.insert("kernel", kernel);
     vars.insert("base", info.modeenv.base.clone());
     Ok(vars)
