@@ -1,19 +1,15 @@
-//! The update disk's manifest (`update.yaml` on the vfat partition named `snapsmith-update`)
-//! and the record of applied updates on ubuntu-data, both as pure codecs.
+//! The update disk as the device reads it, and the record of applied updates on ubuntu-data,
+//! as pure codecs. The disk's partition (named `snapsmith-update`) holds update snaps
+//! (`*.snap`) and, beside each asserted one, its assertions (`<stem>.assert`); the device
+//! takes nothing else from it (docs/update-disk.md). Until the harness powers the guest off
+//! through the power button, an `update.yaml` may still say what to do when nothing is pending:
 //!
 //! ```yaml
-//! snaps: [pc-kernel_2.snap]        # files beside update.yaml, staged in try mode
-//! write: {home/note.txt: "v1"}     # data files under system-data/, written once
-//! then: poweroff                   # when nothing is pending: poweroff | reboot | stay
-//! digests: {pc-kernel_2.snap: ...}  # optional SHA3-384 (snap digest form) of listed snaps
+//! then: poweroff                   # poweroff | reboot | stay
 //! ```
-//!
-//! `digests` lets the writer of the update disk hash the snaps on its own (fast) machine: a
-//! guest under emulation hashes at a few hundred KiB/s, which would dominate every boot.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 
 /// GPT partition name of the update disk.
 pub const PARTITION: &str = "snapsmith-update";
@@ -31,39 +27,21 @@ pub enum Then {
     Stay,
 }
 
-/// A parsed `update.yaml`.
+/// A parsed `update.yaml`: only `then` is read by the device. `snaps` is the harness's list
+/// of what it puts on the disk; the device stages every `.snap` of the disk, whatever it says.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub snaps: Vec<String>,
     #[serde(default)]
-    pub write: BTreeMap<String, String>,
-    #[serde(default)]
     pub then: Option<Then>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub digests: BTreeMap<String, String>,
 }
 
 impl Manifest {
-    /// Parses and checks a manifest: snap entries are plain file names, write paths stay
-    /// inside system-data.
+    /// Parses a manifest; `write:` and `digests:` are no longer accepted.
     pub fn parse(text: &str) -> Result<Manifest> {
-        let m: Manifest = serde_yaml::from_str(text).context("update.yaml")?;
-        for snap in &m.snaps {
-            if snap.is_empty() || snap.contains('/') || snap.starts_with('.') {
-                bail!("update.yaml: snaps: {snap:?} is not a file name");
-            }
-        }
-        if let Some(file) = m.digests.keys().find(|f| !m.snaps.contains(f)) {
-            bail!("update.yaml: digests: {file:?} is not listed in snaps");
-        }
-        for path in m.write.keys() {
-            if !plain_relative(path) {
-                bail!("update.yaml: write: {path:?} is not a plain relative path");
-            }
-        }
-        Ok(m)
+        serde_yaml::from_str(text).context("update.yaml")
     }
 
     /// The manifest as YAML.
@@ -72,11 +50,34 @@ impl Manifest {
     }
 }
 
-fn plain_relative(path: &str) -> bool {
-    !path.is_empty()
-        && path
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != "..")
+/// What the device takes from the update partition's root directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Update snaps, in name order (the order they are staged in).
+    pub snaps: Vec<String>,
+    /// Files the device does not read (neither a snap nor a snap's assertions).
+    pub ignored: Vec<String>,
+}
+
+/// Sorts the update partition's file names into snaps and ignored files; `<stem>.assert` of a
+/// listed snap and update.yaml are read with it, hidden files are skipped.
+pub fn listing(names: &[String]) -> Listing {
+    let mut out = Listing::default();
+    for name in names.iter().filter(|n| !n.starts_with('.')) {
+        if name.ends_with(".snap") {
+            out.snaps.push(name.clone());
+        } else if name != MANIFEST {
+            out.ignored.push(name.clone());
+        }
+    }
+    let paired = |n: &String| {
+        n.strip_suffix(".assert")
+            .is_some_and(|stem| out.snaps.contains(&format!("{stem}.snap")))
+    };
+    out.ignored.retain(|n| !paired(n));
+    out.snaps.sort();
+    out.ignored.sort();
+    out
 }
 
 /// The idle action: the manifest's `then`, else poweroff when the command line asks for it.
@@ -116,72 +117,50 @@ pub fn update_file(name: &str, revision: Option<u64>, existing: &[String]) -> St
     }
 }
 
-/// What a data file's state is on this boot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DataState {
-    Written,
-    Kept,
-    Changed,
-}
-
-impl DataState {
-    /// What to do with a `write:` entry given the file's current content.
-    pub fn of(current: Option<&[u8]>, wanted: &str) -> DataState {
-        match current {
-            None => DataState::Written,
-            Some(bytes) if bytes == wanted.as_bytes() => DataState::Kept,
-            Some(_) => DataState::Changed,
-        }
-    }
-
-    pub fn word(self) -> &'static str {
-        match self {
-            DataState::Written => "written",
-            DataState::Kept => "kept",
-            DataState::Changed => "changed",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_and_checks_manifests() {
-        let m =
-            Manifest::parse("snaps: [pc-kernel_2.snap]\nwrite: {home/a.txt: v1}\nthen: poweroff\n")
-                .unwrap();
-        assert_eq!(m.snaps, vec!["pc-kernel_2.snap"]);
-        assert_eq!(m.write["home/a.txt"], "v1");
+    fn manifests_say_only_what_to_do_when_idle() {
+        let m = Manifest::parse("then: poweroff\n").unwrap();
         assert_eq!(m.then, Some(Then::Poweroff));
         assert_eq!(Manifest::parse(&m.encode()).unwrap(), m);
         assert_eq!(Manifest::parse("{}").unwrap(), Manifest::default());
         for bad in [
-            "snaps: [../x.snap]",
-            "write: {../etc/passwd: x}",
-            "write: {/abs: x}",
+            "write: {home/a.txt: v1}",
+            "digests: {a.snap: x}",
             "then: later",
             "other: 1",
-            "snaps: [a.snap]\ndigests: {b.snap: x}",
         ] {
             assert!(Manifest::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn idle_and_data_states() {
-        let m = Manifest {
+        let r = Manifest {
             then: Some(Then::Reboot),
             ..Manifest::default()
         };
-        assert_eq!(idle_action(Some(&m), true), Then::Reboot);
+        assert_eq!(idle_action(Some(&r), true), Then::Reboot);
         assert_eq!(idle_action(None, true), Then::Poweroff);
         assert_eq!(idle_action(Some(&Manifest::default()), false), Then::Stay);
-        assert_eq!(DataState::of(None, "v1"), DataState::Written);
-        assert_eq!(DataState::of(Some(b"v1"), "v1"), DataState::Kept);
-        assert_eq!(DataState::of(Some(b"v2"), "v1"), DataState::Changed);
         assert_eq!(applied("a\n\n b \n"), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn listing_takes_snaps_and_their_assertions() {
+        let names: Vec<String> = [
+            "b.snap",
+            "a.snap",
+            "a.assert",
+            "orphan.assert",
+            "update.yaml",
+            ".hidden",
+            "run.sh",
+        ]
+        .map(String::from)
+        .to_vec();
+        let l = listing(&names);
+        assert_eq!(l.snaps, ["a.snap", "b.snap"]);
+        assert_eq!(l.ignored, ["orphan.assert", "run.sh"]);
     }
 
     #[test]

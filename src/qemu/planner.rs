@@ -123,9 +123,7 @@ fn plan_boot(
         update: s.update,
         manifest: Manifest {
             snaps: Vec::new(),
-            write: BTreeMap::new(),
             then: None,
-            digests: BTreeMap::new(),
         },
     });
     let refused = (s.needs_bootloader && boot != BootPath::Firmware).then(|| {

@@ -18,7 +18,7 @@ use super::{power, shared::MARKER_ERROR};
 use crate::boot::grubenv::Grubenv;
 use crate::boot::modeenv::Modeenv;
 use crate::boot::state;
-use crate::boot::update::{self, DataState, Manifest, Then};
+use crate::boot::update::{self, Manifest, Then};
 use anyhow::{Context, Result, bail};
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -51,7 +51,7 @@ impl Mounts {
 }
 
 /// A settled boot: health checked, tried kernel or base committed or rolled back, and the
-/// update medium's manifest (with its data files written) when one is attached.
+/// update medium's idle action when one is attached.
 pub struct Settled {
     pub mounts: Mounts,
     /// A directory for temporary mount points.
@@ -60,7 +60,7 @@ pub struct Settled {
     /// modeenv and grubenv as they are now on disk.
     pub modeenv: Modeenv,
     pub grubenv: Option<Grubenv>,
-    /// Present only when the update medium is mounted.
+    /// The update medium's update.yaml, when it has a valid one (only `then` is read).
     pub manifest: Option<Manifest>,
 }
 
@@ -95,13 +95,7 @@ pub fn settle(booted: &Booted) -> Result<Settled> {
     for event in &settled.events {
         console(&format!("{MARKER} {}", event.marker()));
     }
-    let manifest = match &mounts.update {
-        Some(dir) => Some(read_manifest(dir)?),
-        None => None,
-    };
-    if let Some(m) = &manifest {
-        write_data(m)?;
-    }
+    let manifest = mounts.update.as_deref().and_then(read_manifest);
     booted.watchdog.feed_forever();
     Ok(Settled {
         mounts,
@@ -197,26 +191,20 @@ fn scratch_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn read_manifest(dir: &Path) -> Result<Manifest> {
-    let path = dir.join(update::MANIFEST);
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    Manifest::parse(&text).with_context(|| format!("reading {}", path.display()))
-}
-
-/// The manifest's data files under system-data/: written once, reported on every boot.
-fn write_data(m: &Manifest) -> Result<()> {
-    let data = Path::new(WRITABLE).join("system-data");
-    for (rel, content) in &m.write {
-        let path = data.join(rel);
-        let current = std::fs::read(&path).ok();
-        let state = DataState::of(current.as_deref(), content);
-        if state == DataState::Written {
-            write_synced(&path, content.as_bytes())?;
+/// The medium's update.yaml for its `then`; a missing one is none, an invalid one is reported
+/// and ignored (the medium's snaps are still considered).
+fn read_manifest(dir: &Path) -> Option<Manifest> {
+    let text = std::fs::read_to_string(dir.join(update::MANIFEST)).ok()?;
+    match Manifest::parse(&text) {
+        Ok(m) => Some(m),
+        Err(err) => {
+            console(&format!(
+                "{MARKER} update ignored {}: {err:#}",
+                update::MANIFEST
+            ));
+            None
         }
-        console(&format!("{MARKER} data {} {rel}", state.word()));
     }
-    Ok(())
 }
 
 /// Unmounts, makes ubuntu-data read-only and does `then`; returns only for `stay` after

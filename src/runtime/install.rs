@@ -20,7 +20,7 @@ use crate::assertion::snap_trust::{Copied, Refusal, TrustRoot, Verdict};
 use crate::boot::grubenv::Grubenv;
 use crate::boot::modeenv::Modeenv;
 use crate::boot::state;
-use crate::boot::update::{self, Manifest};
+use crate::boot::update;
 use crate::snap::{SnapInfo, SnapType};
 use anyhow::{Context as _, Result, bail};
 use std::path::{Path, PathBuf};
@@ -59,20 +59,22 @@ fn snaps_dir() -> PathBuf {
     Path::new(WRITABLE).join(crate::seed::DATA_SNAPS_DIR)
 }
 
-/// Stages every pending snap of `m`; returns how many were staged (a reboot is then due).
-pub fn stage_all(
-    ctx: &Context,
-    m: &Manifest,
-    env: Modeenv,
-    grub: Option<Grubenv>,
-) -> Result<usize> {
-    if m.snaps.is_empty() {
+/// Stages every pending snap of the update medium; returns how many were staged (a reboot is
+/// then due). Files that are neither snaps nor their assertions are reported and not read.
+pub fn stage_all(ctx: &Context, env: Modeenv, grub: Option<Grubenv>) -> Result<usize> {
+    let listing = update::listing(&list_dir(ctx.update_dir)?);
+    for file in &listing.ignored {
+        console(&format!(
+            "{MARKER} update ignored {file}: an update disk holds only snaps and their assertions"
+        ));
+    }
+    if listing.snaps.is_empty() {
         return Ok(0);
     }
     let root = match trust::load_root(ctx.scratch, &env.recovery_system) {
         Ok(root) => root,
         Err(err) => {
-            for file in &m.snaps {
+            for file in &listing.snaps {
                 refused(file, &format!("no trust root: {err:#}"));
             }
             return Ok(0);
@@ -88,7 +90,7 @@ pub fn stage_all(
         grub,
     };
     let mut staged = 0;
-    for file in &m.snaps {
+    for file in &listing.snaps {
         let incoming = snaps_dir().join(".incoming.snap");
         let result = run.stage_one(file, &incoming);
         let _ = std::fs::remove_file(&incoming);
