@@ -37,7 +37,7 @@ pub enum Refusal {
     Digest(String),
     #[error("its size {size} differs from the snap-revision's snap-size {asserted}")]
     Size { size: u64, asserted: u64 },
-    #[error("snap {0:?} is not the model's kernel or base")]
+    #[error("not the model's kernel or base: snap {0:?}")]
     NotInModel(String),
     #[error("snap-id {offered:?} differs from the model's {expected:?} for {name}")]
     SnapId {
@@ -45,7 +45,7 @@ pub enum Refusal {
         offered: String,
         expected: String,
     },
-    #[error("revision {offered} is not newer than the installed revision {installed}")]
+    #[error("not newer than the installed revision: revision {offered}, installed {installed}")]
     NotNewer { offered: u64, installed: u64 },
     #[error("meta/snap.yaml names {found:?}, the assertions {expected:?}")]
     Name { found: String, expected: String },

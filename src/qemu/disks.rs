@@ -7,7 +7,7 @@ use crate::boot::update::{self, Manifest};
 use crate::build::update_disk::{self as ud, UpdateFile};
 use crate::disk::{WriteOptions, write_volume};
 use crate::plan::FileSource;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 pub use crate::build::update_disk::Part;
@@ -32,8 +32,10 @@ pub fn write_update_disk(
 }
 
 /// [`write_update_disk`] with the snaps' `assertions` (streams, paired with the snaps by digest
-/// as `snapsmith update-disk` pairs them). The manifest's `then` goes into update.yaml, which
-/// the device reads for nothing else.
+/// as `snapsmith update-disk` pairs them). A directory among `snaps` (a scenario's forged
+/// updates) goes on the disk file by file as it is, assertions unchecked, as an attacker's disk
+/// would; a directory among `assertions` is that same one. The manifest's `then` goes into
+/// update.yaml, which the device reads for nothing else.
 pub fn write_update_disk_with(
     dir: &Path,
     name: &str,
@@ -41,7 +43,13 @@ pub fn write_update_disk_with(
     snaps: &[PathBuf],
     assertions: &[PathBuf],
 ) -> Result<PathBuf> {
-    let mut files = ud::update_files(snaps, assertions)?;
+    let (dirs, snaps): (Vec<PathBuf>, Vec<PathBuf>) =
+        snaps.iter().cloned().partition(|p| p.is_dir());
+    let assertions: Vec<PathBuf> = assertions.iter().filter(|p| !p.is_dir()).cloned().collect();
+    let mut files = ud::update_files(&snaps, &assertions)?;
+    for dir in &dirs {
+        files.extend(verbatim(dir)?);
+    }
     if manifest.then.is_some() {
         let then = Manifest {
             then: manifest.then,
@@ -53,4 +61,24 @@ pub fn write_update_disk_with(
         });
     }
     ud::write_update_disk(&files, &dir.join(format!("{name}.img")))
+}
+
+/// The files of `dir`, in name order, for the update partition's root.
+fn verbatim(dir: &Path) -> Result<Vec<UpdateFile>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_file() {
+            files.push(UpdateFile {
+                name: path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+                source: FileSource::File(path),
+            });
+        }
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(files)
 }

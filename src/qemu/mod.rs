@@ -12,6 +12,7 @@ pub mod accel;
 pub mod boot;
 pub mod console;
 pub mod derive;
+pub mod derive_forged;
 pub mod diskread;
 pub mod disks;
 pub mod hostcheck;

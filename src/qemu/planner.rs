@@ -131,6 +131,12 @@ fn plan_boot(
          bootloader, kernel updates cannot be tried)"
             .to_string()
     });
+    let refused = refused.or_else(|| {
+        (s.update == UpdateKind::Forged && info.modeenv.grade == "dangerous").then(|| {
+            "needs an image of grade signed: a dangerous model accepts unasserted updates"
+                .to_string()
+        })
+    });
     PlannedBoot {
         name: s.name.clone(),
         update_disk,
@@ -240,6 +246,25 @@ mod tests {
             seed: None,
             seed_grubenv: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn forged_updates_need_a_signed_image_and_asserted_names_follow_the_revision() {
+        let forged = [Scenario::load("forged-update").unwrap()];
+        let mut dangerous = info(true);
+        dangerous.modeenv.grade = "dangerous".into();
+        let plan = plan(&forged, &dangerous).unwrap();
+        let reason = plan.boots[0].refused.as_deref().unwrap();
+        assert!(reason.contains("grade signed"), "{reason}");
+        let mut signed = info(true);
+        signed.modeenv.grade = "signed".into();
+        signed.modeenv.current_kernels = vec!["pc-kernel_7.snap".into()];
+        let plan = super::plan(&forged, &signed).unwrap();
+        assert_eq!(plan.boots[0].refused, None);
+        assert_eq!(plan.derive, [UpdateKind::Forged]);
+        assert!(!plan.boots[0].expect.snaps.contains("pc-kernel_8.snap"));
+        let vars = placeholders(&signed, 1).unwrap();
+        assert_eq!(vars["new_kernel"], "pc-kernel_8.snap");
     }
 
     #[test]
