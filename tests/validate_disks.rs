@@ -6,7 +6,6 @@
 
 mod support;
 
-use snapsmith::boot::update::{Manifest, Then};
 use snapsmith::exec::Cmd;
 use snapsmith::qemu::disks;
 use std::io::Read;
@@ -32,10 +31,6 @@ fn update_disk_holds_snaps_and_their_assertions() {
             ("blob", &bytes),
         ],
     );
-    let manifest = Manifest {
-        then: Some(Then::Poweroff),
-        ..Manifest::default()
-    };
     // The snap's assertions, as `snapsmith snap assert` prints them.
     let key = snapsmith::assertion::PrivateKey::from_seed([5; 32]);
     let request = snapsmith::snap::SnapAssertRequest {
@@ -50,7 +45,6 @@ fn update_disk_holds_snaps_and_their_assertions() {
     let disk = disks::write_update_disk_with(
         dir.path(),
         "update",
-        &manifest,
         std::slice::from_ref(&snap),
         &[assertions],
     )
@@ -80,9 +74,13 @@ fn update_disk_holds_snaps_and_their_assertions() {
     // Paired with the snap by digest, under the snap's stem.
     let beside = snapsmith::assertion::decode_stream(&read("thing_2.assert")).unwrap();
     assert_eq!(beside, signed);
-    // update.yaml says only what to do when idle.
-    let text = String::from_utf8(read("update.yaml")).unwrap();
-    assert_eq!(Manifest::parse(&text).unwrap(), manifest);
+    // Nothing but the snap and its assertions: no manifest, no commands.
+    let names: Vec<String> = fs
+        .root_dir()
+        .iter()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["thing_2.snap", "thing_2.assert"]);
     // fsck.vfat on the partition's bytes.
     let part = dir.path().join("part.img");
     let all = std::fs::read(&disk).unwrap();

@@ -8,7 +8,6 @@ mod support;
 
 use snapsmith::boot::grubenv::Grubenv;
 use snapsmith::boot::modeenv::Modeenv;
-use snapsmith::boot::update::{Manifest, Then};
 use snapsmith::plan::{FileSource, FsKind};
 use snapsmith::qemu::disks::{self, Part};
 use snapsmith::qemu::{self, DirectKernel, Disk, Vm, VmSpec};
@@ -136,11 +135,7 @@ fn expect(vm: &mut Vm, markers: &[&str]) {
 }
 
 fn update_disk(dir: &Path, snap: &Path) -> PathBuf {
-    let manifest = Manifest {
-        snaps: vec![snap.file_name().unwrap().to_string_lossy().into_owned()],
-        then: Some(Then::Poweroff),
-    };
-    disks::write_update_disk(dir, "update", &manifest, &[snap.to_path_buf()]).unwrap()
+    disks::write_update_disk(dir, "update", &[snap.to_path_buf()]).unwrap()
 }
 
 #[test]

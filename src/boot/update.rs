@@ -1,53 +1,19 @@
 //! The update disk as the device reads it, and the record of applied updates on ubuntu-data,
 //! as pure codecs. The disk's partition (named `snapsmith-update`) holds update snaps
 //! (`*.snap`) and, beside each asserted one, its assertions (`<stem>.assert`); the device
-//! takes nothing else from it (docs/update-disk.md). Until the harness powers the guest off
-//! through the power button, an `update.yaml` may still say what to do when nothing is pending:
-//!
-//! ```yaml
-//! then: poweroff                   # poweroff | reboot | stay
-//! ```
-
-use anyhow::{Context, Result};
-use serde::Deserialize;
+//! takes nothing else from it (docs/update-disk.md): no manifest, no commands, no data files.
 
 /// GPT partition name of the update disk.
 pub const PARTITION: &str = "snapsmith-update";
-/// The manifest at the update filesystem's root.
-pub const MANIFEST: &str = "update.yaml";
 /// Digests of applied update snaps, one per line, under ubuntu-data.
 pub const APPLIED_PATH: &str = "system-data/var/lib/snapsmith/applied";
 
 /// What to do once nothing is pending.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Then {
     Poweroff,
     Reboot,
     Stay,
-}
-
-/// A parsed `update.yaml`: only `then` is read by the device. `snaps` is the harness's list
-/// of what it puts on the disk; the device stages every `.snap` of the disk, whatever it says.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Manifest {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub snaps: Vec<String>,
-    #[serde(default)]
-    pub then: Option<Then>,
-}
-
-impl Manifest {
-    /// Parses a manifest; `write:` and `digests:` are no longer accepted.
-    pub fn parse(text: &str) -> Result<Manifest> {
-        serde_yaml::from_str(text).context("update.yaml")
-    }
-
-    /// The manifest as YAML.
-    pub fn encode(&self) -> String {
-        serde_yaml::to_string(self).unwrap_or_default()
-    }
 }
 
 /// What the device takes from the update partition's root directory.
@@ -60,13 +26,13 @@ pub struct Listing {
 }
 
 /// Sorts the update partition's file names into snaps and ignored files; `<stem>.assert` of a
-/// listed snap and update.yaml are read with it, hidden files are skipped.
+/// listed snap is read with it, hidden files are skipped.
 pub fn listing(names: &[String]) -> Listing {
     let mut out = Listing::default();
     for name in names.iter().filter(|n| !n.starts_with('.')) {
         if name.ends_with(".snap") {
             out.snaps.push(name.clone());
-        } else if name != MANIFEST {
+        } else {
             out.ignored.push(name.clone());
         }
     }
@@ -80,12 +46,13 @@ pub fn listing(names: &[String]) -> Listing {
     out
 }
 
-/// The idle action: the manifest's `then`, else poweroff when the command line asks for it.
-pub fn idle_action(manifest: Option<&Manifest>, cmdline_poweroff: bool) -> Then {
-    match manifest.and_then(|m| m.then) {
-        Some(then) => then,
-        None if cmdline_poweroff => Then::Poweroff,
-        None => Then::Stay,
+/// The idle action: poweroff when the command line asks for it, else stay (until the power
+/// button is pressed).
+pub fn idle_action(cmdline_poweroff: bool) -> Then {
+    if cmdline_poweroff {
+        Then::Poweroff
+    } else {
+        Then::Stay
     }
 }
 
@@ -122,26 +89,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn manifests_say_only_what_to_do_when_idle() {
-        let m = Manifest::parse("then: poweroff\n").unwrap();
-        assert_eq!(m.then, Some(Then::Poweroff));
-        assert_eq!(Manifest::parse(&m.encode()).unwrap(), m);
-        assert_eq!(Manifest::parse("{}").unwrap(), Manifest::default());
-        for bad in [
-            "write: {home/a.txt: v1}",
-            "digests: {a.snap: x}",
-            "then: later",
-            "other: 1",
-        ] {
-            assert!(Manifest::parse(bad).is_err(), "{bad}");
-        }
-        let r = Manifest {
-            then: Some(Then::Reboot),
-            ..Manifest::default()
-        };
-        assert_eq!(idle_action(Some(&r), true), Then::Reboot);
-        assert_eq!(idle_action(None, true), Then::Poweroff);
-        assert_eq!(idle_action(Some(&Manifest::default()), false), Then::Stay);
+    fn idle_actions_and_applied_digests() {
+        assert_eq!(idle_action(true), Then::Poweroff);
+        assert_eq!(idle_action(false), Then::Stay);
         assert_eq!(applied("a\n\n b \n"), vec!["a", "b"]);
     }
 
@@ -160,7 +110,7 @@ mod tests {
         .to_vec();
         let l = listing(&names);
         assert_eq!(l.snaps, ["a.snap", "b.snap"]);
-        assert_eq!(l.ignored, ["orphan.assert", "run.sh"]);
+        assert_eq!(l.ignored, ["orphan.assert", "run.sh", "update.yaml"]);
     }
 
     #[test]

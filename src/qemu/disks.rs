@@ -3,7 +3,6 @@
 //! agent installs updates from, made by the same library function as `snapsmith update-disk`,
 //! and any list of named vfat/ext4 partitions (tests build whole run-mode disks with it).
 
-use crate::boot::update::{self, Manifest};
 use crate::build::update_disk::{self as ud, UpdateFile};
 use crate::disk::{WriteOptions, write_volume};
 use crate::plan::FileSource;
@@ -22,24 +21,17 @@ pub fn write_gpt(dir: &Path, name: &str, parts: &[Part]) -> Result<PathBuf> {
 }
 
 /// Writes the update disk `<dir>/<name>.img` holding the given snap files.
-pub fn write_update_disk(
-    dir: &Path,
-    name: &str,
-    manifest: &Manifest,
-    snaps: &[PathBuf],
-) -> Result<PathBuf> {
-    write_update_disk_with(dir, name, manifest, snaps, &[])
+pub fn write_update_disk(dir: &Path, name: &str, snaps: &[PathBuf]) -> Result<PathBuf> {
+    write_update_disk_with(dir, name, snaps, &[])
 }
 
 /// [`write_update_disk`] with the snaps' `assertions` (streams, paired with the snaps by digest
 /// as `snapsmith update-disk` pairs them). A directory among `snaps` (a scenario's forged
 /// updates) goes on the disk file by file as it is, assertions unchecked, as an attacker's disk
-/// would; a directory among `assertions` is that same one. The manifest's `then` goes into
-/// update.yaml, which the device reads for nothing else.
+/// would; a directory among `assertions` is that same one.
 pub fn write_update_disk_with(
     dir: &Path,
     name: &str,
-    manifest: &Manifest,
     snaps: &[PathBuf],
     assertions: &[PathBuf],
 ) -> Result<PathBuf> {
@@ -49,16 +41,6 @@ pub fn write_update_disk_with(
     let mut files = ud::update_files(&snaps, &assertions)?;
     for dir in &dirs {
         files.extend(verbatim(dir)?);
-    }
-    if manifest.then.is_some() {
-        let then = Manifest {
-            then: manifest.then,
-            ..Manifest::default()
-        };
-        files.push(UpdateFile {
-            name: update::MANIFEST.into(),
-            source: FileSource::Bytes(then.encode().into_bytes()),
-        });
     }
     ud::write_update_disk(&files, &dir.join(format!("{name}.img")))
 }

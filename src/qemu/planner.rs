@@ -5,7 +5,7 @@
 use super::derive::ImageInfo;
 use super::hostcheck::{self, CheckKind};
 use super::scenario::{Outcome, Revision, Scenario, UpdateKind, Wait, expand};
-use crate::boot::update::{self, Manifest};
+use crate::boot::update;
 use crate::snap::SnapType;
 use anyhow::Result;
 use serde::Serialize;
@@ -32,12 +32,10 @@ pub struct Expected {
     pub timeout: f64,
 }
 
-/// The update disk of a boot: update.yaml (its `snaps` and digests are filled in when the
-/// derived snap is written) and the derived update that goes beside it.
+/// The update disk of a boot: the derived update it holds (the snap and its assertions).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateDisk {
     pub update: UpdateKind,
-    pub manifest: Manifest,
 }
 
 /// One boot of a scenario.
@@ -119,13 +117,7 @@ fn plan_boot(
     let needs_disk = s.update != UpdateKind::None || s.outcome == Outcome::Poweroff;
     // The scenario's data files are written by the harness before boot (`data`), and the
     // harness powers the VM off with its power button: nothing on the update disk but snaps.
-    let update_disk = needs_disk.then(|| UpdateDisk {
-        update: s.update,
-        manifest: Manifest {
-            snaps: Vec::new(),
-            then: None,
-        },
-    });
+    let update_disk = needs_disk.then_some(UpdateDisk { update: s.update });
     let refused = (s.needs_bootloader && boot != BootPath::Firmware).then(|| {
         "needs GRUB, but the image's ESP has no EFI/BOOT/BOOTX64.EFI (booted without a \
          bootloader, kernel updates cannot be tried)"
@@ -287,7 +279,6 @@ mod tests {
         );
         let disk = first.update_disk.as_ref().unwrap();
         assert_eq!(disk.update, UpdateKind::None);
-        assert_eq!(disk.manifest.then, None);
         assert!(plan.boots.iter().all(|b| b.refused.is_none()));
         assert!(
             plan.boots[1]
