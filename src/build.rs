@@ -17,6 +17,7 @@ mod manifest;
 mod output;
 mod progress;
 mod run;
+pub mod update_disk;
 
 pub use manifest::{
     MANIFEST_NAME, Manifest, ManifestModel, ManifestPartition, ManifestSnap, ManifestVolume,

@@ -3,7 +3,8 @@
 //! image is left untouched.
 //! When the build puts GRUB on the ESP, every scenario must pass through OVMF and GRUB; an image
 //! without a bootloader boots its current kernel directly, the base scenarios pass and the
-//! kernel scenarios fail saying they need GRUB.
+//! kernel scenarios fail saying they need GRUB. The model is dangerous, so forged-update fails
+//! saying it needs a signed image.
 
 mod support;
 
@@ -12,11 +13,12 @@ use support::build::*;
 
 /// The scenarios run on the test's own image (tests/vm_catalogue.rs runs the whole default
 /// catalogue on the example device).
-const SCENARIOS: [&str; 4] = [
+const SCENARIOS: [&str; 5] = [
     "first-boot",
     "good-kernel-update",
     "bad-kernel-rollback",
     "bad-base-rollback",
+    "forged-update",
 ];
 
 fn sha(path: &Path) -> String {
@@ -71,7 +73,7 @@ fn validate_runs_base_scenarios_on_a_built_image() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
     let scenarios = report["scenarios"].as_array().unwrap();
-    assert_eq!(scenarios.len(), 4, "the scenarios asked for");
+    assert_eq!(scenarios.len(), SCENARIOS.len(), "the scenarios asked for");
     let by_name = |name: &str| {
         scenarios
             .iter()
@@ -84,7 +86,7 @@ fn validate_runs_base_scenarios_on_a_built_image() {
         .descendants()
         .filter(|n| n.has_tag_name("testcase"))
         .count();
-    assert_eq!(cases, 4, "{xml}");
+    assert_eq!(cases, 5, "{xml}");
     for name in ["first-boot", "bad-base-rollback"] {
         let s = by_name(name);
         assert_eq!(s["passed"], true, "{name}: {text}");
@@ -109,14 +111,22 @@ fn validate_runs_base_scenarios_on_a_built_image() {
         text.contains("snapsmith: rollback base=core_x2.snap running=core_x1.snap"),
         "{text}"
     );
+    // The model is dangerous: it would accept unasserted updates, so forged-update cannot pass
+    // and fails saying why, without a VM.
+    let forged = by_name("forged-update")["reason"].as_str().unwrap();
+    assert!(
+        forged.contains("needs an image of grade signed"),
+        "{forged}"
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(report["passed"], false);
     let kernel_scenarios = ["good-kernel-update", "bad-kernel-rollback"];
     if report["boot"] == "firmware" {
         // The image has GRUB on its ESP: the kernel try/commit/rollback runs for real.
         for name in kernel_scenarios {
             assert_eq!(by_name(name)["passed"], true, "{name}: {text}");
         }
-        assert!(output.status.success(), "{text}{stderr}");
-        assert_eq!(report["passed"], true);
+        assert!(stderr.contains("1 of 5 scenarios failed"), "{stderr}");
     } else {
         // Booted without a bootloader, kernel scenarios fail naming why, and the exit is 1.
         assert_eq!(report["boot"], "direct-kernel");
@@ -124,8 +134,7 @@ fn validate_runs_base_scenarios_on_a_built_image() {
             let reason = by_name(name)["reason"].as_str().unwrap();
             assert!(reason.contains("needs GRUB"), "{reason}");
         }
-        assert_eq!(output.status.code(), Some(1));
-        assert!(stderr.contains("2 of 4 scenarios failed"), "{stderr}");
+        assert!(stderr.contains("3 of 5 scenarios failed"), "{stderr}");
     }
     assert_eq!(sha(&image), before, "validate must not modify the image");
 }
@@ -174,6 +183,7 @@ fn validate_lists_its_scenarios() {
             "kernel-unloadable",
             "kernel-hang",
             "hang-before-commit",
+            "forged-update",
         ]
     );
     assert!(

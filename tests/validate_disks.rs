@@ -1,12 +1,11 @@
 //! The update disk the validator attaches: a GPT disk whose vfat partition named
-//! `snapsmith-update` holds update.yaml and the snap files byte for byte (read back through
-//! fatfs and checked by sfdisk and fsck.vfat); and for an image of grade `signed`, the updates
+//! `snapsmith-update` (of its own type) holds the snap files byte for byte with their
+//! assertions beside them (read back through fatfs and checked by sfdisk and fsck.vfat); and for an image of grade `signed`, the updates
 //! the validator derives are asserted with the key from the keyring that signed the image's
 //! snaps, or the scenarios that need them fail saying which key is missing (no VM is booted).
 
 mod support;
 
-use snapsmith::boot::update::{Manifest, Then};
 use snapsmith::exec::Cmd;
 use snapsmith::qemu::disks;
 use std::io::Read;
@@ -14,35 +13,50 @@ use std::io::Read;
 const MIB: u64 = 1024 * 1024;
 
 #[test]
-fn update_disk_holds_manifest_and_snaps() {
+fn update_disk_holds_snaps_and_their_assertions() {
     if !support::have_tools(
-        "update_disk_holds_manifest_and_snaps",
+        "update_disk_holds_snaps_and_their_assertions",
         &["sfdisk", "fsck.vfat"],
     ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     // Content that is not a multiple of any cluster size and spans many clusters.
-    let snap = dir.path().join("thing_2.snap");
     let bytes: Vec<u8> = (0..3_000_123u32).map(|i| (i * 7 % 251) as u8).collect();
-    std::fs::write(&snap, &bytes).unwrap();
-    let manifest = Manifest {
-        snaps: vec!["thing_2.snap".into()],
-        then: Some(Then::Poweroff),
-        ..Manifest::default()
+    let snap = support::build::pack(
+        dir.path(),
+        "thing_2",
+        &[
+            ("meta/snap.yaml", b"name: thing\nversion: '2'\ntype: base\n"),
+            ("blob", &bytes),
+        ],
+    );
+    // The snap's assertions, as `snapsmith snap assert` prints them.
+    let key = snapsmith::assertion::PrivateKey::from_seed([5; 32]);
+    let request = snapsmith::snap::SnapAssertRequest {
+        snap_id: "thing-id",
+        revision: 2,
+        publisher: None,
+        timestamp: "2026-01-01T00:00:00Z",
     };
-    // The snap's assertions go beside it (as the validator puts them for signed images).
-    let assertions = dir.path().join("thing_2.assert");
-    std::fs::write(&assertions, b"type: snap-declaration\n").unwrap();
-    let disk =
-        disks::write_update_disk_with(dir.path(), "update", &manifest, &[snap], &[assertions])
-            .unwrap();
+    let signed = snapsmith::snap::snap_assertions(&snap, &request, &key, "root").unwrap();
+    let assertions = dir.path().join("thing.assertions");
+    std::fs::write(&assertions, snapsmith::assertion::encode_stream(&signed)).unwrap();
+    let disk = disks::write_update_disk_with(
+        dir.path(),
+        "update",
+        std::slice::from_ref(&snap),
+        &[assertions],
+    )
+    .unwrap();
     let table = Cmd::new("sfdisk")
         .arg("--dump")
         .arg(&disk)
         .run_string()
         .unwrap();
     assert!(table.contains("name=\"snapsmith-update\""), "{table}");
+    let own_type = snapsmith::build::update_disk::UPDATE_TYPE.to_string();
+    assert!(table.to_lowercase().contains(&own_type), "{table}");
     let file = std::fs::File::open(&disk).unwrap();
     let size = file.metadata().unwrap().len() - 2 * MIB;
     let window = snapsmith::window::Window::new(&file, MIB, size);
@@ -56,20 +70,17 @@ fn update_disk_holds_manifest_and_snaps() {
             .unwrap();
         out
     };
-    assert_eq!(read("thing_2.snap"), bytes);
-    assert_eq!(read("thing_2.assert"), b"type: snap-declaration\n");
-    let text = String::from_utf8(read("update.yaml")).unwrap();
-    let written = Manifest::parse(&text).unwrap();
-    // The disk writer adds the snaps' digests (the guest then need not hash them).
-    let digest = snapsmith::snap::digest(&dir.path().join("thing_2.snap")).unwrap();
-    assert_eq!(written.digests["thing_2.snap"], digest.sha3_384);
-    assert_eq!(written.snaps, manifest.snaps);
-    assert_eq!(
-        written.digests.len(),
-        1,
-        "only snaps are listed with digests"
-    );
-    assert_eq!(written.then, manifest.then);
+    assert_eq!(read("thing_2.snap"), std::fs::read(&snap).unwrap());
+    // Paired with the snap by digest, under the snap's stem.
+    let beside = snapsmith::assertion::decode_stream(&read("thing_2.assert")).unwrap();
+    assert_eq!(beside, signed);
+    // Nothing but the snap and its assertions: no manifest, no commands.
+    let names: Vec<String> = fs
+        .root_dir()
+        .iter()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["thing_2.snap", "thing_2.assert"]);
     // fsck.vfat on the partition's bytes.
     let part = dir.path().join("part.img");
     let all = std::fs::read(&disk).unwrap();

@@ -1,14 +1,13 @@
 //! VM tests of the run-mode init and the agent with direct kernel boot (the Debian kernel with
 //! snapsmith's initramfs; QEMU reboots into the same kernel): the base try/commit and
-//! try/rollback paths driven by a `snapsmith-update` disk, data that survives the rollback,
-//! the current_kernels gate, and the kernel commit the agent does after a GRUB try boot.
+//! try/rollback paths driven by a `snapsmith-update` disk (an unasserted base on a dangerous
+//! model, verified against the seed's trust root), the current_kernels gate, and the kernel commit the agent does after a GRUB try boot.
 //! Disks are written with the project's own planner and writer.
 
 mod support;
 
 use snapsmith::boot::grubenv::Grubenv;
 use snapsmith::boot::modeenv::Modeenv;
-use snapsmith::boot::update::{Manifest, Then};
 use snapsmith::plan::{FileSource, FsKind};
 use snapsmith::qemu::disks::{self, Part};
 use snapsmith::qemu::{self, DirectKernel, Disk, Vm, VmSpec};
@@ -38,7 +37,36 @@ fn grubenv(status: &str, kernel: &str, try_kernel: &str) -> Vec<u8> {
     g.encode().unwrap()
 }
 
-/// A run-mode disk: ubuntu-boot (vfat, grubenv) and ubuntu-data (ext4, modeenv, base).
+/// ubuntu-seed with the recovery system `dev`'s trust root, which the device verifies updates
+/// against: a dangerous model (base `testbase`) signed by a brand key, and model-etc with the
+/// self-signed root and the brand's account and key (as `build` writes them).
+fn seed_part() -> Part {
+    use snapsmith::assertion::{PrivateKey, certify_key, encode_stream, sign};
+    let root = PrivateKey::from_seed([1; 32]);
+    let brand = PrivateKey::from_seed([2; 32]);
+    let epoch = time::OffsetDateTime::UNIX_EPOCH;
+    let mut etc = certify_key(&root.public(), "root", "root", &root, "root", epoch, None).unwrap();
+    etc.extend(certify_key(&brand.public(), "brand", "dev", &root, "root", epoch, None).unwrap());
+    let headers = serde_json::json!({
+        "series": "16", "brand-id": "dev", "model": "agent-test", "architecture": "amd64",
+        "base": "testbase", "grade": "dangerous", "timestamp": "2026-01-01T00:00:00+00:00",
+        "snaps": [
+            {"name": "pc", "type": "gadget"},
+            {"name": "pc-kernel", "type": "kernel"},
+            {"name": "testbase", "type": "base"},
+        ],
+    });
+    let model = sign("model", headers.as_object().unwrap(), &[], &brand, "dev").unwrap();
+    Part::new("ubuntu-seed", FsKind::Vfat, 40 * MIB)
+        .file("systems/dev/model", FileSource::Bytes(model.encode()))
+        .file(
+            "systems/dev/assertions/model-etc",
+            FileSource::Bytes(encode_stream(&etc)),
+        )
+}
+
+/// A run-mode disk: ubuntu-boot (vfat, grubenv), ubuntu-data (ext4, modeenv, base) and
+/// ubuntu-seed (the trust root).
 fn run_disk(dir: &Path, modeenv: &Modeenv, grub: Vec<u8>, base: &Path) -> PathBuf {
     let boot = Part::new("ubuntu-boot", FsKind::Vfat, 40 * MIB)
         .file("EFI/ubuntu/grubenv", FileSource::Bytes(grub));
@@ -51,12 +79,13 @@ fn run_disk(dir: &Path, modeenv: &Modeenv, grub: Vec<u8>, base: &Path) -> PathBu
             &format!("{SNAPS}/{}", modeenv.base),
             FileSource::File(base.to_path_buf()),
         );
-    disks::write_gpt(dir, "run", &[boot, data]).unwrap()
+    disks::write_gpt(dir, "run", &[boot, data, seed_part()]).unwrap()
 }
 
 fn modeenv(base: &str, kernels: &[&str]) -> Modeenv {
     Modeenv {
         mode: "run".into(),
+        recovery_system: "dev".into(),
         base: base.into(),
         current_kernels: kernels.iter().map(|k| k.to_string()).collect(),
         ..Modeenv::default()
@@ -106,13 +135,7 @@ fn expect(vm: &mut Vm, markers: &[&str]) {
 }
 
 fn update_disk(dir: &Path, snap: &Path) -> PathBuf {
-    let manifest = Manifest {
-        snaps: vec![snap.file_name().unwrap().to_string_lossy().into_owned()],
-        write: [("home/note.txt".to_string(), "v1".to_string())].into(),
-        then: Some(Then::Poweroff),
-        digests: Default::default(),
-    };
-    disks::write_update_disk(dir, "update", &manifest, &[snap.to_path_buf()]).unwrap()
+    disks::write_update_disk(dir, "update", &[snap.to_path_buf()]).unwrap()
 }
 
 #[test]
@@ -136,11 +159,10 @@ fn good_base_update_is_tried_and_committed() {
         &mut vm,
         &[
             "snapsmith: run kernel=pc-kernel_1.snap base=testbase_1.snap",
-            "snapsmith: data written home/note.txt",
+            "snapsmith: update unasserted testbase_2.snap: accepted because the model's grade is dangerous",
             "snapsmith: update staged base=testbase_x1.snap",
             "snapsmith: run kernel=pc-kernel_1.snap base=testbase_x1.snap",
             "snapsmith: commit base=testbase_x1.snap",
-            "snapsmith: data kept home/note.txt",
             "snapsmith: idle",
         ],
     );
@@ -156,8 +178,8 @@ fn good_base_update_is_tried_and_committed() {
 }
 
 #[test]
-fn failing_base_health_rolls_back_and_keeps_data() {
-    let Some(s) = setup("failing_base_health_rolls_back_and_keeps_data") else {
+fn failing_base_health_rolls_back() {
+    let Some(s) = setup("failing_base_health_rolls_back") else {
         return;
     };
     let dir = s.dir.path();
@@ -175,13 +197,11 @@ fn failing_base_health_rolls_back_and_keeps_data() {
     expect(
         &mut vm,
         &[
-            "snapsmith: data written home/note.txt",
             "snapsmith: update staged base=testbase_x1.snap",
             "snapsmith: run kernel=pc-kernel_1.snap base=testbase_x1.snap",
             "snapsmith: error health check failed",
             "snapsmith: run kernel=pc-kernel_1.snap base=testbase_1.snap",
             "snapsmith: rollback base=testbase_x1.snap running=testbase_1.snap",
-            "snapsmith: data kept home/note.txt",
             "snapsmith: idle",
         ],
     );

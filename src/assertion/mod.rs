@@ -28,6 +28,7 @@ pub mod openpgp;
 pub mod s2k;
 pub mod secret;
 pub mod sign;
+pub mod snap_trust;
 pub mod trust;
 pub mod types;
 
@@ -38,7 +39,7 @@ pub use keys::{PrivateKey, PublicKey};
 pub use model::{Grade, Model, StorageSafety};
 pub use model_snap::{ModelSnap, Presence, SnapType};
 pub use sign::{certify_key, encode_stream, sign};
-pub use types::{Account, AccountKey, SnapDeclaration, SnapRevision};
+pub use types::{Account, AccountKey, RevisionAuthority, SnapDeclaration, SnapRevision};
 
 /// Errors of the assertion layer; callers branch on signature and trust failures.
 #[derive(Debug, thiserror::Error)]

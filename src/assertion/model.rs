@@ -27,6 +27,18 @@ pub enum Grade {
     Secured,
 }
 
+impl Grade {
+    /// The grade as a model spells it (`unset` when it has none).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grade::Unset => "unset",
+            Grade::Dangerous => "dangerous",
+            Grade::Signed => "signed",
+            Grade::Secured => "secured",
+        }
+    }
+}
+
 /// Storage safety of a UC20+ model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -37,6 +37,18 @@ impl SnapType {
         })
     }
 
+    /// The type as a model spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapType::App => "app",
+            SnapType::Base => "base",
+            SnapType::Gadget => "gadget",
+            SnapType::Kernel => "kernel",
+            SnapType::Core => "core",
+            SnapType::Snapd => "snapd",
+        }
+    }
+
     /// Essential snaps may not set presence or modes.
     pub fn is_essential(self) -> bool {
         !matches!(self, SnapType::App)

@@ -1,11 +1,18 @@
 //! The trust chain: trusted roots (self-signed account + account-key, given explicitly; there
-//! are no built-in roots) → accounts and account-keys signed by a root → models signed by the
-//! brand's key, and snap-declarations / snap-revisions signed by a root (store) key.
+//! are no built-in roots) → accounts and account-keys signed by a trusted account → models
+//! signed by the brand's key, and snap-declarations / snap-revisions signed by a trusted
+//! account (the store).
 //!
-//! [`verify`] checks every assertion: format, type rules, signature, signer's account equal to
-//! `authority-id`, the assertion's time inside the signing key's `[since, until)`, the signing key
-//! not expired at `now`, and cross-assertion rules (accounts exist, authority-id = brand-id, a
-//! declaration for every revision). Assertions may come in any order.
+//! [`verify`] checks every assertion: format, type rules, signature (Ed25519 strictly), signer's
+//! account equal to `authority-id`, the assertion's time inside the signing key's
+//! `[since, until)`, the signing key not expired at `now`, and cross-assertion rules (accounts
+//! exist, authority-id = brand-id, a declaration for every revision). As in snapd, "trusted"
+//! means a key of a trusted root's account (`IsTrustedAccount`): the root key itself or another
+//! key of that account the chain certifies. An account-key given at several `revision`s is
+//! taken at the newest; an older one never replaces a newer one. A snap-revision whose
+//! `provenance` is not the default needs a `revision-authority` of its snap-declaration naming
+//! its signer, listing the provenance and covering the revision. Assertions may come in any
+//! order.
 
 use super::openpgp;
 use super::types::Fields;
@@ -97,7 +104,8 @@ pub fn verify(
     }
     let mut state = State {
         v: Verified::default(),
-        trusted_keys: Vec::new(),
+        trusted_accounts: Vec::new(),
+        key_revisions: BTreeMap::new(),
         now,
     };
     let mut roots: Vec<&Assertion> = trusted.iter().collect();
@@ -106,7 +114,8 @@ pub fn verify(
         match a.type_name() {
             "account-key" => {
                 let key = AccountKey::from_assertion(a)?;
-                state.trusted_keys.push(key.key_id.clone());
+                state.trusted_accounts.push(key.account_id.clone());
+                state.key_revisions.insert(key.key_id.clone(), revision(a)?);
                 state.v.account_keys.insert(key.key_id.clone(), key);
             }
             "account" => {}
@@ -160,9 +169,25 @@ fn check_algorithm(a: &Assertion) -> Result<()> {
     }
 }
 
+/// The `revision` header (0 when absent).
+fn revision(a: &Assertion) -> Result<u64> {
+    match a.header_str("revision") {
+        None => Ok(0),
+        Some(text) => text.parse().map_err(|_| Error::Header {
+            assertion: a.describe(),
+            header: "revision".into(),
+            reason: format!("{text:?} is not a decimal integer"),
+        }),
+    }
+}
+
 struct State {
     v: Verified,
-    trusted_keys: Vec<String>,
+    /// Accounts of the trusted root keys: any key of theirs that a root certified signs as
+    /// they do (snapd's `IsTrustedAccount`).
+    trusted_accounts: Vec<String>,
+    /// The `revision` of each accepted account-key: a newer one replaces it, an older one not.
+    key_revisions: BTreeMap<String, u64>,
     now: OffsetDateTime,
 }
 
@@ -194,8 +219,13 @@ impl State {
         )
     }
 
+    /// True when `a` is signed by a key of a trusted account (the root key itself, or another
+    /// key of the root's account that the chain certified).
     fn signer_trusted(&self, a: &Assertion) -> bool {
-        self.trusted_keys.iter().any(|k| k == a.sign_key_id())
+        self.v
+            .account_keys
+            .get(a.sign_key_id())
+            .is_some_and(|k| self.trusted_accounts.contains(&k.account_id))
     }
 
     /// Signature, signer account and validity window.
@@ -250,8 +280,9 @@ impl State {
             Err(rule(
                 a,
                 format!(
-                    "must be signed by a trusted root key, but key {} is not one (pass it with --trusted)",
-                    a.sign_key_id()
+                    "must be signed by a trusted root key or another key of its account, but key {} (authority-id {:?}) is neither (pass the root with --trusted)",
+                    a.sign_key_id(),
+                    a.authority_id()
                 ),
             ))
         }
@@ -293,6 +324,8 @@ impl State {
                 let r = SnapRevision::from_assertion(a)?;
                 if r.provenance == "global-upload" {
                     self.require_trusted_signer(a)?;
+                } else {
+                    self.require_revision_authority(a, &r)?;
                 }
                 self.require_account(a, "developer-id", &r.developer_id)?;
                 self.v.snap_revisions.insert(r.snap_sha3_384.clone(), r);
@@ -301,10 +334,43 @@ impl State {
         Ok(())
     }
 
+    /// A snap-revision of another provenance than `global-upload` must be signed by an account
+    /// the snap-declaration's `revision-authority` allows for that provenance and revision.
+    fn require_revision_authority(&self, a: &Assertion, r: &SnapRevision) -> Result<()> {
+        let allowed = self.v.snap_declarations.get(&r.snap_id).is_some_and(|d| {
+            d.revision_authority
+                .iter()
+                .any(|ra| ra.allows(&r.provenance, a.authority_id(), r.snap_revision))
+        });
+        if allowed {
+            return Ok(());
+        }
+        Err(Error::Header {
+            assertion: a.describe(),
+            header: "provenance".into(),
+            reason: format!(
+                "{:?} is not the default, and the snap-declaration of {} has no revision-authority allowing {:?} to sign revision {} of it",
+                r.provenance,
+                r.snap_id,
+                a.authority_id(),
+                r.snap_revision
+            ),
+        })
+    }
+
     fn accept_key(&mut self, a: &Assertion) -> Result<()> {
         self.require_trusted_signer(a)?;
         let key = AccountKey::from_assertion(a)?;
         self.require_account(a, "account-id", &key.account_id)?;
+        let rev = revision(a)?;
+        if self
+            .key_revisions
+            .get(&key.key_id)
+            .is_some_and(|&known| known >= rev)
+        {
+            // Already known at this or a newer revision: an older one never replaces it.
+            return Ok(());
+        }
         let clash = self.v.account_keys.values().find(|k| {
             k.account_id == key.account_id
                 && k.name.is_some()
@@ -323,6 +389,7 @@ impl State {
                 ),
             });
         }
+        self.key_revisions.insert(key.key_id.clone(), rev);
         self.v.account_keys.insert(key.key_id.clone(), key);
         Ok(())
     }

@@ -264,6 +264,8 @@ pub struct SnapDeclaration {
     pub publisher_id: String,
     /// `timestamp`.
     pub timestamp: OffsetDateTime,
+    /// `revision-authority`: who else may sign revisions of other provenances.
+    pub revision_authority: Vec<RevisionAuthority>,
 }
 
 impl SnapDeclaration {
@@ -276,8 +278,87 @@ impl SnapDeclaration {
             snap_name: f.req("snap-name")?,
             publisher_id: f.req("publisher-id")?,
             timestamp: f.time("timestamp")?,
+            revision_authority: revision_authorities(&f)?,
         })
     }
+}
+
+/// One `revision-authority` item of a snap-declaration: `account-id` may sign snap-revisions
+/// of the listed provenances in `[min-revision, max-revision]` (0 = no maximum). Device scope
+/// (`on-store`, `on-brand`, `on-model`) is not read: snapsmith refuses declarations with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionAuthority {
+    pub account_id: String,
+    pub provenance: Vec<String>,
+    pub min_revision: u64,
+    pub max_revision: u64,
+}
+
+impl RevisionAuthority {
+    /// True when this item lets `signer` sign `revision` of `provenance` (snapd's
+    /// `RevisionAuthority.Check` without device scope).
+    pub fn allows(&self, provenance: &str, signer: &str, revision: u64) -> bool {
+        self.provenance.iter().any(|p| p == provenance)
+            && self.account_id == signer
+            && revision >= self.min_revision
+            && (self.max_revision == 0 || revision <= self.max_revision)
+    }
+}
+
+fn revision_authorities(f: &Fields) -> Result<Vec<RevisionAuthority>> {
+    const H: &str = "revision-authority";
+    let items = match f.a.header(H) {
+        None => return Ok(Vec::new()),
+        Some(Value::List(items)) => items,
+        Some(_) => return Err(f.err(H, "must be a list of maps")),
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Value::Map(m) = item else {
+            return Err(f.err(H, "must be a list of maps"));
+        };
+        let text = |key: &str| match m.get(key) {
+            Some(Value::Str(s)) if !s.is_empty() => Ok(Some(s.clone())),
+            None => Ok(None),
+            Some(_) => Err(f.err(H, format!("{key} must be a non-empty string"))),
+        };
+        let number = |key: &str| -> Result<u64> {
+            text(key)?.map_or(Ok(0), |t| {
+                t.parse()
+                    .map_err(|_| f.err(H, format!("{key} {t:?} is not a decimal integer")))
+            })
+        };
+        if ["on-store", "on-brand", "on-model"]
+            .iter()
+            .any(|k| m.contains_key(*k))
+        {
+            return Err(f.err(
+                H,
+                "device scope (on-store, on-brand, on-model) is not supported",
+            ));
+        }
+        let provenance = match m.get("provenance") {
+            Some(Value::List(list)) if !list.is_empty() => list
+                .iter()
+                .map(|v| match v {
+                    Value::Str(s) if !s.is_empty() => Ok(s.clone()),
+                    _ => Err(f.err(H, "provenance items must be non-empty strings")),
+                })
+                .collect::<Result<Vec<_>>>()?,
+            _ => return Err(f.err(H, "provenance must be a non-empty list")),
+        };
+        let ra = RevisionAuthority {
+            account_id: text("account-id")?.ok_or_else(|| f.err(H, "account-id is missing"))?,
+            provenance,
+            min_revision: number("min-revision")?.max(1),
+            max_revision: number("max-revision")?,
+        };
+        if ra.max_revision != 0 && ra.max_revision < ra.min_revision {
+            return Err(f.err(H, "max-revision is below min-revision"));
+        }
+        out.push(ra);
+    }
+    Ok(out)
 }
 
 /// A `snap-revision`: binds a snap file's digest and size to a snap id and revision.

@@ -149,15 +149,13 @@ fn asserted_revisions(v: &assertion::trust::Verified) -> Vec<AssertedRevision> {
         .collect()
 }
 
-/// The model's prerequisites for the seed: every account and account-key given, roots excepted
-/// (the device carries its own roots), each once.
+/// The model's prerequisites for the seed: the trusted roots (self-signed; the device verifies
+/// its updates against them, see docs/update-disk.md), then every account and account-key
+/// given, each once.
 fn model_etc(all: &[Assertion], trusted: &[Assertion]) -> Vec<u8> {
     let mut chosen: Vec<Assertion> = Vec::new();
-    for a in all {
-        if matches!(a.type_name(), "account" | "account-key")
-            && !trusted.contains(a)
-            && !chosen.contains(a)
-        {
+    for a in trusted.iter().chain(all) {
+        if matches!(a.type_name(), "account" | "account-key") && !chosen.contains(a) {
             chosen.push(a.clone());
         }
     }

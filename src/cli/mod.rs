@@ -19,6 +19,7 @@ mod model;
 mod passphrase;
 mod sign;
 mod snap;
+mod update_disk;
 mod validate;
 mod verify;
 
@@ -66,6 +67,8 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Boot an image in QEMU (OVMF, GRUB) on a throw-away overlay and wait for the run marker
     Boot(boot::BootArgs),
+    /// Write an update disk: kernel or base snaps with their assertions, for a USB stick
+    UpdateDisk(update_disk::UpdateDiskArgs),
 }
 
 /// Parses argv, runs the command and maps the outcome to an exit code.
@@ -121,6 +124,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Example(args) => example::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Boot(args) => boot::run(args),
+        Command::UpdateDisk(args) => update_disk::run(args),
     }
 }
 

@@ -119,9 +119,13 @@ pub fn dump_snap(info: &ImageInfo, file: &str, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes the update snap for `kind` into `work`; `None` for no update.
+/// Writes the update snap for `kind` into `work`; `None` for no update. The forgeries of
+/// [`UpdateKind::Forged`] are a directory of snaps ([`super::derive_forged`]).
 pub fn derive_update(kind: UpdateKind, info: &ImageInfo, work: &Path) -> Result<Option<PathBuf>> {
     let (installed, what) = match kind.snap_type() {
+        None if kind == UpdateKind::Forged => {
+            return super::derive_forged::derive(info, work).map(Some);
+        }
         None => return Ok(None),
         Some(SnapType::Kernel) => (info.kernel()?.to_string(), "kernel"),
         Some(_) => (info.modeenv.base.clone(), "base"),
@@ -137,7 +141,7 @@ pub fn derive_update(kind: UpdateKind, info: &ImageInfo, work: &Path) -> Result<
     }
     snap.extract_to(&tree)?;
     let version = format!("{}+{}", snap.info().version, kind.tag());
-    set_version(&tree.join("meta/snap.yaml"), &version)?;
+    set_field(&tree.join("meta/snap.yaml"), "version", &version)?;
     plant_fault(kind, &tree)?;
     let out = work.join(format!("{}_{}.snap", snap.info().name, kind.tag()));
     let options = PackOptions {
@@ -181,7 +185,7 @@ fn plant_fault(kind: UpdateKind, tree: &Path) -> Result<()> {
         }
         UpdateKind::BadBase => write_health(tree, &tiny_elf::exit_with(1))?,
         UpdateKind::HangingBase => write_health(tree, &tiny_elf::pause_forever())?,
-        UpdateKind::None | UpdateKind::GoodKernel | UpdateKind::GoodBase => {}
+        UpdateKind::None | UpdateKind::GoodKernel | UpdateKind::GoodBase | UpdateKind::Forged => {}
     }
     Ok(())
 }
@@ -196,14 +200,14 @@ fn write_health(tree: &Path, program: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Rewrites the `version:` line of a snap.yaml.
-fn set_version(path: &Path, version: &str) -> Result<()> {
+/// Rewrites the top-level `<key>:` line of a snap.yaml (`version`, `name`).
+pub(super) fn set_field(path: &Path, key: &str, value: &str) -> Result<()> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = String::new();
     for line in text.lines() {
-        if line.starts_with("version:") {
-            out.push_str(&format!("version: '{version}'\n"));
+        if line.starts_with(&format!("{key}:")) {
+            out.push_str(&format!("{key}: '{value}'\n"));
         } else {
             out.push_str(line);
             out.push('\n');

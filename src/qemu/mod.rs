@@ -13,6 +13,7 @@ pub mod artifacts;
 pub mod boot;
 pub mod console;
 pub mod derive;
+pub mod derive_forged;
 pub mod diskread;
 pub mod disks;
 pub mod host;

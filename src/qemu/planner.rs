@@ -5,8 +5,7 @@
 use super::derive::ImageInfo;
 use super::hostcheck::{self, CheckKind};
 use super::scenario::{Outcome, Revision, Scenario, UpdateKind, Wait, expand};
-use crate::boot::state::next_local_file;
-use crate::boot::update::Manifest;
+use crate::boot::update;
 use crate::snap::SnapType;
 use anyhow::Result;
 use serde::Serialize;
@@ -33,12 +32,10 @@ pub struct Expected {
     pub timeout: f64,
 }
 
-/// The update disk of a boot: update.yaml (its `snaps` and digests are filled in when the
-/// derived snap is written) and the derived update that goes beside it.
+/// The update disk of a boot: the derived update it holds (the snap and its assertions).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateDisk {
     pub update: UpdateKind,
-    pub manifest: Manifest,
 }
 
 /// One boot of a scenario.
@@ -89,11 +86,11 @@ pub fn plan(scenarios: &[Scenario], info: &ImageInfo) -> Result<Plan> {
             info.kernel()?
         )),
     };
-    let vars = placeholders(info)?;
-    let boots: Vec<PlannedBoot> = scenarios
-        .iter()
-        .map(|s| plan_boot(s, boot, &vars, info))
-        .collect();
+    let mut boots: Vec<PlannedBoot> = Vec::new();
+    for s in scenarios {
+        let vars = placeholders(info, s.update.revision_step())?;
+        boots.push(plan_boot(s, boot, &vars, info));
+    }
     let mut derive: Vec<UpdateKind> = boots
         .iter()
         .filter_map(|b| b.update_disk.as_ref().map(|d| d.update))
@@ -120,19 +117,17 @@ fn plan_boot(
     let needs_disk = s.update != UpdateKind::None || s.outcome == Outcome::Poweroff;
     // The scenario's data files are written by the harness before boot (`data`), and the
     // harness powers the VM off with its power button: nothing on the update disk but snaps.
-    let update_disk = needs_disk.then(|| UpdateDisk {
-        update: s.update,
-        manifest: Manifest {
-            snaps: Vec::new(),
-            write: BTreeMap::new(),
-            then: None,
-            digests: BTreeMap::new(),
-        },
-    });
+    let update_disk = needs_disk.then_some(UpdateDisk { update: s.update });
     let refused = (s.needs_bootloader && boot != BootPath::Firmware).then(|| {
         "needs GRUB, but the image's ESP has no EFI/BOOT/BOOTX64.EFI (booted without a \
          bootloader, kernel updates cannot be tried)"
             .to_string()
+    });
+    let refused = refused.or_else(|| {
+        (s.update == UpdateKind::Forged && info.modeenv.grade == "dangerous").then(|| {
+            "needs an image of grade signed: a dangerous model accepts unasserted updates"
+                .to_string()
+        })
     });
     PlannedBoot {
         name: s.name.clone(),
@@ -199,22 +194,26 @@ fn disk_expectations(
     }
 }
 
-/// `{kernel}`, `{base}`, `{new_kernel}`, `{new_base}` for the image.
-fn placeholders(info: &ImageInfo) -> Result<BTreeMap<&'static str, String>> {
+/// `{kernel}`, `{base}`, `{new_kernel}`, `{new_base}` for the image, the new ones for an update
+/// `step` revisions ahead of the image's.
+fn placeholders(info: &ImageInfo, step: u64) -> Result<BTreeMap<&'static str, String>> {
     let mut vars = BTreeMap::new();
     let kernel = info.kernel()?.to_string();
     let name_of = |file: &str| {
         file.rsplit_once('_')
             .map_or(file.to_string(), |(n, _)| n.to_string())
     };
-    vars.insert(
-        "new_kernel",
-        next_local_file(&name_of(&kernel), &info.installed),
-    );
-    vars.insert(
-        "new_base",
-        next_local_file(&name_of(&info.modeenv.base), &info.installed),
-    );
+    // Derived updates of a dangerous image are unasserted (the next local revision); of any
+    // other, asserted `step` revisions after the installed one (see signing::assert_update).
+    let next = |file: &str| {
+        let name = name_of(file);
+        let asserted = (info.modeenv.grade != "dangerous")
+            .then(|| update::revision_of(file, &name).map(|r| r + step))
+            .flatten();
+        update::update_file(&name, asserted, &info.installed)
+    };
+    vars.insert("new_kernel", next(&kernel));
+    vars.insert("new_base", next(&info.modeenv.base));
     vars.insert("kernel", kernel);
     vars.insert("base", info.modeenv.base.clone());
     Ok(vars)
@@ -242,6 +241,25 @@ mod tests {
     }
 
     #[test]
+    fn forged_updates_need_a_signed_image_and_asserted_names_follow_the_revision() {
+        let forged = [Scenario::load("forged-update").unwrap()];
+        let mut dangerous = info(true);
+        dangerous.modeenv.grade = "dangerous".into();
+        let plan = plan(&forged, &dangerous).unwrap();
+        let reason = plan.boots[0].refused.as_deref().unwrap();
+        assert!(reason.contains("grade signed"), "{reason}");
+        let mut signed = info(true);
+        signed.modeenv.grade = "signed".into();
+        signed.modeenv.current_kernels = vec!["pc-kernel_7.snap".into()];
+        let plan = super::plan(&forged, &signed).unwrap();
+        assert_eq!(plan.boots[0].refused, None);
+        assert_eq!(plan.derive, [UpdateKind::Forged]);
+        assert!(!plan.boots[0].expect.snaps.contains("pc-kernel_8.snap"));
+        let vars = placeholders(&signed, 1).unwrap();
+        assert_eq!(vars["new_kernel"], "pc-kernel_8.snap");
+    }
+
+    #[test]
     fn markers_are_expanded_and_updates_derived_once() {
         let scenarios: Vec<Scenario> = ["bad-kernel-rollback", "good-kernel-update", "first-boot"]
             .iter()
@@ -261,7 +279,6 @@ mod tests {
         );
         let disk = first.update_disk.as_ref().unwrap();
         assert_eq!(disk.update, UpdateKind::None);
-        assert_eq!(disk.manifest.then, None);
         assert!(plan.boots.iter().all(|b| b.refused.is_none()));
         assert!(
             plan.boots[1]

@@ -206,13 +206,7 @@ fn write_update_disk(bench: &Bench, disk: &UpdateDisk, dir: &Path) -> Result<Pat
         .and_then(|u| u.assertions.clone())
         .into_iter()
         .collect();
-    let mut manifest = disk.manifest.clone();
-    manifest.snaps = snaps
-        .iter()
-        .filter_map(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .collect();
-    disks::write_update_disk_with(dir, "update", &manifest, &snaps, &extra)
+    disks::write_update_disk_with(dir, "update", &snaps, &extra)
 }
 
 fn vm_spec(bench: &Bench, disk: &Path, update: Option<&Path>) -> Result<VmSpec> {

@@ -32,6 +32,8 @@ pub enum UpdateKind {
     HangingKernel,
     /// The installed base snap whose /snapsmith/health never returns.
     HangingBase,
+    /// Five forged updates the device must refuse (see [`super::derive_forged`]).
+    Forged,
 }
 
 impl UpdateKind {
@@ -39,7 +41,7 @@ impl UpdateKind {
     pub fn snap_type(self) -> Option<crate::snap::SnapType> {
         use crate::snap::SnapType;
         match self {
-            UpdateKind::None => None,
+            UpdateKind::None | UpdateKind::Forged => None,
             UpdateKind::GoodKernel
             | UpdateKind::BadKernel
             | UpdateKind::UnloadableKernel
@@ -54,6 +56,7 @@ impl UpdateKind {
     pub fn tag(self) -> &'static str {
         match self {
             UpdateKind::None => "none",
+            UpdateKind::Forged => "forged",
             UpdateKind::GoodKernel | UpdateKind::GoodBase => "update",
             UpdateKind::BadKernel | UpdateKind::BadBase => "broken",
             UpdateKind::UnloadableKernel => "unloadable",
@@ -64,7 +67,10 @@ impl UpdateKind {
     /// How many revisions the derived snap is ahead of the image's: each kind its own.
     pub fn revision_step(self) -> u64 {
         match self {
-            UpdateKind::None | UpdateKind::GoodKernel | UpdateKind::GoodBase => 1,
+            UpdateKind::None
+            | UpdateKind::GoodKernel
+            | UpdateKind::GoodBase
+            | UpdateKind::Forged => 1,
             UpdateKind::BadKernel | UpdateKind::BadBase => 2,
             UpdateKind::UnloadableKernel => 3,
             UpdateKind::HangingKernel | UpdateKind::HangingBase => 4,
@@ -246,6 +252,10 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "hang-before-commit",
         include_str!("../../qemu/scenarios/hang-before-commit.yaml"),
+    ),
+    (
+        "forged-update",
+        include_str!("../../qemu/scenarios/forged-update.yaml"),
     ),
 ];
 

@@ -73,6 +73,11 @@ pub fn assert_update(
     if seed.grade == "dangerous" || seed.grade.is_empty() {
         return Ok(None);
     }
+    if snap.is_dir() {
+        // The forged-update scenario's snaps, each asserted (or not) as its forgery needs.
+        super::derive_forged::sign(snap, seed, keyring)?;
+        return Ok(Some(snap.to_path_buf()));
+    }
     let name = SnapFile::open(snap)?.info().name.clone();
     let (declaration, revision, key_id) = original(seed, &name)?;
     let key = keyring
@@ -99,7 +104,10 @@ pub fn assert_update(
 
 /// The image's snap-declaration and snap-revision for snap `name`, and the key that signed
 /// the revision.
-fn original(seed: &SeedSigning, name: &str) -> Result<(SnapDeclaration, SnapRevision, String)> {
+pub(super) fn original(
+    seed: &SeedSigning,
+    name: &str,
+) -> Result<(SnapDeclaration, SnapRevision, String)> {
     let declaration = seed
         .snaps
         .iter()
@@ -130,7 +138,7 @@ fn original(seed: &SeedSigning, name: &str) -> Result<(SnapDeclaration, SnapRevi
 }
 
 /// The key of `keyring` with id `key_id`, if it holds one; a missing keyring holds none.
-fn find_key(
+pub(super) fn find_key(
     keyring: &Keyring,
     key_id: &str,
 ) -> Result<Option<(assertion::KeyInfo, assertion::PrivateKey)>> {

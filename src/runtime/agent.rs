@@ -18,7 +18,7 @@ use super::{power, shared::MARKER_ERROR};
 use crate::boot::grubenv::Grubenv;
 use crate::boot::modeenv::Modeenv;
 use crate::boot::state;
-use crate::boot::update::{self, DataState, Manifest, Then};
+use crate::boot::update::{self, Then};
 use anyhow::{Context, Result, bail};
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -51,7 +51,7 @@ impl Mounts {
 }
 
 /// A settled boot: health checked, tried kernel or base committed or rolled back, and the
-/// update medium's manifest (with its data files written) when one is attached.
+/// update medium mounted when one is attached.
 pub struct Settled {
     pub mounts: Mounts,
     /// A directory for temporary mount points.
@@ -60,8 +60,6 @@ pub struct Settled {
     /// modeenv and grubenv as they are now on disk.
     pub modeenv: Modeenv,
     pub grubenv: Option<Grubenv>,
-    /// Present only when the update medium is mounted.
-    pub manifest: Option<Manifest>,
 }
 
 /// Checks health and settles the boot state; an error makes the init print it and reboot.
@@ -95,13 +93,6 @@ pub fn settle(booted: &Booted) -> Result<Settled> {
     for event in &settled.events {
         console(&format!("{MARKER} {}", event.marker()));
     }
-    let manifest = match &mounts.update {
-        Some(dir) => Some(read_manifest(dir)?),
-        None => None,
-    };
-    if let Some(m) = &manifest {
-        write_data(m)?;
-    }
     booted.watchdog.feed_forever();
     Ok(Settled {
         mounts,
@@ -109,17 +100,16 @@ pub fn settle(booted: &Booted) -> Result<Settled> {
         modeenv_path,
         modeenv: settled.modeenv.unwrap_or(env),
         grubenv: settled.grubenv.or(grub),
-        manifest,
     })
 }
 
-/// Reboots when `staged` updates wait to be tried, else idles as the manifest or the command
-/// line asks; returns only with an error (the kernel refused to reboot or power off).
+/// Reboots when `staged` updates wait to be tried, else idles as the command line asks (or
+/// until the power button is pressed); returns only with an error (the kernel refused to reboot or power off).
 pub fn finish(mut s: Settled, staged: usize, poweroff_idle: bool) -> Result<Infallible> {
     if staged > 0 {
         shutdown(&mut s.mounts, Then::Reboot);
     }
-    let then = update::idle_action(s.manifest.as_ref(), poweroff_idle);
+    let then = update::idle_action(poweroff_idle);
     // Listening before the marker: a press right after it is not missed.
     let (presses, buttons) = power::listen();
     console(&format!("{MARKER} idle"));
@@ -195,28 +185,6 @@ fn scratch_dir() -> Result<PathBuf> {
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
-}
-
-fn read_manifest(dir: &Path) -> Result<Manifest> {
-    let path = dir.join(update::MANIFEST);
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    Manifest::parse(&text).with_context(|| format!("reading {}", path.display()))
-}
-
-/// The manifest's data files under system-data/: written once, reported on every boot.
-fn write_data(m: &Manifest) -> Result<()> {
-    let data = Path::new(WRITABLE).join("system-data");
-    for (rel, content) in &m.write {
-        let path = data.join(rel);
-        let current = std::fs::read(&path).ok();
-        let state = DataState::of(current.as_deref(), content);
-        if state == DataState::Written {
-            write_synced(&path, content.as_bytes())?;
-        }
-        console(&format!("{MARKER} data {} {rel}", state.word()));
-    }
-    Ok(())
 }
 
 /// Unmounts, makes ubuntu-data read-only and does `then`; returns only for `stay` after

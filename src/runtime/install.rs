@@ -1,21 +1,29 @@
-//! Update installation from the mounted `snapsmith-update` filesystem, in try mode: each listed
-//! kernel or base snap that is neither applied before (digest in
-//! `system-data/var/lib/snapsmith/applied`) nor already installed is copied into ubuntu-data's
-//! snaps directory as the next local revision; a kernel's `vmlinuz` and `initrd.img` go to
-//! ubuntu-boot `EFI/ubuntu/<file>/`, then modeenv and grubenv ask the next boot to try it
-//! (states from [`crate::boot::state`]). The digest is recorded at staging, so a bad update is
-//! tried once, not after every rollback.
+//! Update installation from the mounted `snapsmith-update` filesystem, in try mode, after the
+//! update proved itself against the device's own trust root (the seed's model and chain, see
+//! [`super::trust`] and [`crate::assertion::snap_trust`]). For each listed snap, in order:
+//! its assertions (`<stem>.assert` beside it) are read; it is copied to ubuntu-data and the
+//! copy hashed in the same pass; the copy's digest and size, the signatures and chain, the
+//! name and snap-id against the model and the revision (newer than the installed one) are
+//! checked; only then is the copy mounted read-only and its snap.yaml's name, type and base
+//! checked against the model. Any refusal prints one `update refused <file>: <reason>` marker,
+//! removes the copy and changes nothing. An accepted snap becomes `<name>_<rev>.snap` (an
+//! unasserted one, on a dangerous model only, the next local revision); a kernel's `vmlinuz`
+//! and `initrd.img` go to ubuntu-boot `EFI/ubuntu/<file>/`, then modeenv and grubenv ask the
+//! next boot to try it (states from [`crate::boot::state`]). The digest is recorded in
+//! `system-data/var/lib/snapsmith/applied` at staging, so a bad update is tried once.
 
 use super::shared::{
     GRUBENV, MARKER, WRITABLE, console, copy_synced, with_mounted, write_grubenv, write_synced,
 };
+use super::trust;
+use crate::assertion::snap_trust::{Copied, Refusal, TrustRoot, Verdict};
 use crate::boot::grubenv::Grubenv;
 use crate::boot::modeenv::Modeenv;
 use crate::boot::state;
-use crate::boot::update::{self, Manifest};
+use crate::boot::update;
 use crate::snap::{SnapInfo, SnapType};
 use anyhow::{Context as _, Result, bail};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Where things are.
 pub struct Context<'a> {
@@ -26,94 +34,196 @@ pub struct Context<'a> {
     pub scratch: &'a Path,
 }
 
-/// Stages every pending snap of `m`; returns how many were staged (a reboot is then due).
-pub fn stage_all(
-    ctx: &Context,
-    m: &Manifest,
-    mut env: Modeenv,
-    mut grub: Option<Grubenv>,
-) -> Result<usize> {
-    let applied_path = Path::new(WRITABLE).join(update::APPLIED_PATH);
-    let snaps_dir = Path::new(WRITABLE).join(crate::seed::DATA_SNAPS_DIR);
-    let mut applied = update::applied(&std::fs::read_to_string(&applied_path).unwrap_or_default());
-    let mut staged = 0;
-    for file in &m.snaps {
-        let source = ctx.update_dir.join(file);
-        let digest = match m.digests.get(file) {
-            Some(sha3_384) => crate::snap::SnapDigest {
-                sha3_384: sha3_384.clone(),
-                size: std::fs::metadata(&source)
-                    .with_context(|| format!("reading {}", source.display()))?
-                    .len(),
-            },
-            None => crate::snap::digest(&source)?,
-        };
-        if applied.contains(&digest.sha3_384) {
-            continue;
+/// Why one update snap is not staged: refused (a marker, nothing changed) or already done.
+enum Skip {
+    Refused(String),
+    Done,
+}
+
+impl From<Refusal> for Skip {
+    fn from(r: Refusal) -> Skip {
+        Skip::Refused(r.to_string())
+    }
+}
+
+/// The staging of one run: the trust root, the applied digests and the boot state so far.
+struct Run<'a> {
+    ctx: &'a Context<'a>,
+    root: TrustRoot,
+    applied: Vec<String>,
+    env: Modeenv,
+    grub: Option<Grubenv>,
+}
+
+fn snaps_dir() -> PathBuf {
+    Path::new(WRITABLE).join(crate::seed::DATA_SNAPS_DIR)
+}
+
+/// Stages every pending snap of the update medium; returns how many were staged (a reboot is
+/// then due). Files that are neither snaps nor their assertions are reported and not read.
+pub fn stage_all(ctx: &Context, env: Modeenv, grub: Option<Grubenv>) -> Result<usize> {
+    let listing = update::listing(&list_dir(ctx.update_dir)?);
+    for file in &listing.ignored {
+        console(&format!(
+            "{MARKER} update ignored {file}: an update disk holds only snaps and their assertions"
+        ));
+    }
+    if listing.snaps.is_empty() {
+        return Ok(0);
+    }
+    let root = match trust::load_root(ctx.scratch, &env.recovery_system) {
+        Ok(root) => root,
+        Err(err) => {
+            for file in &listing.snaps {
+                refused(file, &format!("no trust root: {err:#}"));
+            }
+            return Ok(0);
         }
-        // Recorded first: an update that fails to stage is not retried after the reboot.
-        applied.push(digest.sha3_384.clone());
-        write_synced(
-            &applied_path,
-            format!("{}\n", applied.join("\n")).as_bytes(),
-        )?;
-        let incoming = snaps_dir.join(".incoming.snap");
-        let result = stage_one(ctx, file, &source, &digest, &mut env, &mut grub);
+    };
+    let applied_path = Path::new(WRITABLE).join(update::APPLIED_PATH);
+    let applied = update::applied(&std::fs::read_to_string(&applied_path).unwrap_or_default());
+    let mut run = Run {
+        ctx,
+        root,
+        applied,
+        env,
+        grub,
+    };
+    let mut staged = 0;
+    for file in &listing.snaps {
+        let incoming = snaps_dir().join(".incoming.snap");
+        let result = run.stage_one(file, &incoming);
         let _ = std::fs::remove_file(&incoming);
-        if let Some((kind, target)) = result? {
-            console(&format!(
-                "{MARKER} update staged {}={target}",
-                kind.as_str()
-            ));
-            staged += 1;
+        match result? {
+            Ok((kind, target)) => {
+                console(&format!(
+                    "{MARKER} update staged {}={target}",
+                    kind.as_str()
+                ));
+                staged += 1;
+            }
+            Err(Skip::Refused(reason)) => refused(file, &reason),
+            Err(Skip::Done) => {}
         }
     }
     Ok(staged)
 }
 
-/// Installs one update snap in try mode; `None` when it is installed already or of a type
-/// updates do not install. A kernel whose assets cannot be written is removed again.
-fn stage_one(
-    ctx: &Context,
-    file: &str,
-    source: &Path,
-    digest: &crate::snap::SnapDigest,
-    env: &mut Modeenv,
-    grub: &mut Option<Grubenv>,
-) -> Result<Option<(SnapType, String)>> {
-    let snaps_dir = Path::new(WRITABLE).join(crate::seed::DATA_SNAPS_DIR);
-    // Read from ubuntu-data, not from the update medium: what is installed is what is checked.
-    let incoming = snaps_dir.join(".incoming.snap");
-    copy_synced(source, &incoming)?;
-    let mount = ctx.scratch.join("snap");
-    let info = with_mounted(&incoming, &mount, |root| {
-        let yaml = root.join("meta/snap.yaml");
-        let bytes =
-            std::fs::read(&yaml).with_context(|| format!("reading {file}: meta/snap.yaml"))?;
-        SnapInfo::parse(&bytes).with_context(|| format!("{file}: meta/snap.yaml"))
-    })?;
-    let existing = list_dir(&snaps_dir)?;
-    if installed_same(&snaps_dir, &existing, &info.name, digest)? {
-        return Ok(None);
+fn refused(file: &str, reason: &str) {
+    console(&format!("{MARKER} update refused {file}: {reason}"));
+}
+
+/// The store revision of the installed snap `name`, from the boot state; `None` when it is
+/// installed with a local revision.
+fn installed_revision(env: &Modeenv, name: &str) -> Option<u64> {
+    std::iter::once(&env.base)
+        .chain(&env.current_kernels)
+        .find_map(|f| update::revision_of(f, name))
+}
+
+impl Run<'_> {
+    /// Verifies and installs one update snap in try mode. The outer error is an I/O failure
+    /// (the init reports it and reboots); the inner one a refusal or an update done before.
+    fn stage_one(
+        &mut self,
+        file: &str,
+        incoming: &Path,
+    ) -> Result<Result<(SnapType, String), Skip>> {
+        let source = self.ctx.update_dir.join(file);
+        let assertions = match trust::read_assertions(&source) {
+            Ok(a) => a,
+            Err(err) => return Ok(Err(Skip::Refused(format!("{err:#}")))),
+        };
+        let known = |a: &crate::assertion::Assertion| {
+            a.header_str("snap-sha3-384")
+                .is_some_and(|d| self.applied.iter().any(|x| x == d))
+        };
+        if assertions.iter().any(known) {
+            return Ok(Err(Skip::Done));
+        }
+        // Copied first and hashed while copying: the bytes checked are the bytes installed.
+        let digest = trust::copy_hashed(&source, incoming)?;
+        if self.applied.contains(&digest.sha3_384) {
+            return Ok(Err(Skip::Done));
+        }
+        let copy = Copied {
+            sha3_384: &digest.sha3_384,
+            size: digest.size,
+        };
+        let env = &self.env;
+        let now = time::OffsetDateTime::now_utc();
+        let verdict =
+            match self
+                .root
+                .check_bytes(&assertions, &copy, |n| installed_revision(env, n), now)
+            {
+                Ok(v) => v,
+                Err(r) => return Ok(Err(r.into())),
+            };
+        let mount = self.ctx.scratch.join("snap");
+        let info = with_mounted(incoming, &mount, |root| {
+            let bytes = std::fs::read(root.join("meta/snap.yaml"))
+                .with_context(|| format!("reading {file}: meta/snap.yaml"))?;
+            Ok(SnapInfo::parse(&bytes).map_err(|e| format!("meta/snap.yaml: {e:#}")))
+        })?;
+        let info = match info {
+            Ok(info) => info,
+            Err(reason) => return Ok(Err(Skip::Refused(reason))),
+        };
+        if let Err(r) = verdict.check_yaml(
+            &self.root.model,
+            &info.name,
+            info.snap_type.as_str(),
+            info.base.as_deref(),
+        ) {
+            return Ok(Err(r.into()));
+        }
+        if let Verdict::Unasserted = verdict {
+            console(&format!(
+                "{MARKER} update unasserted {file}: accepted because the model's grade is dangerous"
+            ));
+        }
+        self.install(file, incoming, &info, &verdict, &digest)
     }
-    let kind = info.snap_type;
-    if !matches!(kind, SnapType::Kernel | SnapType::Base) {
-        console(&format!(
-            "{MARKER} update ignored {file}: type {} is not installed by updates",
-            kind.as_str()
-        ));
-        return Ok(None);
+
+    /// Installs the verified copy `incoming` of `file` under its final name and stages it;
+    /// the digest is recorded first, so an update that fails to stage is not retried.
+    fn install(
+        &mut self,
+        file: &str,
+        incoming: &Path,
+        info: &SnapInfo,
+        verdict: &Verdict,
+        digest: &crate::snap::SnapDigest,
+    ) -> Result<Result<(SnapType, String), Skip>> {
+        let snaps_dir = snaps_dir();
+        let existing = list_dir(&snaps_dir)?;
+        if installed_same(&snaps_dir, &existing, &info.name, digest)? {
+            return Ok(Err(Skip::Done));
+        }
+        self.applied.push(digest.sha3_384.clone());
+        let applied_path = Path::new(WRITABLE).join(update::APPLIED_PATH);
+        write_synced(
+            &applied_path,
+            format!("{}\n", self.applied.join("\n")).as_bytes(),
+        )?;
+        let revision = match verdict {
+            Verdict::Asserted { revision, .. } => Some(*revision),
+            Verdict::Unasserted => None,
+        };
+        let target = update::update_file(&info.name, revision, &existing);
+        let snap_path = snaps_dir.join(&target);
+        std::fs::rename(incoming, &snap_path)
+            .with_context(|| format!("installing {file} as {target}"))?;
+        let kind = info.snap_type;
+        if kind == SnapType::Base {
+            self.env = state::stage_base(&self.env, &target);
+            write_synced(self.ctx.modeenv_path, self.env.encode().as_bytes())?;
+        } else {
+            stage_kernel(self.ctx, &snap_path, &target, &mut self.env, &mut self.grub)?;
+        }
+        Ok(Ok((kind, target)))
     }
-    let target = state::next_local_file(&info.name, &existing);
-    let snap_path = snaps_dir.join(&target);
-    std::fs::rename(&incoming, &snap_path).with_context(|| format!("installing {target}"))?;
-    if kind == SnapType::Base {
-        *env = state::stage_base(env, &target);
-        write_synced(ctx.modeenv_path, env.encode().as_bytes())?;
-        return Ok(Some((kind, target)));
-    }
-    stage_kernel(ctx, &snap_path, &target, env, grub)?;
-    Ok(Some((kind, target)))
 }
 
 /// Puts the installed kernel snap `target`'s assets on ubuntu-boot and asks the next boot to

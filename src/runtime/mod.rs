@@ -18,6 +18,7 @@ pub mod pid1;
 mod power;
 mod shared;
 mod sys;
+mod trust;
 pub mod watchdog;
 
 pub use shared::{MARKER, MARKER_ERROR, MARKER_INIT, MARKER_READY};

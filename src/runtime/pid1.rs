@@ -59,8 +59,8 @@ fn run(start: Instant) -> Result<()> {
 /// agent reboots into it or idles.
 fn run_mode(booted: &agent::Booted) -> Result<Infallible> {
     let settled = agent::settle(booted)?;
-    let staged = match (&settled.manifest, &settled.mounts.update) {
-        (Some(manifest), Some(dir)) => {
+    let staged = match &settled.mounts.update {
+        Some(dir) => {
             let ctx = install::Context {
                 update_dir: dir,
                 boot_dir: settled.mounts.boot.as_deref(),
@@ -69,11 +69,9 @@ fn run_mode(booted: &agent::Booted) -> Result<Infallible> {
             };
             let (env, grub) = (settled.modeenv.clone(), settled.grubenv.clone());
             // ubuntu-boot is writable only while updates are staged.
-            sys::writable(ctx.boot_dir, || {
-                install::stage_all(&ctx, manifest, env, grub)
-            })?
+            sys::writable(ctx.boot_dir, || install::stage_all(&ctx, env, grub))?
         }
-        _ => 0,
+        None => 0,
     };
     agent::finish(settled, staged, booted.opts.poweroff_idle)
 }
