@@ -201,7 +201,8 @@ fn fork_supervisor(units: Vec<supervise::Unit>) -> Result<i32> {
     }
     // SAFETY: both descriptors were just created and are owned here.
     let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    // SAFETY: PID 1 is single-threaded here, so the child may go on running Rust code.
+    // SAFETY: besides this thread PID 1 has at most the watchdog's feeder, which takes no lock
+    // the child uses, so the child may go on running Rust code.
     let pid = unsafe { libc::fork() };
     match pid {
         -1 => Err(std::io::Error::last_os_error()).context("forking the supervisor"),
