@@ -292,3 +292,120 @@ fn the_harness_writes_data_files_before_boot() {
     let traversal = BTreeMap::from([("system-data/../x".to_string(), Vec::new())]);
     assert!(diskread::ext4_write(&data, &traversal).is_err());
 }
+
+/// The run-mode disk with an app snap `hello` at revision x1, active (`current` link), with
+/// the start counters its daemon keeps.
+fn app_disk(dir: &Path) -> PathBuf {
+    let image = image(dir);
+    let var = "/system-data/var/snap/hello";
+    let file = |name: &str, text: &str| {
+        let f = dir.join(name);
+        std::fs::write(&f, text).unwrap();
+        f.display().to_string()
+    };
+    let (one, two) = (file("one", "1\n"), file("two", "2\n"));
+    let snap = file("hello.snap", "hello snap\n");
+    debugfs_write(
+        &image,
+        "ubuntu-data",
+        &[
+            &format!("write {snap} /{SNAPS}/hello_x1.snap"),
+            "mkdir /system-data/var/snap",
+            &format!("mkdir {var}"),
+            &format!("mkdir {var}/x1"),
+            &format!("mkdir {var}/common"),
+            &format!("symlink {var}/current x1"),
+            &format!("write {one} {var}/x1/starts"),
+            &format!("write {two} {var}/common/starts"),
+        ],
+    );
+    image
+}
+
+/// The app checks' verdicts on a copy of [`app_disk`] after `tamper` changed it.
+fn app_verdicts(tamper: impl FnOnce(&Path)) -> BTreeMap<String, (bool, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let image = app_disk(dir.path());
+    let disk = dir.path().join("scenario.img");
+    std::fs::copy(&image, &disk).unwrap();
+    tamper(&disk);
+    let mut expected = expected();
+    expected.snaps.insert("hello_x1.snap".into());
+    hostcheck::run(&CheckKind::APPS, &disk, &image, &expected)
+        .into_iter()
+        .map(|c| (c.check, (c.passed, c.detail)))
+        .collect()
+}
+
+#[test]
+fn app_checks_read_the_active_revision_and_counters() {
+    if !ready("app_checks_read_the_active_revision_and_counters") {
+        return;
+    }
+    let v = app_verdicts(|_| {});
+    assert_eq!(v.len(), CheckKind::APPS.len());
+    assert_eq!(v["app-active"], (true, "active: hello=x1".to_string()));
+    assert_eq!(
+        v["app-counters"],
+        (true, "hello rev x1: data=1 common=2".to_string())
+    );
+}
+
+#[test]
+fn app_active_sees_a_missing_or_dangling_current() {
+    if !ready("app_active_sees_a_missing_or_dangling_current") {
+        return;
+    }
+    let var = "/system-data/var/snap/hello";
+    let v = app_verdicts(|d| debugfs_write(d, "ubuntu-data", &[&format!("rm {var}/current")]));
+    let (passed, why) = &v["app-active"];
+    assert!(!passed && why.contains("never became active"), "{why}");
+    let v = app_verdicts(|d| {
+        debugfs_write(
+            d,
+            "ubuntu-data",
+            &[
+                &format!("rm {var}/current"),
+                &format!("symlink {var}/current x9"),
+            ],
+        )
+    });
+    assert!(!v["app-active"].0);
+    assert!(
+        v["app-active"].1.contains("\"x9\", which is not installed"),
+        "{:?}",
+        v["app-active"]
+    );
+}
+
+#[test]
+fn app_counters_see_a_lost_or_reset_count() {
+    if !ready("app_counters_see_a_lost_or_reset_count") {
+        return;
+    }
+    let var = "/system-data/var/snap/hello";
+    let zero = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(zero.path(), "0\n").unwrap();
+    let v = app_verdicts(|d| {
+        debugfs_write(
+            d,
+            "ubuntu-data",
+            &[
+                &format!("rm {var}/common/starts"),
+                &format!("write {} {var}/common/starts", zero.path().display()),
+            ],
+        )
+    });
+    assert_fails(
+        &v,
+        "app-counters",
+        "common/starts holds \"0\", not a start count",
+    );
+    let v = app_verdicts(|d| debugfs_write(d, "ubuntu-data", &[&format!("rm {var}/x1/starts")]));
+    assert!(!v["app-counters"].0);
+    assert!(
+        v["app-counters"].1.contains("no active app counts"),
+        "{:?}",
+        v["app-counters"]
+    );
+}

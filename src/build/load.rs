@@ -180,3 +180,36 @@ fn snap_streams(all: &[Assertion]) -> BTreeMap<String, Vec<u8>> {
     }
     out
 }
+
+/// snapsmith implements no snap interface yet: a snap that declares plugs or slots, or a gadget
+/// that asks for `connections:`, is refused instead of built with the interface ignored.
+pub fn refuse_interfaces(
+    snaps: &[crate::seed::SeedSnap],
+    gadget: &crate::gadget::Gadget,
+) -> Result<()> {
+    for snap in snaps {
+        if let Some(field) = crate::snap::apps::first_interface_field(&snap.info) {
+            bail!(
+                "{}: meta/snap.yaml field `{field}`: snap interfaces (plugs and slots) are not \
+                 implemented by snapsmith yet",
+                snap.path.display()
+            );
+        }
+    }
+    if let Some(c) = gadget.connections.first() {
+        let g = snaps.iter().find(|s| s.snap_type == SnapType::Gadget);
+        bail!(
+            "{}: meta/gadget.yaml field `connections` ({}:{} to {}:{}): interface connections \
+             are not implemented by snapsmith yet",
+            g.map_or_else(
+                || "the gadget".to_string(),
+                |s| s.path.display().to_string()
+            ),
+            c.plug_snap_id,
+            c.plug,
+            c.slot_snap_id,
+            c.slot
+        );
+    }
+    Ok(())
+}

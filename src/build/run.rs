@@ -61,6 +61,7 @@ pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
     reporter.stage("laying out the gadget");
     let unpacked = Unpacked::new(&snaps)?;
     let (plan, gadget) = gadget_plan(req, &model, &unpacked)?;
+    super::load::refuse_interfaces(&snaps, &gadget)?;
     reporter.stage("preparing the boot files");
     let boot_assets: BootAssets = super::boot_assets::for_build(&super::boot_assets::BootInputs {
         gadget: &gadget,

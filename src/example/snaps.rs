@@ -15,10 +15,10 @@ use std::path::Path;
 /// Where Debian's `busybox-static` puts its binary.
 pub const BUSYBOX: &str = "/bin/busybox";
 
-/// Empty directories a busybox base needs: `bin` for busybox, and what snapsmith's init and
-/// the base's own init mount over.
+/// Empty directories a busybox base needs: `bin` for busybox, and what snapsmith's init, the
+/// base's own init and the app runtime (`/snap`, `/var/snap`: docs/apps.md) mount over.
 pub const MOUNT_POINTS: &[&str] = &[
-    "bin", "dev", "proc", "sys", "run", "tmp", "writable", "boot/efi",
+    "bin", "dev", "proc", "sys", "run", "tmp", "writable", "boot/efi", "snap", "var/snap",
 ];
 
 /// Creates `rel` under `root` and every missing directory on the way, each with mode 0755.

@@ -13,6 +13,10 @@ use crate::snap::{Compression, PackOptions, SnapFile, SnapType};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
+/// App revisions derived for the app scenarios.
+#[path = "derive_apps.rs"]
+pub mod apps;
+
 const SNAPS: &str = crate::seed::DATA_SNAPS_DIR;
 
 /// What the validator needs to know about an image.

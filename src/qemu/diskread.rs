@@ -211,6 +211,23 @@ pub fn ext4_file(image: &Path, path: &str) -> Result<Option<Vec<u8>>> {
     Ok(Some(out.stdout))
 }
 
+/// The target of a symbolic link in an ext4 image (`debugfs stat`, a fast link), or `None`
+/// when there is no such link.
+pub fn ext4_link(image: &Path, path: &str) -> Result<Option<String>> {
+    let abs = format!("/{}", path.trim_start_matches('/'));
+    let out = debugfs(image, &format!("stat {abs}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !text.contains("Type: symlink") {
+        return Ok(None);
+    }
+    let target = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Fast link dest: "))
+        .map(|t| t.trim_matches('"').to_string())
+        .with_context(|| format!("{abs} in {}: not a fast symlink", image.display()))?;
+    Ok(Some(target))
+}
+
 /// The names in an ext4 directory (`debugfs ls -p`), without `.` and `..`; `None` when the
 /// directory does not exist.
 pub fn ext4_dir(image: &Path, path: &str) -> Result<Option<Vec<String>>> {

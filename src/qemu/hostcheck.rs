@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+#[path = "hostcheck_apps.rs"]
+mod apps;
+
 /// GPT names of the partitions the checks read.
 pub const SEED: &str = "ubuntu-seed";
 pub const BOOT: &str = "ubuntu-boot";
@@ -35,9 +38,17 @@ pub enum CheckKind {
     TableUnchanged,
     /// `fsck.vfat -n` and `e2fsck -fn` find every filesystem clean.
     FsClean,
+    /// Every installed app snap has an active revision (`current`) with its data dirs.
+    AppActive,
+    /// The example daemons' start counters in SNAP_DATA and SNAP_COMMON (docs/apps.md).
+    AppCounters,
 }
 
 impl CheckKind {
+    /// The checks of app state, for images with app snaps.
+    pub const APPS: [CheckKind; 2] = [CheckKind::AppActive, CheckKind::AppCounters];
+
+    /// The checks of the boot state and the disk, for every image.
     pub const ALL: [CheckKind; 6] = [
         CheckKind::BootState,
         CheckKind::DataFiles,
@@ -56,6 +67,8 @@ impl CheckKind {
             CheckKind::SeedUnchanged => "seed-unchanged",
             CheckKind::TableUnchanged => "table-unchanged",
             CheckKind::FsClean => "fs-clean",
+            CheckKind::AppActive => "app-active",
+            CheckKind::AppCounters => "app-counters",
         }
     }
 }
@@ -116,6 +129,8 @@ fn check(kind: CheckKind, disk: &DiskReader, image: &DiskReader, e: &Expected) -
         CheckKind::SeedUnchanged => seed_unchanged(disk, image, e),
         CheckKind::TableUnchanged => table_unchanged(disk, image),
         CheckKind::FsClean => fs_clean(disk),
+        CheckKind::AppActive => apps::app_active(disk),
+        CheckKind::AppCounters => apps::app_counters(disk),
     }
 }
 

@@ -193,6 +193,7 @@ fn shutdown(mounts: &mut Mounts, then: Then) {
     if then == Then::Stay {
         sys::reap_forever();
     }
+    super::apps::stop();
     mounts.release();
     let _ = sys::remount(Path::new(WRITABLE), true);
     match then {

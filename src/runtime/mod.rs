@@ -9,6 +9,7 @@
 //! calls), and import neither each other nor anything of the builder's CLI or QEMU side.
 
 pub mod agent;
+pub mod apps;
 mod cleanup;
 pub mod cmdline;
 pub mod health;

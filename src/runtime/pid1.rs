@@ -8,7 +8,7 @@
 
 use super::init::{self, Switched};
 use super::shared::{MARKER_ERROR, console};
-use super::{agent, install, sys};
+use super::{agent, apps, install, sys};
 use anyhow::Result;
 use std::convert::Infallible;
 use std::time::Instant;
@@ -58,6 +58,8 @@ fn run(start: Instant) -> Result<()> {
 /// The agent settles the boot, the installer stages what the update medium offers, and the
 /// agent reboots into it or idles.
 fn run_mode(booted: &agent::Booted) -> Result<Infallible> {
+    // The daemons start before the run marker, which means the system is up, apps included.
+    apps::start();
     let settled = agent::settle(booted)?;
     let staged = match &settled.mounts.update {
         Some(dir) => {

@@ -14,8 +14,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod apps;
 mod assert;
 mod digest;
+mod duration;
 pub mod naming;
 mod pack;
 mod reader;
@@ -23,6 +25,7 @@ mod yaml;
 
 pub use assert::{SnapAssertRequest, snap_assertions};
 pub use digest::{SnapDigest, digest, digest_reader};
+pub use duration::parse_go_duration;
 pub use pack::{Compression, PackOptions, pack_dir, write_atomically};
 pub use reader::{Entry, EntryKind, SnapFile};
 pub use yaml::{App, Daemon, Interface, RestartCondition, SnapInfo, SnapType};

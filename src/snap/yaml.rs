@@ -94,6 +94,8 @@ pub enum RestartCondition {
     OnAbnormal,
     OnAbort,
     OnWatchdog,
+    /// snapd spells it `no` or `never`.
+    #[serde(alias = "no")]
     Never,
 }
 
