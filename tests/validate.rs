@@ -184,6 +184,7 @@ fn validate_lists_its_scenarios() {
             "kernel-hang",
             "hang-before-commit",
             "forged-update",
+            "app-daemons",
         ]
     );
     assert!(

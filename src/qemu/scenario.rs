@@ -257,6 +257,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "forged-update",
         include_str!("../../qemu/scenarios/forged-update.yaml"),
     ),
+    (
+        "app-daemons",
+        include_str!("../../qemu/scenarios/app-daemons.yaml"),
+    ),
 ];
 
 impl Scenario {
