@@ -1,6 +1,6 @@
 //! The `forged-update` scenario's update disk: five updates an attacker with a USB disk could
 //! offer a device of grade `signed`, each of which the device must refuse for its own reason.
-//! [`derive`] repacks the image's kernel and base into them (unsigned); [`sign`] writes their
+//! [`derive()`] repacks the image's kernel and base into them (unsigned); [`sign`] writes their
 //! assertions (`<stem>.assert`), forged as each case needs, with the image's own key where
 //! the forgery is not the signature:
 //!
@@ -95,7 +95,7 @@ pub fn derive(info: &ImageInfo, work: &Path) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Writes each forgery's assertions into `dir` (the output of [`derive`]): signed with the key
+/// Writes each forgery's assertions into `dir` (the output of [`derive()`]): signed with the key
 /// of `keyring` that signed the image's own snap assertions, except the outsider's.
 pub fn sign(dir: &Path, seed: &SeedSigning, keyring: Option<&Keyring>) -> Result<(), SignError> {
     let path = |stem: &str| dir.join(format!("{stem}.snap"));

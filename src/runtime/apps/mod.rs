@@ -1,7 +1,7 @@
 //! Apps on the device: in run mode, before the run marker, PID 1 mounts every installed app
-//! snap at `/snap/<name>/<rev>` ([`layout`]), prepares snapd's data dirs on ubuntu-data, runs
-//! the `install` hook of a snap installed for the first time, and forks the [`supervise`]
-//! process, which starts the daemons (confined by [`confine`] unless devmode) and keeps them
+//! snap at `/snap/<name>/<rev>` (`layout`), prepares snapd's data dirs on ubuntu-data, runs
+//! the `install` hook of a snap installed for the first time, and forks the `supervise`
+//! process, which starts the daemons (confined by `confine` unless devmode) and keeps them
 //! running; [`stop`] ends them cleanly before a reboot or poweroff. Nothing here fails the
 //! boot: a snap that cannot run gets an `app error` marker naming the reason and is left as it
 //! was. docs/apps.md has the markers and the layout.
