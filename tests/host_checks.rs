@@ -304,7 +304,14 @@ fn app_disk(dir: &Path) -> PathBuf {
         f.display().to_string()
     };
     let (one, two) = (file("one", "1\n"), file("two", "2\n"));
-    let snap = file("hello.snap", "hello snap\n");
+    // A real snap: the checks read its type (only app snaps run apps).
+    let snap = support::build::pack(
+        dir,
+        "hello",
+        &[("meta/snap.yaml", b"name: hello\nversion: '1'\ntype: app\n")],
+    )
+    .display()
+    .to_string();
     debugfs_write(
         &image,
         "ubuntu-data",

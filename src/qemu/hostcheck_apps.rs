@@ -15,8 +15,8 @@ const VAR_SNAP: &str = "system-data/var/snap";
 /// The file in which the example's daemons count their starts.
 pub const STARTS: &str = "starts";
 
-/// The app snaps installed on ubuntu-data (every snap file the modeenv does not name as the
-/// kernel, base or gadget), by name, with their installed revisions.
+/// The app snaps installed on ubuntu-data (the snap files the modeenv does not name as the
+/// kernel, base or gadget whose snap.yaml says type app), by name, with their revisions.
 fn installed_apps(image: &Path) -> Result<BTreeMap<String, Vec<String>>> {
     let modeenv = diskread::ext4_file(image, MODEENV_PATH)?
         .with_context(|| format!("{DATA} has no {MODEENV_PATH}"))?;
@@ -34,11 +34,25 @@ fn installed_apps(image: &Path) -> Result<BTreeMap<String, Vec<String>>> {
         let Some((name, rev)) = file.strip_suffix(".snap").and_then(|s| s.rsplit_once('_')) else {
             continue;
         };
+        if !is_app(image, file)? {
+            continue;
+        }
         apps.entry(name.to_string())
             .or_default()
             .push(rev.to_string());
     }
     Ok(apps)
+}
+
+/// True when the installed snap `file` has type app (a snapd snap, say, runs no apps).
+fn is_app(image: &Path, file: &str) -> Result<bool> {
+    let bytes = diskread::ext4_file(image, &format!("{DATA_SNAPS_DIR}/{file}"))?
+        .with_context(|| format!("{DATA} has no {DATA_SNAPS_DIR}/{file}"))?;
+    let mut temp = tempfile::NamedTempFile::new().context("creating a temporary file")?;
+    std::io::Write::write_all(&mut temp, &bytes).context("writing a temporary file")?;
+    let snap = crate::snap::SnapFile::open(temp.path())
+        .with_context(|| format!("{DATA_SNAPS_DIR}/{file}"))?;
+    Ok(snap.info().snap_type == crate::snap::SnapType::App)
 }
 
 /// The revision `current` names for the snap, checked against what is installed and on disk.
