@@ -175,15 +175,7 @@ fn daemons_run_confined_restart_and_keep_their_data() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let (vmlinuz, initrd) = support::vm::kernel_and_initrd(&deb, dir);
-    let base = support::vm::base_snap(
-        dir,
-        &support::vm::BaseSnap {
-            name: "core",
-            version: "1",
-            health: Some(0),
-            init_marker: false,
-        },
-    );
+    let base = support::vm::healthy_core(dir);
     let disk = run_disk(dir, &base, &app_snaps(dir));
     let log = boot(dir, &vmlinuz, &initrd, &disk, "first.log");
     let at = |line: &str| {

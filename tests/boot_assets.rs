@@ -12,16 +12,12 @@ use std::path::Path;
 use support::build::{Kit, TOOLS, build};
 
 fn manifest(out: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
+    support::fixtures::read_json(&out.join("manifest.json"))
 }
 
 fn offset(m: &Value, name: &str) -> u64 {
-    m["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .and_then(|p| p["offset"].as_u64())
+    support::fixtures::entry(&m["partitions"], "name", name)["offset"]
+        .as_u64()
         .unwrap()
 }
 

@@ -125,12 +125,7 @@ fn build(snaps: &Path, out: &Path) -> (PathBuf, Value) {
 
 /// (offset, size) of a partition from the manifest.
 fn partition(manifest: &Value, name: &str) -> (u64, u64) {
-    let p = manifest["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no partition {name} in the manifest"));
+    let p = support::fixtures::entry(&manifest["partitions"], "name", name);
     (p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap())
 }
 

@@ -9,16 +9,11 @@ use support::build::*;
 use support::fixtures::{sfdisk_table, vfat_file};
 
 fn manifest(out: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
+    support::fixtures::read_json(&out.join("manifest.json"))
 }
 
 fn partition<'a>(m: &'a Value, name: &str) -> &'a Value {
-    m["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no partition {name} in the manifest"))
+    support::fixtures::entry(&m["partitions"], "name", name)
 }
 
 fn offset_size(p: &Value) -> (u64, u64) {
@@ -92,12 +87,7 @@ fn example_model_builds_a_preinstalled_image() {
         !snaps.iter().any(|s| s.0 == "snapd"),
         "no snapd snap is added"
     );
-    let hello = m["snaps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "hello")
-        .unwrap();
+    let hello = support::fixtures::entry(&m["snaps"], "name", "hello");
     let digest = snapsmith::snap::digest(&kit.hello).unwrap();
     assert_eq!(hello["sha3-384"], digest.sha3_384.as_str());
 

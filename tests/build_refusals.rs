@@ -125,10 +125,10 @@ fn signed_model_with(dir: &Path, grade: &str) -> PathBuf {
         "model": "dev-signed", "architecture": "amd64", "base": "core", GRADE,
         "timestamp": "2026-01-01T00:00:00+00:00",
         "snaps": [
-            {"name": "pc", "id": "pcid", "type": "gadget", "default-channel": "latest/stable"},
-            {"name": "pc-kernel", "id": "kernelid", "type": "kernel", "default-channel": "latest/stable"},
-            {"name": "core", "id": "coreid", "type": "base", "default-channel": "latest/stable"},
-            {"name": "hello", "id": "helloid", "type": "app", "default-channel": "latest/stable"}
+            {"name": "pc", "id": "pcid0000000000000000000000000000", "type": "gadget", "default-channel": "latest/stable"},
+            {"name": "pc-kernel", "id": "kernelid000000000000000000000000", "type": "kernel", "default-channel": "latest/stable"},
+            {"name": "core", "id": "coreid00000000000000000000000000", "type": "base", "default-channel": "latest/stable"},
+            {"name": "hello", "id": "helloid0000000000000000000000000", "type": "app", "default-channel": "latest/stable"}
         ]
     }"#;
     let headers = dir.join("signed.json");
@@ -187,10 +187,10 @@ fn signed_grade_needs_assertions_and_refuses_extras() {
     let dir = kit.dir.path();
     let model = signed_model(dir);
     let assertions: Vec<PathBuf> = [
-        (&kit.gadget, "pcid", 11),
-        (&kit.kernel, "kernelid", 12),
-        (&kit.base, "coreid", 13),
-        (&kit.hello, "helloid", 14),
+        (&kit.gadget, "pcid0000000000000000000000000000", 11),
+        (&kit.kernel, "kernelid000000000000000000000000", 12),
+        (&kit.base, "coreid00000000000000000000000000", 13),
+        (&kit.hello, "helloid0000000000000000000000000", 14),
     ]
     .iter()
     .map(|(snap, id, rev)| assert_snap(dir, snap, id, *rev))
@@ -212,7 +212,12 @@ fn signed_grade_needs_assertions_and_refuses_extras() {
         &[("meta/snap.yaml", b"name: hullo\nversion: '1'\nbase: core\n")],
     );
     let mut renamed = assertions[..3].to_vec();
-    renamed.push(assert_snap(dir, &hullo, "helloid", 15));
+    renamed.push(assert_snap(
+        dir,
+        &hullo,
+        "helloid0000000000000000000000000",
+        15,
+    ));
     signed_build(
         &model,
         &[&kit.gadget, &kit.kernel, &kit.base, &hullo],
@@ -222,7 +227,7 @@ fn signed_grade_needs_assertions_and_refuses_extras() {
     .assert()
     .code(1)
     .stderr(contains(
-        "the model lists snap-id helloid under the name \"hello\"",
+        "the model lists snap-id helloid0000000000000000000000000 under the name \"hello\"",
     ))
     .stderr(contains("but the file is snap \"hullo\""));
     assert!(nothing_in(&out));
@@ -248,14 +253,9 @@ fn signed_grade_needs_assertions_and_refuses_extras() {
         .stdout
         .clone();
     let plan: serde_json::Value = serde_json::from_slice(&json).unwrap();
-    let hello = plan["snaps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "hello")
-        .unwrap();
+    let hello = support::fixtures::entry(&plan["snaps"], "name", "hello");
     assert_eq!(hello["revision"], "14");
-    assert_eq!(hello["snap-id"], "helloid");
+    assert_eq!(hello["snap-id"], "helloid0000000000000000000000000");
     assert_eq!(hello["seed-path"], "snaps/hello_14.snap");
     assert!(nothing_in(&out));
 
@@ -266,14 +266,8 @@ fn signed_grade_needs_assertions_and_refuses_extras() {
         .args(["--label", "signed"])
         .assert()
         .success();
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
-    let seed = manifest["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["role"] == "system-seed")
-        .unwrap();
+    let manifest: serde_json::Value = support::fixtures::read_json(&out.join("manifest.json"));
+    let seed = support::fixtures::entry(&manifest["partitions"], "role", "system-seed");
     let at = format!("{}@@{}", out.join("pc.img").display(), seed["offset"]);
     let snaps = run("mdir", &["-b", "-i", &at, "::/snaps"]);
     assert!(
@@ -300,14 +294,19 @@ fn signed_grade_refuses_a_revision_of_other_bytes() {
     let dir = kit.dir.path();
     let model = signed_model(dir);
     let mut assertions: Vec<PathBuf> = [
-        (&kit.gadget, "pcid", 11),
-        (&kit.kernel, "kernelid", 12),
-        (&kit.base, "coreid", 13),
+        (&kit.gadget, "pcid0000000000000000000000000000", 11),
+        (&kit.kernel, "kernelid000000000000000000000000", 12),
+        (&kit.base, "coreid00000000000000000000000000", 13),
     ]
     .iter()
     .map(|(snap, id, rev)| assert_snap(dir, snap, id, *rev))
     .collect();
-    assertions.push(assert_snap(dir, &kit.hello, "helloid", 14));
+    assertions.push(assert_snap(
+        dir,
+        &kit.hello,
+        "helloid0000000000000000000000000",
+        14,
+    ));
     let changed = kit.repack(
         "hello-changed",
         &[

@@ -61,20 +61,10 @@ fn model_show_fills_defaults() {
     let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(json["grade"], "dangerous");
     assert_eq!(json["storage-safety"], "prefer-encrypted");
-    let hello = json["snaps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "hello")
-        .unwrap();
+    let hello = support::fixtures::entry(&json["snaps"], "name", "hello");
     assert_eq!(hello["modes"], serde_json::json!(["run"]));
     assert_eq!(hello["presence"], "required");
-    let kernel = json["snaps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["type"] == "kernel")
-        .unwrap();
+    let kernel = support::fixtures::entry(&json["snaps"], "type", "kernel");
     assert_eq!(kernel["modes"], serde_json::json!(["run", "ephemeral"]));
     snapsmith()
         .args(["model", "show", &models("dev-amd64.model")])

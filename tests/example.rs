@@ -10,21 +10,11 @@ use predicates::str::contains;
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use support::build::example;
 use support::snapsmith;
 
 /// The example's tools beside the kernel package (checked by the command itself too).
 const TOOLS: &[&str] = &["dpkg-deb", "mke2fs", "debugfs", "grub-mkimage"];
-
-fn example(deb: &Path, out: &Path) -> assert_cmd::Command {
-    let mut cmd = snapsmith();
-    cmd.env_remove("SOURCE_DATE_EPOCH")
-        .arg("example")
-        .arg("--kernel-deb")
-        .arg(deb)
-        .arg("-O")
-        .arg(out);
-    cmd
-}
 
 /// Every file under `dir`, relative and sorted (directories too, marked with a trailing `/`).
 fn tree(dir: &Path) -> Vec<String> {
@@ -158,16 +148,10 @@ fn check_image(out: &Path) {
     );
     // The recovery system is labelled with the example's fixed date.
     assert_eq!(system["label"], "20260101");
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest: Value = support::fixtures::read_json(&out.join("manifest.json"));
     assert_eq!(manifest["model"]["model"], "dev-amd64");
     let hello = snapsmith::snap::digest(&out.join("snaps/hello.snap")).unwrap();
-    let listed = manifest["snaps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "hello")
-        .unwrap();
+    let listed = support::fixtures::entry(&manifest["snaps"], "name", "hello");
     assert_eq!(listed["sha3-384"], hello.sha3_384.as_str());
     let assertions: Vec<PathBuf> = std::fs::read_dir(out.join("assertions"))
         .unwrap()

@@ -108,17 +108,23 @@ fn unsquashfs_reads_packed_snaps() {
             .arg(&out)
             .run()
             .unwrap();
-        for f in [
-            "meta/snap.yaml",
-            "bin/srv",
-            "share/doc/a.txt",
-            "share/big.bin",
-        ] {
-            assert_eq!(
-                fs::read(dest.join(f)).unwrap(),
-                fs::read(tree.join(f)).unwrap()
-            );
-        }
+        assert_same_files(&dest, &tree);
+    }
+}
+
+/// The files of the test tree read back the same from `dest`.
+fn assert_same_files(dest: &Path, tree: &Path) {
+    for f in [
+        "meta/snap.yaml",
+        "bin/srv",
+        "share/doc/a.txt",
+        "share/big.bin",
+    ] {
+        assert_eq!(
+            fs::read(dest.join(f)).unwrap(),
+            fs::read(tree.join(f)).unwrap(),
+            "{f}"
+        );
     }
 }
 
@@ -155,17 +161,7 @@ fn reads_metadata_files_and_extracts() {
 
     let dest = tmp.path().join("out");
     snap.extract_to(&dest).unwrap();
-    for f in [
-        "meta/snap.yaml",
-        "bin/srv",
-        "share/doc/a.txt",
-        "share/big.bin",
-    ] {
-        assert_eq!(
-            fs::read(dest.join(f)).unwrap(),
-            fs::read(tree.join(f)).unwrap()
-        );
-    }
+    assert_same_files(&dest, &tree);
     let mode = fs::metadata(dest.join("bin/srv"))
         .unwrap()
         .permissions()

@@ -105,14 +105,8 @@ fn build(dir: &Path, kit: &Kit, model: &Path, signed: bool) -> PathBuf {
 
 /// Copies the image's ubuntu-seed (a vfat filesystem) out with mtools.
 fn seed_of(out: &Path, to: &Path) -> Value {
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
-    let seed = manifest["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "ubuntu-seed")
-        .unwrap();
+    let manifest: Value = support::fixtures::read_json(&out.join("manifest.json"));
+    let seed = support::fixtures::entry(&manifest["partitions"], "name", "ubuntu-seed");
     let image = format!("{}@@{}", out.join("pc.img").display(), seed["offset"]);
     std::fs::create_dir_all(to).unwrap();
     snapsmith::exec::Cmd::new("mcopy")
@@ -229,15 +223,7 @@ fn snapd_loads_the_example_devices_seed() {
     };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("example");
-    support::snapsmith()
-        .env_remove("SOURCE_DATE_EPOCH")
-        .arg("example")
-        .arg("--kernel-deb")
-        .arg(&deb)
-        .arg("-O")
-        .arg(&out)
-        .assert()
-        .success();
+    support::build::example(&deb, &out).assert().success();
     let trusted = out.join("assertions/dev-root.assert");
     check(&helper, &out, "20260101", &trusted, "signed");
 }

@@ -21,10 +21,6 @@ const SCENARIOS: [&str; 5] = [
     "forged-update",
 ];
 
-fn sha(path: &Path) -> String {
-    run("sha256sum", &[path.to_str().unwrap()])
-}
-
 #[test]
 fn validate_runs_base_scenarios_on_a_built_image() {
     let test = "validate_runs_base_scenarios_on_a_built_image";
@@ -38,40 +34,15 @@ fn validate_runs_base_scenarios_on_a_built_image() {
     let dir = kit.dir.path();
     let kernel = support::vm::kernel_snap(&deb, dir);
     // A busybox base named `core` (the example model's base) with a passing health check.
-    let base = support::vm::base_snap(
-        dir,
-        &support::vm::BaseSnap {
-            name: "core",
-            version: "1",
-            health: Some(0),
-            init_marker: false,
-        },
-    );
+    let base = support::vm::healthy_core(dir);
     let out = dir.join("out");
     build(&[&kit.gadget, &kernel, &base, &kit.hello], &out)
         .assert()
         .success();
     let image = out.join("pc.img");
-    let before = sha(&image);
-    let report_path = dir.join("report.json");
-    let junit_path = dir.join("report.xml");
-    let output = support::snapsmith()
-        .arg("validate")
-        .arg(&image)
-        .arg("--report")
-        .arg(&report_path)
-        .arg("--junit")
-        .arg(&junit_path)
-        .arg("--work")
-        .arg(dir.join("work"))
-        .args(SCENARIOS.iter().flat_map(|s| ["--scenario", s]))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    eprintln!("{text}{stderr}");
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    let before = support::sha256(&image);
+    let output = support::vm::validate(&image, dir, &SCENARIOS);
+    let (text, stderr, report) = (&output.stdout, &output.stderr, &output.report);
     let scenarios = report["scenarios"].as_array().unwrap();
     assert_eq!(scenarios.len(), SCENARIOS.len(), "the scenarios asked for");
     let by_name = |name: &str| {
@@ -80,7 +51,7 @@ fn validate_runs_base_scenarios_on_a_built_image() {
             .find(|s| s["name"] == name)
             .unwrap_or_else(|| panic!("no {name} in the report"))
     };
-    let xml = std::fs::read_to_string(&junit_path).unwrap();
+    let xml = std::fs::read_to_string(&output.junit).unwrap();
     let doc = roxmltree::Document::parse(&xml).expect("the JUnit report parses");
     let cases = doc
         .descendants()
@@ -136,7 +107,11 @@ fn validate_runs_base_scenarios_on_a_built_image() {
         }
         assert!(stderr.contains("3 of 5 scenarios failed"), "{stderr}");
     }
-    assert_eq!(sha(&image), before, "validate must not modify the image");
+    assert_eq!(
+        support::sha256(&image),
+        before,
+        "validate must not modify the image"
+    );
 }
 
 #[test]

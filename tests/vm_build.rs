@@ -23,14 +23,8 @@ const HEALTH_MARKER: &str = "example-base: health ok";
 /// The base file the image's modeenv names, read back with debugfs.
 fn modeenv_base(image: &Path, work: &Path) -> String {
     let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(image.with_file_name("manifest.json")).unwrap())
-            .unwrap();
-    let data = manifest["partitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["role"] == "system-data")
-        .unwrap();
+        support::fixtures::read_json(&image.with_file_name("manifest.json"));
+    let data = support::fixtures::entry(&manifest["partitions"], "role", "system-data");
     let part = work.join("data.img");
     extract(
         image,

@@ -7,11 +7,6 @@
 mod support;
 
 use serde_json::Value;
-use std::path::Path;
-
-fn sha(path: &Path) -> String {
-    support::run("sha256sum", &[path.to_str().unwrap()])
-}
 
 /// The names `validate --list` prints.
 fn catalogue() -> Vec<String> {
@@ -46,31 +41,11 @@ fn the_default_catalogue_passes_on_the_example_device() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("example");
-    support::snapsmith()
-        .arg("example")
-        .arg("--kernel-deb")
-        .arg(&deb)
-        .arg("-O")
-        .arg(&out)
-        .assert()
-        .success();
+    support::build::example(&deb, &out).assert().success();
     let image = out.join("pc.img");
-    let before = sha(&image);
-    let (report_path, junit_path) = (dir.path().join("r.json"), dir.path().join("r.xml"));
-    let run = support::snapsmith()
-        .arg("validate")
-        .arg(&image)
-        .arg("--report")
-        .arg(&report_path)
-        .arg("--junit")
-        .arg(&junit_path)
-        .arg("--work")
-        .arg(dir.path().join("work"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&run.stdout).into_owned();
-    eprintln!("{text}{}", String::from_utf8_lossy(&run.stderr));
-    let report: Value = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    let before = support::sha256(&image);
+    let run = support::vm::validate(&image, dir.path(), &[]);
+    let (text, report) = (&run.stdout, &run.report);
     assert_eq!(report["boot"], "firmware", "the example boots through GRUB");
     let scenarios = report["scenarios"].as_array().unwrap();
     let names: Vec<&str> = scenarios
@@ -100,7 +75,7 @@ fn the_default_catalogue_passes_on_the_example_device() {
     for s in scenarios {
         assert!(events(s).contains(&"POWERDOWN"), "{}", s["name"]);
     }
-    let xml = std::fs::read_to_string(&junit_path).unwrap();
+    let xml = std::fs::read_to_string(&run.junit).unwrap();
     let doc = roxmltree::Document::parse(&xml).expect("the JUnit report parses");
     let cases = doc
         .descendants()
@@ -108,5 +83,9 @@ fn the_default_catalogue_passes_on_the_example_device() {
         .count();
     assert_eq!(cases, names.len(), "{xml}");
     assert!(run.status.success(), "{text}");
-    assert_eq!(sha(&image), before, "validate must not modify the image");
+    assert_eq!(
+        support::sha256(&image),
+        before,
+        "validate must not modify the image"
+    );
 }

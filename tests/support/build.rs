@@ -8,6 +8,18 @@ use super::{repo, snapsmith};
 use snapsmith::snap::{self, PackOptions};
 use std::path::{Path, PathBuf};
 
+/// `snapsmith example --kernel-deb DEB -O OUT`, with no SOURCE_DATE_EPOCH from the caller.
+pub fn example(deb: &Path, out: &Path) -> assert_cmd::Command {
+    let mut cmd = snapsmith();
+    cmd.env_remove("SOURCE_DATE_EPOCH")
+        .arg("example")
+        .arg("--kernel-deb")
+        .arg(deb)
+        .arg("-O")
+        .arg(out);
+    cmd
+}
+
 /// Tools the image checks use.
 pub const TOOLS: &[&str] = &["sfdisk", "fsck.vfat", "e2fsck", "debugfs", "mcopy", "mdir"];
 

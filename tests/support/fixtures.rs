@@ -78,3 +78,18 @@ pub fn vfat_file(image: &Path, offset: u64, path: &str) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("{e:#}"))
         .stdout
 }
+
+/// The JSON document in the file at `path`.
+pub fn read_json(path: &Path) -> Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The object of the JSON array `list` whose `key` is `value`; panics naming both when absent.
+pub fn entry<'a>(list: &'a Value, key: &str, value: &str) -> &'a Value {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a JSON array: {list}"))
+        .iter()
+        .find(|item| item[key] == value)
+        .unwrap_or_else(|| panic!("no entry with {key}={value:?} in {list}"))
+}

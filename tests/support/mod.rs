@@ -104,6 +104,11 @@ pub fn run(program: &str, args: &[&str]) -> String {
         .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
+/// `sha256sum FILE`'s line for `path`.
+pub fn sha256(path: &Path) -> String {
+    run("sha256sum", &[path.to_str().unwrap()])
+}
+
 /// Copies `len` bytes at `offset` of `image` into a file of their own.
 pub fn extract(image: &Path, offset: u64, len: u64, to: &Path) {
     use std::io::{Read, Seek, SeekFrom};

@@ -116,6 +116,17 @@ pub struct BaseSnap<'a> {
     pub init_marker: bool,
 }
 
+/// The example model's base: a busybox `core` at version 1 whose health check passes.
+pub fn healthy_core(dir: &Path) -> PathBuf {
+    let core = BaseSnap {
+        name: "core",
+        version: "1",
+        health: Some(0),
+        init_marker: false,
+    };
+    base_snap(dir, &core)
+}
+
 /// Builds `base` in `dir` and returns the snap's path.
 pub fn base_snap(dir: &Path, base: &BaseSnap) -> PathBuf {
     let root = dir.join(format!("{}-{}-tree", base.name, base.version));
@@ -200,4 +211,42 @@ pub fn spec(
     spec.disks.push(Disk::raw(disk));
     spec.no_reboot = true;
     spec
+}
+
+/// What one `snapsmith validate` run left: its exit status, stdout, and the JSON report.
+pub struct Validation {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub report: serde_json::Value,
+    /// Where the JUnit report was written.
+    pub junit: PathBuf,
+}
+
+/// Runs `snapsmith validate IMAGE` with its reports and work directory under `dir` and the
+/// given scenarios (none: the default catalogue); prints its output for the test log.
+pub fn validate(image: &Path, dir: &Path, scenarios: &[&str]) -> Validation {
+    let (report, junit) = (dir.join("report.json"), dir.join("report.xml"));
+    let out = super::snapsmith()
+        .arg("validate")
+        .arg(image)
+        .arg("--report")
+        .arg(&report)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--work")
+        .arg(dir.join("work"))
+        .args(scenarios.iter().flat_map(|s| ["--scenario", s]))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("{stdout}{stderr}");
+    Validation {
+        status: out.status,
+        stdout,
+        stderr,
+        report: super::fixtures::read_json(&report),
+        junit,
+    }
 }
