@@ -20,9 +20,9 @@ fn uc20(extra: J) -> J {
         "type": "model", "authority-id": "b", "series": "16", "brand-id": "b", "model": "m",
         "architecture": "amd64", "base": "core22", "timestamp": "2024-01-01T00:00:00Z",
         "snaps": [
-            {"name": "pc", "type": "gadget", "id": "gadgetid", "default-channel": "22/stable"},
-            {"name": "pc-kernel", "type": "kernel", "id": "kernelid"},
-            {"name": "app", "id": "appid"}
+            {"name": "pc", "type": "gadget", "id": "gadgetid000000000000000000000000", "default-channel": "22/stable"},
+            {"name": "pc-kernel", "type": "kernel", "id": "kernelid000000000000000000000000"},
+            {"name": "app", "id": "appid000000000000000000000000000"}
         ]
     });
     for (k, v) in extra.as_object().unwrap() {
@@ -74,32 +74,54 @@ fn uc20_rules() {
     assert!(err(uc20(json!({"authority-id": "x"}))).contains("must equal brand-id"));
     assert!(err(uc20(json!({"model": "Big"}))).contains("\"model\""));
     let snaps = |list: J| uc20(json!({ "snaps": list }));
-    let g = json!({"name": "pc", "type": "gadget", "id": "g"});
-    let k = json!({"name": "k", "type": "kernel", "id": "k"});
+    let g = json!({"name": "pc", "type": "gadget", "id": "g0000000000000000000000000000000"});
+    let k = json!({"name": "k", "type": "kernel", "id": "k0000000000000000000000000000000"});
     assert!(
         err(snaps(
-            json!([g, k, {"name": "k2", "type": "kernel", "id": "k2"}])
+            json!([g, k, {"name": "k2", "type": "kernel", "id": "k2000000000000000000000000000000"}])
         ))
         .contains("exactly one gadget and one kernel")
     );
     assert!(err(snaps(json!([g, k, {"name": "a"}]))).contains("snaps[a].id"));
-    assert!(err(snaps(json!([g, k, {"name": "a", "id": "k"}]))).contains("listed twice"));
+    // Store ids are 32 letters and digits, as snapd's decoder wants.
+    for id in [
+        "pc-id",
+        "a000000000000000000000000000000",
+        "a000000000000000000000000000000-",
+    ] {
+        let e = err(snaps(json!([g, k, {"name": "a", "id": id}])));
+        assert!(
+            e.contains("snaps[a].id") && e.contains("is not a snap id"),
+            "{e}"
+        );
+    }
     assert!(
         err(snaps(
-            json!([g, k, {"name": "a", "id": "a", "default-channel": "stable"}])
+            json!([g, k, {"name": "a", "id": "k0000000000000000000000000000000"}])
+        ))
+        .contains("listed twice")
+    );
+    assert!(
+        err(snaps(
+            json!([g, k, {"name": "a", "id": "a0000000000000000000000000000000", "default-channel": "stable"}])
         ))
         .contains("default-channel")
     );
     assert!(
         err(snaps(
-            json!([g, {"name": "k", "type": "kernel", "id": "k", "modes": ["run"]}])
+            json!([g, {"name": "k", "type": "kernel", "id": "k0000000000000000000000000000000", "modes": ["run"]}])
         ))
         .contains("essential")
     );
-    assert!(err(snaps(json!([g, k, {"name": "a", "id": "a", "modes": []}]))).contains("modes"));
     assert!(
         err(snaps(
-            json!([g, k, {"name": "core22", "type": "app", "id": "c"}])
+            json!([g, k, {"name": "a", "id": "a0000000000000000000000000000000", "modes": []}])
+        ))
+        .contains("modes")
+    );
+    assert!(
+        err(snaps(
+            json!([g, k, {"name": "core22", "type": "app", "id": "c0000000000000000000000000000000"}])
         ))
         .contains("must be base")
     );
@@ -161,7 +183,8 @@ fn classic_models() {
     gadget_no_arch["gadget"] = json!("pc");
     assert!(err(gadget_no_arch).contains("\"architecture\""));
     let mut extended = minimal;
-    extended["snaps"] = json!([{"name": "tool", "id": "t", "classic": "true"}]);
+    extended["snaps"] =
+        json!([{"name": "tool", "id": "t0000000000000000000000000000000", "classic": "true"}]);
     assert!(err(extended.clone()).contains("\"distribution\""));
     extended["distribution"] = json!("ubuntu");
     let m = model(extended).unwrap();

@@ -165,12 +165,6 @@ enum Exception {
     /// snapsmith wants the key packet's declared length to match the bytes present; Go's
     /// OpenPGP reader, and so snapd, parses the key fields and ignores the surplus length.
     KeyPacketLength,
-    /// The one type rule snapd's decoder checks and snapsmith's model reader does not yet: the
-    /// characters of a model snap's `id` (`[a-zA-Z0-9]{32}`). A gap, not a choice: test models
-    /// elsewhere in the suite still use short ids such as `pc-id`. (The snap name in `base`,
-    /// `serial-authority` as a list of account ids and the `T`/`Z` of time headers were gaps
-    /// of this class and are checked now.)
-    UncheckedTypeRule,
 }
 
 /// The exception class explaining a disagreement, or `None` when it is unexplained.
@@ -197,17 +191,8 @@ fn explain(seed: &[u8], data: &[u8], ours: &Result<(), String>, snapd: &str) -> 
                 None
             }
         }
-        Ok(()) => unchecked_type_rule(snapd).then_some(Exception::UncheckedTypeRule),
-        Err(_) => None,
+        _ => None,
     }
-}
-
-/// Whether snapd refused for a type rule snapsmith does not check yet.
-fn unchecked_type_rule(snapd: &str) -> bool {
-    let Some(e) = snapd.strip_prefix("error: ") else {
-        return false;
-    };
-    e.starts_with("assertion model: \"id\" of snap ")
 }
 
 /// Whether a header line holds a time that Go's parser takes and RFC 3339 does not: a UTC

@@ -100,7 +100,7 @@ fn signed_model(dir: &std::path::Path, keys: &snapsmith::assertion::Keyring) -> 
     let snaps = headers["snaps"].as_array_mut().unwrap();
     snaps.retain(|s| s["type"] != "snapd");
     for snap in snaps {
-        let id = format!("{}-id", snap["name"].as_str().unwrap());
+        let id = snap_id(snap["name"].as_str().unwrap());
         snap.as_object_mut().unwrap().insert("id".into(), id.into());
     }
     let (_, brand) = keys.load("dev-brand").unwrap();
@@ -108,6 +108,11 @@ fn signed_model(dir: &std::path::Path, keys: &snapsmith::assertion::Keyring) -> 
     let path = dir.join("signed.model");
     std::fs::write(&path, model.encode()).unwrap();
     path
+}
+
+/// The test store id of snap `name`: its letters and digits, padded to 32 characters.
+fn snap_id(name: &str) -> String {
+    format!("{:0<32}", name.replace('-', ""))
 }
 
 /// A grade-signed image of the build kit, its snaps asserted with the test root key as
@@ -129,7 +134,7 @@ fn signed_image(test: &str) -> Option<(support::build::Kit, std::path::PathBuf)>
             .name
             .clone();
         let request = snapsmith::snap::SnapAssertRequest {
-            snap_id: &format!("{name}-id"),
+            snap_id: &snap_id(&name),
             revision: 11 + i as u64,
             publisher: None,
             timestamp: "2026-01-01T00:00:00+00:00",

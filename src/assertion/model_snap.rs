@@ -171,10 +171,7 @@ pub(crate) fn read_snap(f: &Fields, i: usize, item: &Value, m: &Model) -> Result
         ));
     }
     let here = format!("snaps[{name}]");
-    let id = get("id")?.map(String::from);
-    if id.is_none() && m.grade != Grade::Dangerous {
-        return Err(f.err(&format!("{here}.id"), "required unless grade is dangerous"));
-    }
+    let id = read_id(f, &here, get("id")?, m.grade)?;
     let t = get("type")?.unwrap_or("app");
     let snap_type = SnapType::parse(t)
         .ok_or_else(|| f.err(&format!("{here}.type"), format!("{t:?} is not a snap type")))?;
@@ -255,4 +252,23 @@ pub(crate) fn read_modes(
         return Err(err());
     }
     Ok(modes)
+}
+
+/// The snap's store `id` at `here`: 32 letters and digits, required unless grade is dangerous.
+fn read_id(f: &Fields, here: &str, id: Option<&str>, grade: Grade) -> Result<Option<String>> {
+    match id {
+        Some(id) if !valid_snap_id(id) => Err(f.err(
+            &format!("{here}.id"),
+            format!("{id:?} is not a snap id (32 letters and digits)"),
+        )),
+        None if grade != Grade::Dangerous => {
+            Err(f.err(&format!("{here}.id"), "required unless grade is dangerous"))
+        }
+        id => Ok(id.map(String::from)),
+    }
+}
+
+/// A store snap id: 32 ASCII letters and digits (snapd's `naming.ValidSnapID`).
+pub(crate) fn valid_snap_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
