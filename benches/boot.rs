@@ -37,7 +37,7 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(3);
-    let Some(deb) = support::vm::ready("boot benchmark") else {
+    let Some(deb) = support::vm::ready() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

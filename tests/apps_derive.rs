@@ -12,7 +12,7 @@ use std::path::Path;
 
 #[test]
 fn derived_revision_fails_its_first_start_only() {
-    if !support::have_tools("derived_revision_fails_its_first_start_only", &["busybox"]) {
+    if !support::have_tools(&["busybox"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

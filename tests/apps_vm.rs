@@ -169,7 +169,7 @@ fn data_file(disk: &Path, path: &str) -> Option<String> {
 
 #[test]
 fn daemons_run_confined_restart_and_keep_their_data() {
-    let Some(deb) = support::vm::ready("daemons_run_confined_restart_and_keep_their_data") else {
+    let Some(deb) = support::vm::ready() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();

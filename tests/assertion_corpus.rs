@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use time::OffsetDateTime;
 
 fn corpus_files(ext: &str) -> Option<Vec<PathBuf>> {
-    let dir = support::corpus("corpus")?.join("models");
+    let dir = support::corpus()?.join("models");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("corpus models dir")
         .map(|e| e.unwrap().path())

@@ -182,32 +182,28 @@ fn missing_brand_account_fails() {
     assert!(err.contains("no account assertion for \"dev\""), "{err}");
 }
 
+/// An assertion of type `kind` with `headers`, signed by the fixture's root key.
+fn by_root(f: &Fixture, kind: &str, headers: serde_json::Value) -> Assertion {
+    let headers = headers.as_object().unwrap();
+    assertion::sign(kind, headers, &[], &f.root, "root").unwrap()
+}
+
 #[test]
 fn store_assertions_verify_and_need_a_declaration() {
     let f = fixture(EPOCH, None);
-    let decl = assertion::sign(
+    let decl = by_root(
+        &f,
         "snap-declaration",
         json!({"series": "16", "snap-id": "helloid", "snap-name": "hello", "publisher-id": "dev",
-               "timestamp": "2026-01-01T00:00:00Z"})
-        .as_object()
-        .unwrap(),
-        &[],
-        &f.root,
-        "root",
-    )
-    .unwrap();
+            "timestamp": "2026-01-01T00:00:00Z"}),
+    );
     let digest = "a".repeat(64);
-    let rev = assertion::sign(
+    let rev = by_root(
+        &f,
         "snap-revision",
         json!({"snap-sha3-384": digest, "snap-id": "helloid", "snap-size": "4096",
-               "snap-revision": "3", "developer-id": "dev", "timestamp": "2026-01-01T00:00:00Z"})
-        .as_object()
-        .unwrap(),
-        &[],
-        &f.root,
-        "root",
-    )
-    .unwrap();
+            "snap-revision": "3", "developer-id": "dev", "timestamp": "2026-01-01T00:00:00Z"}),
+    );
     let v = check(&f, vec![rev.clone(), decl]).unwrap();
     assert_eq!(v.snap(&digest).unwrap().1.publisher_id, "dev");
     assert!(v.model().is_err(), "no model was given");

@@ -35,13 +35,13 @@ fn read(out: &Path, name: &str, path: &str) -> Vec<u8> {
         .stdout
 }
 
-fn ready(test: &str) -> bool {
-    support::have_tools(test, TOOLS) && support::have_tools(test, &["grub-mkimage"])
+fn ready() -> bool {
+    support::have_tools(TOOLS) && support::have_tools(&["grub-mkimage"])
 }
 
 #[test]
 fn grub_files_and_kernel_assets_land_on_seed_and_boot() {
-    if !ready("grub_files_and_kernel_assets_land_on_seed_and_boot") {
+    if !ready() {
         return;
     }
     let kit = Kit::new();
@@ -88,7 +88,7 @@ fn grub_files_and_kernel_assets_land_on_seed_and_boot() {
 
 #[test]
 fn identical_inputs_give_identical_images() {
-    if !ready("identical_inputs_give_identical_images") {
+    if !ready() {
         return;
     }
     let kit = Kit::new();
@@ -105,7 +105,7 @@ fn identical_inputs_give_identical_images() {
 
 #[test]
 fn unusable_kernel_arguments_and_kernels_are_refused() {
-    if !ready("unusable_kernel_arguments_and_kernels_are_refused") {
+    if !ready() {
         return;
     }
     let kit = Kit::new();
@@ -154,7 +154,7 @@ fn unusable_kernel_arguments_and_kernels_are_refused() {
 #[test]
 fn grub_parses_both_configs() {
     use snapsmith::boot::grubcfg::{RunConfig, SeedConfig, run_config, seed_config};
-    if !support::have_tools("grub_parses_both_configs", &["grub-script-check"]) {
+    if !support::have_tools(&["grub-script-check"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -181,12 +181,11 @@ fn grub_parses_both_configs() {
 
 #[test]
 fn grub_image_is_a_deterministic_pe_file() {
-    let test = "grub_image_is_a_deterministic_pe_file";
-    if !support::have_tools(test, &["grub-mkimage"]) {
+    if !support::have_tools(&["grub-mkimage"]) {
         return;
     }
     if !Path::new("/usr/lib/grub/x86_64-efi/linux.mod").is_file() {
-        support::skip_or_fail(test, "GRUB's x86_64-efi modules are not installed");
+        support::skip_or_fail("GRUB's x86_64-efi modules are not installed");
         return;
     }
     let a = snapsmith::build::grub_efi::grub_x64_image().unwrap();

@@ -34,17 +34,17 @@ const TOOLS: &[&str] = &[
     "mmd",
 ];
 
-fn ready(test: &str) -> Option<PathBuf> {
-    let deb = support::kernel_deb(test)?;
-    if !support::have_tools(test, TOOLS) {
+fn ready() -> Option<PathBuf> {
+    let deb = support::kernel_deb()?;
+    if !support::have_tools(TOOLS) {
         return None;
     }
     if !Path::new("/bin/busybox").is_file() {
-        support::skip_or_fail(test, "busybox-static is not installed");
+        support::skip_or_fail("busybox-static is not installed");
         return None;
     }
     if qemu::ovmf().is_none() {
-        support::skip_or_fail(test, "OVMF is not installed (Debian package ovmf)");
+        support::skip_or_fail("OVMF is not installed (Debian package ovmf)");
         return None;
     }
     Some(deb)
@@ -135,7 +135,7 @@ fn serial_lines(log: &Path) -> String {
 
 #[test]
 fn example_image_boots_through_grub_into_the_base() {
-    let Some(deb) = ready("example_image_boots_through_grub_into_the_base") else {
+    let Some(deb) = ready() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -256,7 +256,7 @@ fn fsck_vfat(image: &Path, (offset, size): (u64, u64), work: &Path) {
 
 #[test]
 fn grub_rolls_back_a_try_kernel_that_panics() {
-    let Some(deb) = ready("grub_rolls_back_a_try_kernel_that_panics") else {
+    let Some(deb) = ready() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

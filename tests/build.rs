@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::Succeeds;
+
 use serde_json::Value;
 use std::path::Path;
 use support::build::*;
@@ -22,20 +24,14 @@ fn offset_size(p: &Value) -> (u64, u64) {
 
 #[test]
 fn example_model_builds_a_preinstalled_image() {
-    if !support::have_tools("example_model_builds_a_preinstalled_image", TOOLS)
-        || !support::have_tools("example_model_builds_a_preinstalled_image", &["openssl"])
-    {
+    if !support::have_tools(TOOLS) || !support::have_tools(&["openssl"]) {
         return;
     }
     let kit = Kit::new();
     let out = kit.dir.path().join("out");
     let stdout = build(&kit.snaps(), &out)
         .args(["--label", "dev"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+        .ok_stdout();
     let stdout = String::from_utf8(stdout).unwrap();
     assert!(
         stdout.contains("pc.img") && stdout.contains("manifest.json"),
@@ -103,11 +99,7 @@ fn example_model_builds_a_preinstalled_image() {
     let report = support::snapsmith()
         .args(["inspect", "--json"])
         .arg(&image)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+        .ok_stdout();
     let report: Value = serde_json::from_slice(&report).unwrap();
     let system = &report["seed"]["systems"][0];
     assert_eq!(system["label"], "dev");
@@ -229,7 +221,7 @@ fn check_data(image: &Path, p: &Value, kit: &Kit, work: &Path) {
 
 #[test]
 fn same_inputs_give_the_same_image() {
-    if !support::have_tools("same_inputs_give_the_same_image", TOOLS) {
+    if !support::have_tools(TOOLS) {
         return;
     }
     let kit = Kit::new();
@@ -264,13 +256,7 @@ fn one_snap_option_takes_several_files() {
 fn dry_run_prints_the_plan_and_writes_nothing() {
     let kit = Kit::new();
     let out = kit.dir.path().join("out");
-    let text = build(&kit.snaps(), &out)
-        .arg("--dry-run")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let text = build(&kit.snaps(), &out).arg("--dry-run").ok_stdout();
     let text = String::from_utf8(text).unwrap();
     assert!(
         text.contains("ubuntu-data") && text.contains("system-data"),
@@ -281,11 +267,7 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     assert!(nothing_in(&out), "a dry run wrote into {}", out.display());
     let json = build(&kit.snaps(), &out)
         .args(["--dry-run", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+        .ok_stdout();
     let v: Value = serde_json::from_slice(&json).unwrap();
     assert_eq!(v["plan"]["volumes"][0]["name"], "pc");
     assert_eq!(v["model"]["model"], "dev-amd64");
@@ -372,7 +354,7 @@ fn a_killed_builds_staging_folder_is_removed_by_the_next_build() {
 
 #[test]
 fn gadget_content_lands_beside_the_seed() {
-    if !support::have_tools("gadget_content_lands_beside_the_seed", TOOLS) {
+    if !support::have_tools(TOOLS) {
         return;
     }
     let kit = Kit::new();

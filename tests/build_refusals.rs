@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::Succeeds;
+
 use predicates::prelude::*;
 use predicates::str::contains;
 use std::path::{Path, PathBuf};
@@ -138,11 +140,7 @@ fn signed_model_with(dir: &Path, grade: &str) -> PathBuf {
         .arg(repo().join("models/test-keys"))
         .args(["--key", "dev-brand"])
         .arg(&headers)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+        .ok_stdout();
     let model = dir.join("dev-signed.model");
     std::fs::write(&model, signed).unwrap();
     model
@@ -158,11 +156,7 @@ fn assert_snap(dir: &Path, snap: &Path, id: &str, revision: u32) -> PathBuf {
         .arg(repo().join("models/test-keys"))
         .args(["--key", "dev-root", "--snap-id", id, "--revision"])
         .arg(revision.to_string())
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+        .ok_stdout();
     let path = dir.join(format!("{id}-{revision}.assert"));
     std::fs::write(&path, out).unwrap();
     path
@@ -247,11 +241,7 @@ fn signed_grade_needs_assertions_and_refuses_extras() {
 
     let json = signed_build(&model, &kit.snaps(), &assertions, &out)
         .args(["--dry-run", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+        .ok_stdout();
     let plan: serde_json::Value = serde_json::from_slice(&json).unwrap();
     let hello = support::fixtures::entry(&plan["snaps"], "name", "hello");
     assert_eq!(hello["revision"], "14");
@@ -259,7 +249,7 @@ fn signed_grade_needs_assertions_and_refuses_extras() {
     assert_eq!(hello["seed-path"], "snaps/hello_14.snap");
     assert!(nothing_in(&out));
 
-    if !support::have_tools("signed_grade_builds", TOOLS) {
+    if !support::have_tools(TOOLS) {
         return;
     }
     signed_build(&model, &kit.snaps(), &assertions, &out)

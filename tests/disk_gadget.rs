@@ -55,10 +55,7 @@ fn check_against_plan(plan: &ImagePlan, images: &[std::path::PathBuf]) {
 
 #[test]
 fn example_gadget_becomes_a_clean_image() {
-    if !support::have_tools(
-        "example_gadget_becomes_a_clean_image",
-        &["sfdisk", "fsck.vfat", "e2fsck", "mke2fs", "debugfs"],
-    ) {
+    if !support::have_tools(&["sfdisk", "fsck.vfat", "e2fsck", "mke2fs", "debugfs"]) {
         return;
     }
     let dir = support::repo().join("gadgets/pc");
@@ -93,13 +90,10 @@ fn example_gadget_becomes_a_clean_image() {
 /// and read back.
 #[test]
 fn corpus_gadgets_become_images() {
-    let Some(corpus) = support::corpus("corpus_gadgets_become_images") else {
+    let Some(corpus) = support::corpus() else {
         return;
     };
-    if !support::have_tools(
-        "corpus_gadgets_become_images",
-        &["sfdisk", "mke2fs", "debugfs"],
-    ) {
+    if !support::have_tools(&["sfdisk", "mke2fs", "debugfs"]) {
         return;
     }
     let mut written = 0;
@@ -149,10 +143,7 @@ fn corpus_gadgets_become_images() {
 /// sector sizes: the files land where the copy rules say, byte-identical.
 #[test]
 fn gadget_content_lands_in_the_image() {
-    if !support::have_tools(
-        "gadget_content_lands_in_the_image",
-        &["fsck.vfat", "e2fsck", "mcopy", "debugfs", "mke2fs"],
-    ) {
+    if !support::have_tools(&["fsck.vfat", "e2fsck", "mcopy", "debugfs", "mke2fs"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::Succeeds;
+
 use predicates::str::contains;
 use serde_json::Value;
 use std::io::Read;
@@ -68,11 +70,10 @@ fn json(args: &[&str], path: &Path) -> Value {
 
 #[test]
 fn example_is_reproducible_verified_and_labelled() {
-    let test = "example_is_reproducible_verified_and_labelled";
-    let Some(deb) = support::kernel_deb(test) else {
+    let Some(deb) = support::kernel_deb() else {
         return;
     };
-    if !support::have_tools(test, TOOLS) {
+    if !support::have_tools(TOOLS) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -82,12 +83,7 @@ fn example_is_reproducible_verified_and_labelled() {
     std::fs::create_dir_all(b.join("snaps")).unwrap();
     std::fs::write(b.join("snaps/stale.snap"), b"old").unwrap();
     std::fs::write(b.join("pc.img"), b"old").unwrap();
-    let stdout = example(&deb, &b)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let stdout = example(&deb, &b).ok_stdout();
     assert!(String::from_utf8(stdout).unwrap().contains("pc.img"));
     let files = tree(&a);
     assert_eq!(files, tree(&b), "the two runs wrote different files");
@@ -175,11 +171,7 @@ fn check_keyring(out: &Path) {
     let keys = snapsmith()
         .args(["key", "list", "--json", "--keyring"])
         .arg(out.join("keyring"))
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+        .ok_stdout();
     let keys: Value = serde_json::from_slice(&keys).unwrap();
     let names: Vec<_> = keys
         .as_array()

@@ -79,10 +79,7 @@ fn blkid(path: &Path, offset: u64) -> String {
 
 #[test]
 fn ext4_stays_inside_its_partition() {
-    if !support::have_tools(
-        "ext4_stays_inside_its_partition",
-        &["mke2fs", "e2fsck", "debugfs", "dumpe2fs", "blkid"],
-    ) {
+    if !support::have_tools(&["mke2fs", "e2fsck", "debugfs", "dumpe2fs", "blkid"]) {
         return;
     }
     let inputs = Inputs::new();
@@ -114,7 +111,7 @@ fn ext4_stays_inside_its_partition() {
 
 #[test]
 fn vfat_stays_inside_its_partition_with_label_in_both_places() {
-    if !support::have_tools("vfat_label_in_both_places", &["fsck.vfat", "blkid"]) {
+    if !support::have_tools(&["fsck.vfat", "blkid"]) {
         return;
     }
     let inputs = Inputs::new();
@@ -170,7 +167,7 @@ fn vfat_stays_inside_its_partition_with_label_in_both_places() {
 
 #[test]
 fn vfat_with_4096_byte_sectors() {
-    if !support::have_tools("vfat_with_4096_byte_sectors", &["fsck.vfat", "mcopy"]) {
+    if !support::have_tools(&["fsck.vfat", "mcopy"]) {
         return;
     }
     let inputs = Inputs::new();
@@ -196,7 +193,7 @@ const UNPRIVILEGED: &str = "SNAPSMITH_TEST_UNPRIVILEGED_DIR";
 #[test]
 fn ext4_written_without_root_is_root_owned() {
     let name = "ext4_written_without_root_is_root_owned";
-    if !support::have_tools(name, &["mke2fs", "debugfs", "e2fsck", "setpriv"]) {
+    if !support::have_tools(&["mke2fs", "debugfs", "e2fsck", "setpriv"]) {
         return;
     }
     // SAFETY: geteuid has no preconditions.

@@ -8,8 +8,8 @@ use snapsmith::gadget::{self, Gadget, Role, Ruleset, VolumeLayout};
 use std::path::{Path, PathBuf};
 use support::fixtures::MIB;
 
-fn corpus_gadgets(test: &str) -> Option<Vec<PathBuf>> {
-    let dir = support::corpus(test)?.join("gadgets");
+fn corpus_gadgets() -> Option<Vec<PathBuf>> {
+    let dir = support::corpus()?.join("gadgets");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("corpus gadgets folder")
         .map(|e| e.unwrap().path())
@@ -24,8 +24,8 @@ fn corpus_gadgets(test: &str) -> Option<Vec<PathBuf>> {
     Some(files)
 }
 
-fn corpus_file(test: &str, name: &str) -> Option<PathBuf> {
-    Some(support::corpus(test)?.join("gadgets").join(name))
+fn corpus_file(name: &str) -> Option<PathBuf> {
+    Some(support::corpus()?.join("gadgets").join(name))
 }
 
 fn volume(path: &Path, ruleset: Ruleset, sector: u64) -> VolumeLayout {
@@ -44,7 +44,7 @@ fn places(v: &VolumeLayout) -> Vec<(String, u64, u64)> {
 
 #[test]
 fn every_corpus_gadget_lays_out_with_both_sector_sizes() {
-    let Some(files) = corpus_gadgets("every_corpus_gadget_lays_out_with_both_sector_sizes") else {
+    let Some(files) = corpus_gadgets() else {
         return;
     };
     for file in files {
@@ -79,8 +79,7 @@ fn every_corpus_gadget_lays_out_with_both_sector_sizes() {
 
 #[test]
 fn pc_gadget_offsets_match_the_spec() {
-    let test = "pc_gadget_offsets_match_the_spec";
-    let Some(file) = corpus_file(test, "canonical__pc-gadget__gadget_gadget-amd64.yaml") else {
+    let Some(file) = corpus_file("canonical__pc-gadget__gadget_gadget-amd64.yaml") else {
         return;
     };
     let v = volume(&file, Ruleset::Uc20, 512);
@@ -113,8 +112,7 @@ fn pc_gadget_offsets_match_the_spec() {
 
 #[test]
 fn offset_write_is_the_start_lba() {
-    let test = "offset_write_is_the_start_lba";
-    let Some(file) = corpus_file(test, "anonymouse64__pc-amd64-gadget__gadget.yaml") else {
+    let Some(file) = corpus_file("anonymouse64__pc-amd64-gadget__gadget.yaml") else {
         return;
     };
     // `offset-write: mbr+92` on BIOS Boot at 1M: LBA 2048 (512) or 256 (4096), written at 92.
@@ -132,8 +130,7 @@ fn offset_write_is_the_start_lba() {
 
 #[test]
 fn bare_structure_below_one_mib_keeps_its_offset() {
-    let test = "bare_structure_below_one_mib_keeps_its_offset";
-    let Some(file) = corpus_file(test, "kubiko__imx-gadget__gadget.yaml") else {
+    let Some(file) = corpus_file("kubiko__imx-gadget__gadget.yaml") else {
         return;
     };
     for sector in [512, 4096] {
@@ -149,8 +146,7 @@ fn bare_structure_below_one_mib_keeps_its_offset() {
 
 #[test]
 fn mbr_schema_and_legacy_rules() {
-    let test = "mbr_schema_and_legacy_rules";
-    let Some(pi) = corpus_file(test, "canonical__pi-gadget__gadget.yaml") else {
+    let Some(pi) = corpus_file("canonical__pi-gadget__gadget.yaml") else {
         return;
     };
     let v = volume(&pi, Ruleset::Uc20, 512);
@@ -161,7 +157,7 @@ fn mbr_schema_and_legacy_rules() {
     assert_eq!(p[3], ("ubuntu-data".to_string(), 1967 * MIB, 1500 * MIB));
     // dragonboard (UC16/18): implicit offsets start at 1M and accumulate; the label
     // system-boot implies the role system-boot under a model without grade.
-    let Some(db) = corpus_file(test, "canonical__dragonboard-gadget__gadget.yaml") else {
+    let Some(db) = corpus_file("canonical__dragonboard-gadget__gadget.yaml") else {
         return;
     };
     let v = volume(&db, Ruleset::Uc16, 512);
@@ -180,8 +176,7 @@ fn mbr_schema_and_legacy_rules() {
 
 #[test]
 fn corpus_gadgets_pass_the_rules_of_their_model_kind() {
-    let test = "corpus_gadgets_pass_the_rules_of_their_model_kind";
-    let Some(files) = corpus_gadgets(test) else {
+    let Some(files) = corpus_gadgets() else {
         return;
     };
     for file in files {

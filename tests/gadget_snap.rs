@@ -54,10 +54,7 @@ fn example_gadget_layout() {
 
 #[test]
 fn snap_directory_and_yaml_agree() {
-    if !support::have_tools(
-        "snap_directory_and_yaml_agree",
-        &["mksquashfs", "unsquashfs"],
-    ) {
+    if !support::have_tools(&["mksquashfs", "unsquashfs"]) {
         return;
     }
     let dir = support::repo().join("gadgets/pc");

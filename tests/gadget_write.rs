@@ -79,7 +79,7 @@ fn partitions(layout: &Value, sector: u64) -> Vec<(u64, u64)> {
 
 #[test]
 fn gpt_gadget_image_matches_its_layout() {
-    if !support::have_tools("gpt_gadget_image_matches_its_layout", TOOLS) {
+    if !support::have_tools(TOOLS) {
         return;
     }
     let gadget = gadget_tree(&gadget_yaml("write-gpt"));
@@ -167,7 +167,7 @@ fn gpt_gadget_image_matches_its_layout() {
 
 #[test]
 fn gpt_gadget_with_4k_sectors() {
-    if !support::have_tools("gpt_gadget_with_4k_sectors", TOOLS) {
+    if !support::have_tools(TOOLS) {
         return;
     }
     let gadget = gadget_tree(&gadget_yaml("write-gpt"));
@@ -198,7 +198,7 @@ fn gpt_gadget_with_4k_sectors() {
 
 #[test]
 fn mbr_gadget_with_kernel_content() {
-    if !support::have_tools("mbr_gadget_with_kernel_content", TOOLS) {
+    if !support::have_tools(TOOLS) {
         return;
     }
     let gadget = tempfile::tempdir().unwrap();
@@ -282,7 +282,7 @@ fn too_small_image_size_leaves_nothing_behind() {
 
 #[test]
 fn requested_image_size_is_used() {
-    if !support::have_tools("requested_image_size_is_used", TOOLS) {
+    if !support::have_tools(TOOLS) {
         return;
     }
     let gadget = gadget_tree(&gadget_yaml("write-gpt"));

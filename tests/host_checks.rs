@@ -167,13 +167,13 @@ fn debugfs_write(disk: &Path, part: &str, requests: &[&str]) {
     ]);
 }
 
-fn ready(test: &str) -> bool {
-    support::have_tools(test, TOOLS)
+fn ready() -> bool {
+    support::have_tools(TOOLS)
 }
 
 #[test]
 fn untouched_disk_passes_every_check() {
-    if !ready("untouched_disk_passes_every_check") {
+    if !ready() {
         return;
     }
     let v = verdicts(|_| {});
@@ -185,7 +185,7 @@ fn untouched_disk_passes_every_check() {
 
 #[test]
 fn boot_state_sees_a_leftover_try() {
-    if !ready("boot_state_sees_a_leftover_try") {
+    if !ready() {
         return;
     }
     let v = verdicts(|d| mtools_put(d, "ubuntu-boot", &boot_env("try"), "EFI/ubuntu/grubenv"));
@@ -194,7 +194,7 @@ fn boot_state_sees_a_leftover_try() {
 
 #[test]
 fn data_files_see_changed_bytes() {
-    if !ready("data_files_see_changed_bytes") {
+    if !ready() {
         return;
     }
     let other = tempfile::NamedTempFile::new().unwrap();
@@ -209,7 +209,7 @@ fn data_files_see_changed_bytes() {
 
 #[test]
 fn snap_set_sees_an_extra_snap() {
-    if !ready("snap_set_sees_an_extra_snap") {
+    if !ready() {
         return;
     }
     let other = tempfile::NamedTempFile::new().unwrap();
@@ -220,7 +220,7 @@ fn snap_set_sees_an_extra_snap() {
 
 #[test]
 fn seed_unchanged_sees_a_new_file_and_a_changed_grubenv() {
-    if !ready("seed_unchanged_sees_a_new_file_and_a_changed_grubenv") {
+    if !ready() {
         return;
     }
     let v = verdicts(|d| mtools_put(d, "ubuntu-seed", b"x", "systems/20260101/extra"));
@@ -235,7 +235,7 @@ fn seed_unchanged_sees_a_new_file_and_a_changed_grubenv() {
 
 #[test]
 fn table_unchanged_sees_changed_attributes() {
-    if !ready("table_unchanged_sees_changed_attributes") {
+    if !ready() {
         return;
     }
     let v = verdicts(|d| {
@@ -251,7 +251,7 @@ fn table_unchanged_sees_changed_attributes() {
 
 #[test]
 fn fs_clean_sees_a_corrupt_ext4() {
-    if !ready("fs_clean_sees_a_corrupt_ext4") {
+    if !ready() {
         return;
     }
     let links = format!("set_inode_field /{DATA_FILE} links_count 5");
@@ -263,7 +263,7 @@ fn fs_clean_sees_a_corrupt_ext4() {
 
 #[test]
 fn the_harness_writes_data_files_before_boot() {
-    if !ready("the_harness_writes_data_files_before_boot") {
+    if !ready() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -346,7 +346,7 @@ fn app_verdicts(tamper: impl FnOnce(&Path)) -> BTreeMap<String, (bool, String)> 
 
 #[test]
 fn app_checks_read_the_active_revision_and_counters() {
-    if !ready("app_checks_read_the_active_revision_and_counters") {
+    if !ready() {
         return;
     }
     let v = app_verdicts(|_| {});
@@ -360,7 +360,7 @@ fn app_checks_read_the_active_revision_and_counters() {
 
 #[test]
 fn app_active_sees_a_missing_or_dangling_current() {
-    if !ready("app_active_sees_a_missing_or_dangling_current") {
+    if !ready() {
         return;
     }
     let var = "/system-data/var/snap/hello";
@@ -387,7 +387,7 @@ fn app_active_sees_a_missing_or_dangling_current() {
 
 #[test]
 fn app_counters_see_a_lost_or_reset_count() {
-    if !ready("app_counters_see_a_lost_or_reset_count") {
+    if !ready() {
         return;
     }
     let var = "/system-data/var/snap/hello";

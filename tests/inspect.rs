@@ -86,24 +86,21 @@ fn check(schema: Schema, sector_size: u64) {
 
 #[test]
 fn inspect_reads_back_gpt_512() {
-    if support::have_tools("inspect_reads_back_gpt_512", &["mke2fs", "debugfs"]) {
+    if support::have_tools(&["mke2fs", "debugfs"]) {
         check(Schema::Gpt, 512);
     }
 }
 
 #[test]
 fn inspect_reads_back_mbr_4096() {
-    if support::have_tools("inspect_reads_back_mbr_4096", &["mke2fs", "debugfs"]) {
+    if support::have_tools(&["mke2fs", "debugfs"]) {
         check(Schema::Mbr, 4096);
     }
 }
 
 #[test]
 fn inspect_reads_back_gpt_4096_as_text() {
-    if !support::have_tools(
-        "inspect_reads_back_gpt_4096_as_text",
-        &["mke2fs", "debugfs"],
-    ) {
+    if !support::have_tools(&["mke2fs", "debugfs"]) {
         return;
     }
     let inputs = Inputs::new();

@@ -8,10 +8,10 @@ use snapsmith::kernel::{self, KernelTree, cpio::Entry, modules::ModuleIndex};
 use std::sync::OnceLock;
 
 /// The package, extracted once for all tests of this binary.
-fn tree(test: &str) -> Option<&'static KernelTree> {
+fn tree() -> Option<&'static KernelTree> {
     static TREE: OnceLock<KernelTree> = OnceLock::new();
-    let deb = support::kernel_deb(test)?;
-    if !support::have_tools(test, &["dpkg-deb"]) {
+    let deb = support::kernel_deb()?;
+    if !support::have_tools(&["dpkg-deb"]) {
         return None;
     }
     Some(TREE.get_or_init(|| KernelTree::from_deb(&deb).expect("extracting the kernel package")))
@@ -32,7 +32,7 @@ fn position(order: &[String], name: &str) -> usize {
 
 #[test]
 fn default_set_loads_dependencies_first() {
-    let Some(tree) = tree("default_set_loads_dependencies_first") else {
+    let Some(tree) = tree() else {
         return;
     };
     let index = ModuleIndex::load(&tree.modules).unwrap();
@@ -68,7 +68,7 @@ fn default_set_loads_dependencies_first() {
 
 #[test]
 fn crc32c_soft_dependency_uses_the_generic_provider() {
-    let Some(tree) = tree("crc32c_soft_dependency_uses_the_generic_provider") else {
+    let Some(tree) = tree() else {
         return;
     };
     let index = ModuleIndex::load(&tree.modules).unwrap();
@@ -93,7 +93,7 @@ fn crc32c_soft_dependency_uses_the_generic_provider() {
 
 #[test]
 fn fat_codepage_modules_come_from_the_config() {
-    let Some(tree) = tree("fat_codepage_modules_come_from_the_config") else {
+    let Some(tree) = tree() else {
         return;
     };
     let config = tree.read_config().unwrap();
@@ -108,7 +108,7 @@ fn fat_codepage_modules_come_from_the_config() {
 
 #[test]
 fn extra_modules_come_with_their_dependencies_and_missing_ones_are_named() {
-    let Some(tree) = tree("extra_modules_come_with_their_dependencies") else {
+    let Some(tree) = tree() else {
         return;
     };
     let order = boot_set(tree, &["virtio_net"]).unwrap();
@@ -120,7 +120,7 @@ fn extra_modules_come_with_their_dependencies_and_missing_ones_are_named() {
 
 #[test]
 fn initramfs_holds_init_libraries_and_modules_as_shipped() {
-    let Some(tree) = tree("initramfs_holds_init_libraries_and_modules_as_shipped") else {
+    let Some(tree) = tree() else {
         return;
     };
     let index = ModuleIndex::load(&tree.modules).unwrap();
@@ -167,7 +167,7 @@ fn initramfs_holds_init_libraries_and_modules_as_shipped() {
         );
     }
     // The real cpio tool reads the archive back.
-    if support::have_tools("initramfs cpio listing", &["cpio"]) {
+    if support::have_tools(&["cpio"]) {
         let mut bytes = Vec::new();
         archive.write(&mut bytes, 0).unwrap();
         let listing = snapsmith::exec::Cmd::new("cpio")
@@ -182,14 +182,13 @@ fn initramfs_holds_init_libraries_and_modules_as_shipped() {
 
 #[test]
 fn kernel_snap_command_is_deterministic() {
-    let test = "kernel_snap_command_is_deterministic";
-    let Some(deb) = support::kernel_deb(test) else {
+    let Some(deb) = support::kernel_deb() else {
         return;
     };
-    if !support::have_tools(test, &["dpkg-deb", "unsquashfs"]) {
+    if !support::have_tools(&["dpkg-deb", "unsquashfs"]) {
         return;
     }
-    let Some(tree) = tree(test) else { return };
+    let Some(tree) = tree() else { return };
     let dir = tempfile::tempdir().unwrap();
     let build = |name: &str, input: &[&std::ffi::OsStr]| {
         let out = dir.path().join(name);
@@ -275,11 +274,10 @@ fn kernel_snap_usage_and_input_errors() {
 
 #[test]
 fn example_kernel_builds_pc_kernel_from_the_cached_package() {
-    let test = "example_kernel_builds_pc_kernel_from_the_cached_package";
-    let Some(deb) = support::kernel_deb(test) else {
+    let Some(deb) = support::kernel_deb() else {
         return;
     };
-    if !support::have_tools(test, &["apt-cache", "dpkg", "dpkg-deb"]) {
+    if !support::have_tools(&["apt-cache", "dpkg", "dpkg-deb"]) {
         return;
     }
     // scripts/kernel-deb put the current package in this cache, so nothing is downloaded.

@@ -7,7 +7,7 @@ mod support;
 use snapsmith::exec::Cmd;
 use snapsmith::qemu::nbd::NbdServer;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -51,18 +51,21 @@ fn byte_at(file: &Path, offset: u64) -> u8 {
     b[0]
 }
 
-#[test]
-fn unflushed_writes_are_lost_at_a_cut() {
-    if !support::have_tools("unflushed_writes_are_lost_at_a_cut", &["qemu-io"]) {
-        return;
-    }
+/// A zeroed disk file of `len` bytes in a scratch directory, served over NBD.
+fn served(len: u64) -> (tempfile::TempDir, PathBuf, NbdServer) {
     let dir = tempfile::tempdir().unwrap();
     let disk = dir.path().join("disk.img");
-    std::fs::File::create(&disk)
-        .unwrap()
-        .set_len(8 << 20)
-        .unwrap();
+    std::fs::File::create(&disk).unwrap().set_len(len).unwrap();
     let server = NbdServer::start(&disk, &dir.path().join("nbd.sock")).unwrap();
+    (dir, disk, server)
+}
+
+#[test]
+fn unflushed_writes_are_lost_at_a_cut() {
+    if !support::have_tools(&["qemu-io"]) {
+        return;
+    }
+    let (_dir, disk, server) = served(8 << 20);
 
     qemu_io(server.socket(), &["write -P 0xab 0 64k"]);
     qemu_io_killed(&server, &["write -P 0xcd 1M 64k", "sleep 60000"]);
@@ -86,16 +89,10 @@ fn unflushed_writes_are_lost_at_a_cut() {
 
 #[test]
 fn a_clean_stop_keeps_cached_writes() {
-    if !support::have_tools("a_clean_stop_keeps_cached_writes", &["qemu-io"]) {
+    if !support::have_tools(&["qemu-io"]) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let disk = dir.path().join("disk.img");
-    std::fs::File::create(&disk)
-        .unwrap()
-        .set_len(1 << 20)
-        .unwrap();
-    let server = NbdServer::start(&disk, &dir.path().join("nbd.sock")).unwrap();
+    let (_dir, disk, server) = served(1 << 20);
     qemu_io_killed(&server, &["write -P 0x5a 4096 512", "sleep 60000"]);
     assert_eq!(server.stats().pending, 1);
     drop(server);

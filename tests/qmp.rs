@@ -11,10 +11,7 @@ use std::time::Duration;
 
 #[test]
 fn commands_and_events_against_a_real_qemu() {
-    if !support::have_tools(
-        "commands_and_events_against_a_real_qemu",
-        &["qemu-system-x86_64"],
-    ) {
+    if !support::have_tools(&["qemu-system-x86_64"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

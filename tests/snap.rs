@@ -2,6 +2,8 @@
 
 mod support;
 
+use support::Succeeds;
+
 use snapsmith::exec::Cmd;
 use snapsmith::snap::{self, Compression, EntryKind, PackOptions, SnapFile, SnapType};
 use std::fs;
@@ -67,7 +69,7 @@ fn same_tree_gives_same_bytes() {
 
 #[test]
 fn unsquashfs_reads_packed_snaps() {
-    if !have_tools("unsquashfs_reads_packed_snaps", &["unsquashfs"]) {
+    if !have_tools(&["unsquashfs"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -175,7 +177,7 @@ fn reads_metadata_files_and_extracts() {
 
 #[test]
 fn digest_matches_openssl() {
-    if !have_tools("digest_matches_openssl", &["openssl"]) {
+    if !have_tools(&["openssl"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -209,11 +211,7 @@ fn cli_pack_and_info() {
         .current_dir(tmp.path())
         .args(["snap", "pack", "tree"])
         .env("SOURCE_DATE_EPOCH", "1700000000")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+        .ok_stdout();
     assert_eq!(
         String::from_utf8(out).unwrap().trim(),
         "hello_1.0_amd64.snap"
@@ -221,11 +219,7 @@ fn cli_pack_and_info() {
     let json = snapsmith()
         .current_dir(tmp.path())
         .args(["snap", "info", "hello_1.0_amd64.snap", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+        .ok_stdout();
     let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
     assert_eq!(v["name"], "hello");
     assert_eq!(v["type"], "app");

@@ -45,7 +45,7 @@ fn seeds(helper: &Path) -> Vec<Vec<u8>> {
     all.push(assertion::sign("model", &model, &[], &brand, "dev").unwrap());
     let generic = snapd(helper, &[Path::new("sysdb-generic")]).unwrap();
     all.extend(assertion::decode_stream(generic.as_bytes()).unwrap());
-    if let Some(corpus) = support::corpus("snapd_codec_seeds") {
+    if let Some(corpus) = support::corpus() {
         let mut models: Vec<_> = std::fs::read_dir(corpus.join("models"))
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -260,7 +260,7 @@ fn write_cases(seeds: &[Vec<u8>], cases: &Path) -> Vec<(usize, Vec<u8>)> {
 
 #[test]
 fn snapsmith_and_snapd_agree_on_mutated_assertions() {
-    let Some(helper) = helper("snapsmith_and_snapd_agree_on_mutated_assertions") else {
+    let Some(helper) = helper() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -327,8 +327,7 @@ fn with_unhashed_extra(a: &Assertion) -> Assertion {
 /// reader skips unknown non-critical subpackets there and verifies the signature.
 #[test]
 fn unhashed_subpackets_beyond_issuer_ids_snapd_accepts_snapsmith_refuses() {
-    let test = "unhashed_subpackets_beyond_issuer_ids_snapd_accepts_snapsmith_refuses";
-    let Some(helper) = helper(test) else {
+    let Some(helper) = helper() else {
         return;
     };
     let (root, brand) = (fixture_key("rsa-root"), fixture_key("rsa-brand"));

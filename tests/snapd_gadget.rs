@@ -70,7 +70,7 @@ fn snapsmith_view(file: &Path) -> Result<View, String> {
 
 fn gadget_files() -> Vec<PathBuf> {
     let mut dirs = vec![support::repo().join("tests/fixtures/gadgets")];
-    if let Some(corpus) = support::corpus("snapd_gadget_files") {
+    if let Some(corpus) = support::corpus() {
         dirs.push(corpus.join("gadgets"));
     }
     let mut files: Vec<PathBuf> = dirs
@@ -92,7 +92,7 @@ fn gadget_files() -> Vec<PathBuf> {
 
 #[test]
 fn corpus_and_fixture_gadgets_lay_out_as_snapd_does() {
-    let Some(helper) = helper("corpus_and_fixture_gadgets_lay_out_as_snapd_does") else {
+    let Some(helper) = helper() else {
         return;
     };
     let files = gadget_files();
@@ -222,7 +222,7 @@ const CASES: &[Case] = {
 
 #[test]
 fn layout_rule_classes_agree_with_snapd_or_differ_as_named() {
-    let Some(helper) = helper("layout_rule_classes_agree_with_snapd_or_differ_as_named") else {
+    let Some(helper) = helper() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

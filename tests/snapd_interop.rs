@@ -48,7 +48,7 @@ fn snapsmith_verify(model: &Path, brand: &Path, root: &Path) -> assert_cmd::asse
 
 #[test]
 fn snapd_accepts_what_snapsmith_signs_with_rsa() {
-    let Some(helper) = helper("snapd_accepts_what_snapsmith_signs_with_rsa") else {
+    let Some(helper) = helper() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -88,7 +88,7 @@ fn snapd_accepts_what_snapsmith_signs_with_rsa() {
 
 #[test]
 fn snapsmith_verifies_what_snapd_signs() {
-    let Some(helper) = helper("snapsmith_verifies_what_snapd_signs") else {
+    let Some(helper) = helper() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -108,7 +108,7 @@ fn snapsmith_verifies_what_snapd_signs() {
 
 #[test]
 fn snapsmith_verifies_canonicals_generic_chain() {
-    let Some(helper) = helper("snapsmith_verifies_canonicals_generic_chain") else {
+    let Some(helper) = helper() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

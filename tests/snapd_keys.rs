@@ -88,17 +88,16 @@ fn ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out).unwrap()
 }
 
-fn prerequisites(test: &str) -> Option<PathBuf> {
-    if !support::have_tools(test, &["gpg", "gpg-agent", "gpgconf"]) {
+fn prerequisites() -> Option<PathBuf> {
+    if !support::have_tools(&["gpg", "gpg-agent", "gpgconf"]) {
         return None;
     }
-    helper(test)
+    helper()
 }
 
 #[test]
 fn gnupg_rsa_key_gets_snapds_id_and_signs_what_snapd_verifies() {
-    let Some(helper) = prerequisites("gnupg_rsa_key_gets_snapds_id_and_signs_what_snapd_verifies")
-    else {
+    let Some(helper) = prerequisites() else {
         return;
     };
     let gnupg = Gnupg::new();
@@ -201,8 +200,7 @@ fn gnupg_rsa_key_gets_snapds_id_and_signs_what_snapd_verifies() {
 
 #[test]
 fn gnupg_binary_and_unprotected_exports_import_for_both_algorithms() {
-    let test = "gnupg_binary_and_unprotected_exports_import_for_both_algorithms";
-    if !support::have_tools(test, &["gpg", "gpg-agent", "gpgconf"]) {
+    if !support::have_tools(&["gpg", "gpg-agent", "gpgconf"]) {
         return;
     }
     let gnupg = Gnupg::new();

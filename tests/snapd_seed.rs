@@ -182,16 +182,16 @@ fn check(helper: &Path, out: &Path, label: &str, trusted: &Path, grade: &str) {
     assert!(essential.iter().any(|s| s.0 == "snapd"), "{loaded}");
 }
 
-fn prerequisites(test: &str) -> Option<PathBuf> {
-    if !support::have_tools(test, support::build::TOOLS) {
+fn prerequisites() -> Option<PathBuf> {
+    if !support::have_tools(support::build::TOOLS) {
         return None;
     }
-    helper(test)
+    helper()
 }
 
 /// Builds the example model in `grade` and loads its seed with snapd's code.
-fn build_and_load(test: &str, grade: &str) {
-    let Some(helper) = prerequisites(test) else {
+fn build_and_load(grade: &str) {
+    let Some(helper) = prerequisites() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -204,21 +204,20 @@ fn build_and_load(test: &str, grade: &str) {
 
 #[test]
 fn snapd_loads_a_dangerous_seed_snapsmith_built() {
-    build_and_load("snapd_loads_a_dangerous_seed_snapsmith_built", "dangerous");
+    build_and_load("dangerous");
 }
 
 #[test]
 fn snapd_loads_a_signed_seed_snapsmith_built() {
-    build_and_load("snapd_loads_a_signed_seed_snapsmith_built", "signed");
+    build_and_load("signed");
 }
 
 #[test]
 fn snapd_loads_the_example_devices_seed() {
-    let test = "snapd_loads_the_example_devices_seed";
-    let Some(helper) = prerequisites(test) else {
+    let Some(helper) = prerequisites() else {
         return;
     };
-    let Some(deb) = support::kernel_deb(test) else {
+    let Some(deb) = support::kernel_deb() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

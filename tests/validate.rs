@@ -23,11 +23,10 @@ const SCENARIOS: [&str; 5] = [
 
 #[test]
 fn validate_runs_base_scenarios_on_a_built_image() {
-    let test = "validate_runs_base_scenarios_on_a_built_image";
-    let Some(deb) = support::vm::ready(test) else {
+    let Some(deb) = support::vm::ready() else {
         return;
     };
-    if !support::have_tools(test, &["debugfs", "qemu-img", "sha256sum"]) {
+    if !support::have_tools(&["debugfs", "qemu-img", "sha256sum"]) {
         return;
     }
     let kit = Kit::new();

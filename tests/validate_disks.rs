@@ -14,10 +14,7 @@ const MIB: u64 = 1024 * 1024;
 
 #[test]
 fn update_disk_holds_snaps_and_their_assertions() {
-    if !support::have_tools(
-        "update_disk_holds_snaps_and_their_assertions",
-        &["sfdisk", "fsck.vfat"],
-    ) {
+    if !support::have_tools(&["sfdisk", "fsck.vfat"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -117,8 +114,8 @@ fn snap_id(name: &str) -> String {
 
 /// A grade-signed image of the build kit, its snaps asserted with the test root key as
 /// `snapsmith snap assert` does (the kernel at revision 12); `None` when tools are missing.
-fn signed_image(test: &str) -> Option<(support::build::Kit, std::path::PathBuf)> {
-    if !support::have_tools(test, support::build::TOOLS) {
+fn signed_image() -> Option<(support::build::Kit, std::path::PathBuf)> {
+    if !support::have_tools(support::build::TOOLS) {
         return None;
     }
     let kit = support::build::Kit::new();
@@ -153,7 +150,7 @@ fn signed_image(test: &str) -> Option<(support::build::Kit, std::path::PathBuf)>
 #[test]
 fn derived_updates_of_a_signed_image_are_asserted_with_the_keyring_key() {
     use snapsmith::qemu::{derive, scenario::UpdateKind, signing};
-    let Some((_kit, image)) = signed_image("derived_updates_are_asserted") else {
+    let Some((_kit, image)) = signed_image() else {
         return;
     };
     let info = derive::read_image(&image).unwrap();
@@ -188,8 +185,8 @@ fn derived_updates_of_a_signed_image_are_asserted_with_the_keyring_key() {
         snapsmith::snap::digest(&snap).unwrap().sha3_384
     );
     assert_eq!(
-        (revision.snap_id.as_str(), revision.snap_revision),
-        ("pc-kernel-id", 13)
+        (revision.snap_id, revision.snap_revision),
+        (snap_id("pc-kernel"), 13)
     );
 
     // Without the signing key (a keyring without it, or none) the update cannot be asserted.
@@ -209,7 +206,7 @@ fn derived_updates_of_a_signed_image_are_asserted_with_the_keyring_key() {
 
 #[test]
 fn a_scenario_without_its_signing_key_fails_saying_so() {
-    let Some((kit, image)) = signed_image("a_scenario_without_its_signing_key") else {
+    let Some((kit, image)) = signed_image() else {
         return;
     };
     let key_id = snapsmith::assertion::Keyring::open(&support::repo().join("models/test-keys"))

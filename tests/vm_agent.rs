@@ -98,8 +98,8 @@ struct Setup {
     initrd: PathBuf,
 }
 
-fn setup(test: &str) -> Option<Setup> {
-    let deb = support::vm::ready(test)?;
+fn setup() -> Option<Setup> {
+    let deb = support::vm::ready()?;
     let dir = tempfile::tempdir().unwrap();
     let (vmlinuz, initrd) = support::vm::kernel_and_initrd(&deb, dir.path());
     Some(Setup {
@@ -140,7 +140,7 @@ fn update_disk(dir: &Path, snap: &Path) -> PathBuf {
 
 #[test]
 fn good_base_update_is_tried_and_committed() {
-    let Some(s) = setup("good_base_update_is_tried_and_committed") else {
+    let Some(s) = setup() else {
         return;
     };
     let dir = s.dir.path();
@@ -179,7 +179,7 @@ fn good_base_update_is_tried_and_committed() {
 
 #[test]
 fn failing_base_health_rolls_back() {
-    let Some(s) = setup("failing_base_health_rolls_back") else {
+    let Some(s) = setup() else {
         return;
     };
     let dir = s.dir.path();
@@ -212,7 +212,7 @@ fn failing_base_health_rolls_back() {
 
 #[test]
 fn kernel_gate_and_kernel_commit() {
-    let Some(s) = setup("kernel_gate_and_kernel_commit") else {
+    let Some(s) = setup() else {
         return;
     };
     let dir = s.dir.path();

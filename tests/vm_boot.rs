@@ -14,7 +14,7 @@ const TIMEOUT: Duration = Duration::from_secs(180);
 
 #[test]
 fn init_switches_root_into_the_base() {
-    let Some(deb) = support::vm::ready("init_switches_root_into_the_base") else {
+    let Some(deb) = support::vm::ready() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -46,7 +46,7 @@ fn init_switches_root_into_the_base() {
 
 #[test]
 fn missing_partition_gives_error_marker_and_reboot() {
-    let Some(deb) = support::vm::ready("missing_partition_gives_error_marker_and_reboot") else {
+    let Some(deb) = support::vm::ready() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -45,11 +45,10 @@ fn modeenv_base(image: &Path, work: &Path) -> String {
 
 #[test]
 fn built_image_boots_into_its_base() {
-    let test = "built_image_boots_into_its_base";
-    let Some(deb) = support::vm::ready(test) else {
+    let Some(deb) = support::vm::ready() else {
         return;
     };
-    if !support::have_tools(test, TOOLS) {
+    if !support::have_tools(TOOLS) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -32,11 +32,10 @@ fn events(s: &Value) -> Vec<&str> {
 
 #[test]
 fn the_default_catalogue_passes_on_the_example_device() {
-    let test = "the_default_catalogue_passes_on_the_example_device";
-    let Some(deb) = support::vm::ready(test) else {
+    let Some(deb) = support::vm::ready() else {
         return;
     };
-    if !support::have_tools(test, &["debugfs", "grub-mkimage", "grub-editenv", "mcopy"]) {
+    if !support::have_tools(&["debugfs", "grub-mkimage", "grub-editenv", "mcopy"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

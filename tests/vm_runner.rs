@@ -8,7 +8,7 @@ use std::time::Duration;
 
 #[test]
 fn qemu_exit_before_marker_is_reported_with_the_log() {
-    if !support::have_tools("qemu_exit_before_marker", &["qemu-system-x86_64"]) {
+    if !support::have_tools(&["qemu-system-x86_64"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -36,7 +36,7 @@ fn qemu_exit_before_marker_is_reported_with_the_log() {
 
 #[test]
 fn timeout_names_the_log_and_drop_kills_the_vm() {
-    if !support::have_tools("timeout_names_the_log", &["qemu-system-x86_64"]) {
+    if !support::have_tools(&["qemu-system-x86_64"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -61,11 +61,10 @@ fn timeout_names_the_log_and_drop_kills_the_vm() {
 
 #[test]
 fn kernel_panic_ends_the_wait_early() {
-    let test = "kernel_panic_ends_the_wait_early";
-    let Some(deb) = support::kernel_deb(test) else {
+    let Some(deb) = support::kernel_deb() else {
         return;
     };
-    if !support::have_tools(test, &["qemu-system-x86_64", "dpkg-deb"]) {
+    if !support::have_tools(&["qemu-system-x86_64", "dpkg-deb"]) {
         return;
     }
     let tree = snapsmith::kernel::KernelTree::from_deb(&deb).unwrap();

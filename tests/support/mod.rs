@@ -23,7 +23,8 @@ pub fn strict() -> bool {
 }
 
 /// Skips (returns false) or panics when something a test needs is missing.
-pub fn skip_or_fail(test: &str, why: &str) -> bool {
+pub fn skip_or_fail(why: &str) -> bool {
+    let test = current_test();
     if strict() {
         panic!("{test}: prerequisite missing under CI: {why}");
     }
@@ -31,36 +32,27 @@ pub fn skip_or_fail(test: &str, why: &str) -> bool {
     false
 }
 
-/// True when every tool is on PATH (or /usr/sbin, /sbin); see [`skip_or_fail`] otherwise.
-pub fn have_tools(test: &str, tools: &[&str]) -> bool {
+/// True when every tool is on PATH (or /usr/sbin, /sbin); see [`skip_or_fail`] otherwise,
+/// naming the running test.
+pub fn have_tools(tools: &[&str]) -> bool {
     for tool in tools {
         if snapsmith::exec::which(tool).is_none() {
-            return skip_or_fail(
-                test,
-                &format!("tool `{tool}` not installed (run scripts/setup)"),
-            );
+            return skip_or_fail(&format!("tool `{tool}` not installed (run scripts/setup)"));
         }
     }
     true
 }
 
+/// The running test's name (libtest names each test's thread after it).
+pub fn current_test() -> String {
+    let thread = std::thread::current();
+    let name = thread.name().filter(|name| *name != "main");
+    name.unwrap_or("this run").to_string()
+}
+
 /// The real-world corpus (`SNAPSMITH_CORPUS`), or `None` when the test should be skipped.
-pub fn corpus(test: &str) -> Option<PathBuf> {
-    match std::env::var_os("SNAPSMITH_CORPUS") {
-        Some(dir) => {
-            let dir = PathBuf::from(dir);
-            assert!(
-                dir.is_dir(),
-                "SNAPSMITH_CORPUS={} is not a directory",
-                dir.display()
-            );
-            Some(dir)
-        }
-        None => {
-            skip_or_fail(test, "SNAPSMITH_CORPUS is not set");
-            None
-        }
-    }
+pub fn corpus() -> Option<PathBuf> {
+    env_path("SNAPSMITH_CORPUS", Path::is_dir, "is not a directory", "")
 }
 
 /// The `snapsmith` binary built for this test run.
@@ -75,25 +67,20 @@ pub fn repo() -> &'static Path {
 
 /// The Debian kernel package (`SNAPSMITH_KERNEL_DEB`, set by scripts/test from
 /// scripts/kernel-deb), or `None` when the test should be skipped.
-pub fn kernel_deb(test: &str) -> Option<PathBuf> {
-    match std::env::var_os("SNAPSMITH_KERNEL_DEB") {
-        Some(path) => {
-            let path = PathBuf::from(path);
-            assert!(
-                path.is_file(),
-                "SNAPSMITH_KERNEL_DEB={} is not a file",
-                path.display()
-            );
-            Some(path)
-        }
-        None => {
-            skip_or_fail(
-                test,
-                "SNAPSMITH_KERNEL_DEB is not set (see scripts/kernel-deb)",
-            );
-            None
-        }
-    }
+pub fn kernel_deb() -> Option<PathBuf> {
+    let hint = " (see scripts/kernel-deb)";
+    env_path("SNAPSMITH_KERNEL_DEB", Path::is_file, "is not a file", hint)
+}
+
+/// The path in environment variable `var`, which must pass `valid` (panics saying `invalid`
+/// otherwise); `None` when unset and the test should be skipped.
+fn env_path(var: &str, valid: fn(&Path) -> bool, invalid: &str, hint: &str) -> Option<PathBuf> {
+    let Some(path) = std::env::var_os(var).map(PathBuf::from) else {
+        skip_or_fail(&format!("{var} is not set{hint}"));
+        return None;
+    };
+    assert!(valid(&path), "{var}={} {invalid}", path.display());
+    Some(path)
 }
 
 /// Runs a tool and returns stdout; panics with the tool's error otherwise.
@@ -116,4 +103,16 @@ pub fn extract(image: &Path, offset: u64, len: u64, to: &Path) {
     src.seek(SeekFrom::Start(offset)).unwrap();
     let mut dst = std::fs::File::create(to).unwrap();
     std::io::copy(&mut src.take(len), &mut dst).unwrap();
+}
+
+/// Runs a command that must succeed and hands back its stdout.
+pub trait Succeeds {
+    /// Asserts success (showing the output when not) and returns stdout.
+    fn ok_stdout(&mut self) -> Vec<u8>;
+}
+
+impl Succeeds for assert_cmd::Command {
+    fn ok_stdout(&mut self) -> Vec<u8> {
+        self.assert().success().get_output().stdout.clone()
+    }
 }

@@ -11,15 +11,12 @@ use std::sync::OnceLock;
 const SNAPD_SRC: &str = "/usr/share/gocode/src/github.com/snapcore/snapd/asserts";
 
 /// The built helper, or `None` when the test should be skipped (outside CI only).
-pub fn helper(test: &str) -> Option<PathBuf> {
-    if !super::have_tools(test, &["go"]) {
+pub fn helper() -> Option<PathBuf> {
+    if !super::have_tools(&["go"]) {
         return None;
     }
     if !Path::new(SNAPD_SRC).is_dir() {
-        super::skip_or_fail(
-            test,
-            "snapd's Go sources are missing (golang-github-snapcore-snapd-dev)",
-        );
+        super::skip_or_fail("snapd's Go sources are missing (golang-github-snapcore-snapd-dev)");
         return None;
     }
     static BUILT: OnceLock<PathBuf> = OnceLock::new();

@@ -33,13 +33,13 @@ pub fn init() -> PathBuf {
 }
 
 /// True when every prerequisite is there (else skipped, or failed under CI).
-pub fn ready(test: &str) -> Option<PathBuf> {
-    let deb = super::kernel_deb(test)?;
-    if !super::have_tools(test, TOOLS) {
+pub fn ready() -> Option<PathBuf> {
+    let deb = super::kernel_deb()?;
+    if !super::have_tools(TOOLS) {
         return None;
     }
     if !Path::new(BUSYBOX).is_file() {
-        super::skip_or_fail(test, "busybox-static is not installed");
+        super::skip_or_fail("busybox-static is not installed");
         return None;
     }
     Some(deb)
