@@ -220,6 +220,7 @@ mod tests {
                     marker: m.into(),
                     wait: Wait::Marker(m.into()),
                     timeout: 1.0,
+                    absent: Vec::new(),
                 })
                 .to_vec(),
             tolerate_failures: false,

@@ -30,6 +30,8 @@ pub struct Expected {
     pub wait: Wait,
     /// Seconds, counted from the previous marker.
     pub timeout: f64,
+    /// Console texts that must not appear since the previous step, placeholders filled in.
+    pub absent: Vec<String>,
 }
 
 /// The update disk of a boot: the derived update it holds (the snap and its assertions).
@@ -144,6 +146,7 @@ fn plan_boot(
                     Err(why) => Wait::Marker(why),
                 },
                 timeout: st.timeout,
+                absent: st.absent.iter().map(|a| expand(a, vars)).collect(),
             })
             .collect(),
         tolerate_failures: s.tolerate_failures,

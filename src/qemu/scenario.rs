@@ -88,7 +88,7 @@ pub enum Outcome {
     Running,
 }
 
-/// One thing to wait for: exactly one of `marker`, `event` and `reset-after-hang`.
+/// One thing to wait for: exactly one of `marker`, `event`, `reset-after-hang` and `reset`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Step {
@@ -103,6 +103,13 @@ pub struct Step {
     /// arms before the kernel runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset_after_hang: Option<f64>,
+    /// The harness reboots the device now with a QMP `system_reset` (a further reboot, as an
+    /// operator would make one).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reset: bool,
+    /// Console texts that must not appear between the previous step and this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<String>,
     /// Seconds, counted from the previous step.
     #[serde(default = "default_timeout")]
     pub timeout: f64,
@@ -115,6 +122,8 @@ pub enum Wait {
     Event(String),
     /// Seconds of silence, then a reset.
     HangThenReset(f64),
+    /// A reset right away.
+    Reset,
 }
 
 impl Step {
@@ -124,22 +133,27 @@ impl Step {
             marker: Some(marker.to_string()),
             event: None,
             reset_after_hang: None,
+            reset: false,
+            absent: Vec::new(),
             timeout,
         }
     }
 
     /// What the step waits for, or why it is not one thing.
     pub fn wait(&self) -> Result<Wait, String> {
-        match (&self.marker, &self.event, self.reset_after_hang) {
-            (Some(m), None, None) => Ok(Wait::Marker(m.clone())),
-            (None, Some(e), None) => Ok(Wait::Event(e.clone())),
-            (None, None, Some(secs)) if secs.is_finite() && secs > 0.0 => {
+        match (&self.marker, &self.event, self.reset_after_hang, self.reset) {
+            (Some(m), None, None, false) => Ok(Wait::Marker(m.clone())),
+            (None, Some(e), None, false) => Ok(Wait::Event(e.clone())),
+            (None, None, Some(secs), false) if secs.is_finite() && secs > 0.0 => {
                 Ok(Wait::HangThenReset(secs))
             }
-            (None, None, Some(_)) => {
+            (None, None, Some(_), false) => {
                 Err("reset-after-hang must be a positive number of seconds".into())
             }
-            _ => Err("a step has exactly one of marker, event and reset-after-hang".into()),
+            (None, None, None, true) => Ok(Wait::Reset),
+            _ => Err(
+                "a step has exactly one of marker, event, reset-after-hang and reset: true".into(),
+            ),
         }
     }
 
@@ -149,6 +163,7 @@ impl Step {
             Ok(Wait::Marker(m)) => m,
             Ok(Wait::Event(e)) => format!("QMP event {e}"),
             Ok(Wait::HangThenReset(s)) => format!("hang for {s} s, then reset through QMP"),
+            Ok(Wait::Reset) => "reboot: reset through QMP".to_string(),
             Err(e) => e,
         }
     }
@@ -232,6 +247,10 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "bad-kernel-rollback",
         include_str!("../../qemu/scenarios/bad-kernel-rollback.yaml"),
+    ),
+    (
+        "rollback-sticks",
+        include_str!("../../qemu/scenarios/rollback-sticks.yaml"),
     ),
     (
         "bad-base-rollback",
@@ -392,6 +411,13 @@ mod tests {
         let s = Scenario::parse(ok, "x.yaml").unwrap();
         assert_eq!(s.steps[0].wait(), Ok(Wait::Event("WATCHDOG".into())));
         assert_eq!(s.steps[1].wait(), Ok(Wait::HangThenReset(20.0)));
+        let reboot = "name: x\nupdate: none\noutcome: poweroff\nsteps: [{reset: true}, {marker: a, absent: [b]}]\n";
+        let s = Scenario::parse(reboot, "x").unwrap();
+        assert_eq!(s.steps[0].wait(), Ok(Wait::Reset));
+        assert_eq!(s.steps[1].absent, ["b"]);
+        let both = "name: x\nupdate: none\noutcome: poweroff\nsteps: [{reset: true, marker: a}]\n";
+        let err = format!("{:#}", Scenario::parse(both, "x").unwrap_err());
+        assert!(err.contains("exactly one of"), "{err}");
         assert!(Scenario::parse("name: x\nupdate: sideways\nsteps: []", "y").is_err());
     }
 

@@ -45,7 +45,8 @@ impl<'a> Watch<'a> {
         boot: &PlannedBoot,
     ) -> Result<Duration, String> {
         let timeout = Duration::from_secs_f64(expected.timeout);
-        match &expected.wait {
+        let start = vm.lines().len();
+        let at = match &expected.wait {
             Wait::Marker(marker) => self.poll(vm, boot, marker, timeout, |vm, step| {
                 vm.wait_for(marker, step)
             }),
@@ -53,7 +54,27 @@ impl<'a> Watch<'a> {
                 |vm, step| vm.wait_event(name, step)
             }),
             Wait::HangThenReset(secs) => self.hang_then_reset(vm, *secs),
+            Wait::Reset => self.reset(vm),
+        }?;
+        match first_absent(&vm.lines()[start..], &expected.absent) {
+            Some((text, line)) => Err(format!(
+                "{text:?} appeared before {:?}: {line:?}",
+                expected.marker
+            )),
+            None => Ok(at),
         }
+    }
+
+    /// The harness reboots the device now, as an operator would.
+    fn reset(&mut self, vm: &mut Vm) -> Result<Duration, String> {
+        let at = vm.elapsed();
+        vm.qmp("system_reset")
+            .map_err(|e| format!("rebooting the guest: {e:#}"))?;
+        self.resets.push(format!(
+            "the harness rebooted the device through QMP at {:.1} s",
+            at.as_secs_f64()
+        ));
+        Ok(at)
     }
 
     /// The guest must stay silent (no `snapsmith:` line) for `secs`; then the harness resets it.
@@ -131,5 +152,40 @@ impl<'a> Watch<'a> {
                 Err(other) => return Err(other.to_string()),
             }
         }
+    }
+}
+
+/// The first of `texts` found in `lines`, with the line it was found in.
+fn first_absent<'l>(
+    lines: &'l [(Duration, String)],
+    texts: &[String],
+) -> Option<(String, &'l str)> {
+    lines.iter().find_map(|(_, line)| {
+        texts
+            .iter()
+            .find(|t| line.contains(t.as_str()))
+            .map(|t| (t.clone(), line.as_str()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_texts_are_found_with_their_line() {
+        let lines: Vec<(Duration, String)> = ["snapsmith: run kernel=a", "Kernel panic - x"]
+            .iter()
+            .map(|l| (Duration::ZERO, l.to_string()))
+            .collect();
+        let texts = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            first_absent(&lines, &texts(&["snapsmith: update staged"])),
+            None
+        );
+        assert_eq!(
+            first_absent(&lines, &texts(&["nothing", "Kernel panic"])),
+            Some(("Kernel panic".to_string(), "Kernel panic - x"))
+        );
     }
 }
