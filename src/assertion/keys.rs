@@ -261,9 +261,23 @@ impl PrivateKey {
         }
     }
 
+    /// Refuses an RSA key shorter than [`RSA_BITS`], as snapd refuses to sign with one.
+    pub fn check_signing_size(&self) -> Result<()> {
+        match self {
+            PrivateKey::Rsa(key) if key.n().bit_width() < RSA_BITS as u32 => {
+                Err(Error::Format(format!(
+                    "signing needs an RSA key of at least {RSA_BITS} bits, this one has {}",
+                    key.n().bit_width()
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Signs `content`; returns the v1 signature blob as wrapped base64. `created` is the
     /// OpenPGP signature creation time in seconds since the epoch.
     pub fn sign(&self, content: &[u8], created: u32) -> Result<String> {
+        self.check_signing_size()?;
         let public = self.public();
         let hashed = openpgp::signature_hashed_part(public.material().algorithm(), created);
         let digest = signed_digest(content, &hashed);
@@ -286,6 +300,17 @@ impl PrivateKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rsa_keys_shorter_than_4096_bits_do_not_sign() {
+        let short = RsaPrivateKey::new(&mut getrandom::SysRng, 2048).unwrap();
+        let key = PrivateKey::Rsa(Box::new(short));
+        let err = key.sign(b"content", 0).unwrap_err().to_string();
+        assert!(
+            err.contains("at least 4096 bits, this one has 2048"),
+            "{err}"
+        );
+    }
 
     /// A fixed RSA-4096 test key (generating one per test run is slow).
     pub(crate) fn rsa_test_key() -> PrivateKey {

@@ -222,6 +222,8 @@ fn import(file: &Path, account_id: &str, name: Option<String>, keyring: &Keyring
     let key = packet
         .unlock(passphrase.as_deref().map(str::as_bytes))
         .with_context(|| format!("{}: unlocking the secret key", file.display()))?;
+    key.check_signing_size()
+        .with_context(|| format!("{}: the key cannot sign assertions", file.display()))?;
     let info = keyring
         .open()?
         .store(&name, account_id, &key, passphrase.as_deref())?;
