@@ -1,6 +1,7 @@
 //! snapd's own code (snapd 2.57's Go packages, from Debian) holds snapsmith's assertions to its
 //! rules, and snapsmith verifies what snapd signed: snapd's database accepts the account,
-//! account-key and model snapsmith signs with RSA keys, and refuses them with a flipped byte;
+//! account-key, model, snap-declaration and snap-revision snapsmith signs with RSA keys, and
+//! refuses the model with a flipped byte;
 //! snapsmith verifies a chain snapd's code signs with fresh keys, and Canonical's generic chain
 //! (root → generic models key → generic-classic model) from snapd's sysdb.
 //!
@@ -64,6 +65,33 @@ fn snapd_accepts_what_snapsmith_signs_with_rsa() {
         "ok account-key ",
         "ok model 16/dev/dev-amd64",
     ] {
+        assert!(out.contains(kind), "{out}");
+    }
+
+    // The snap-declaration and snap-revision `snapsmith snap assert` makes, signed by the root.
+    let snap = support::build::pack(
+        dir.path(),
+        "hello",
+        &[("meta/snap.yaml", b"name: hello\nversion: '1'\n")],
+    );
+    let store = dir.path().join("hello.assert");
+    let args = [
+        "snap",
+        "assert",
+        "--key",
+        "r",
+        "--snap-id",
+        &"h".repeat(32),
+        "--revision",
+        "3",
+    ];
+    let mut args: Vec<&str> = args.to_vec();
+    args.push(snap.to_str().unwrap());
+    let signed = support::snapd::in_keyring(dir.path(), &args, &[]).unwrap();
+    std::fs::write(&store, signed).unwrap();
+    let out = snapd(&helper, &[Path::new("verify"), trusted, &root, &store])
+        .unwrap_or_else(|e| panic!("snapd refused snapsmith's snap assertions: {e}"));
+    for kind in ["ok snap-declaration 16/hhhh", "ok snap-revision "] {
         assert!(out.contains(kind), "{out}");
     }
 

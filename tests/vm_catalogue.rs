@@ -72,7 +72,11 @@ fn the_default_catalogue_passes_on_the_example_device() {
     assert!(!events(hung_kernel).contains(&"WATCHDOG"), "{hung_kernel}");
     // The reboots after a rollback and after a commit were the harness's, one each.
     for name in ["rollback-sticks", "good-base-update"] {
-        assert_eq!(by_name(name)["resets"].as_array().map(Vec::len), Some(1), "{name}");
+        assert_eq!(
+            by_name(name)["resets"].as_array().map(Vec::len),
+            Some(1),
+            "{name}"
+        );
     }
     // Every scenario ends with the power button, and QEMU saw it pressed.
     for s in scenarios {
