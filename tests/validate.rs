@@ -57,6 +57,14 @@ fn validate_runs_base_scenarios_on_a_built_image() {
         .filter(|n| n.has_tag_name("testcase"))
         .count();
     assert_eq!(cases, 5, "{xml}");
+    // --artifacts keeps the reports and, per scenario that booted, its console and QEMU command.
+    let kept = support::fixtures::read_json(&output.artifacts.join("report.json"));
+    assert_eq!(kept["scenarios"], report["scenarios"]);
+    assert!(output.artifacts.join("report.xml").is_file());
+    let serial = std::fs::read_to_string(output.artifacts.join("first-boot/serial.log")).unwrap();
+    assert!(serial.contains("snapsmith: run kernel="), "{serial}");
+    let qemu = std::fs::read_to_string(output.artifacts.join("first-boot/qemu.txt")).unwrap();
+    assert!(qemu.contains("qemu-system-x86_64"), "{qemu}");
     for name in ["first-boot", "bad-base-rollback"] {
         let s = by_name(name);
         assert_eq!(s["passed"], true, "{name}: {text}");
@@ -135,6 +143,23 @@ fn validate_refuses_bad_input() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no scenario named sideways"), "{err}");
+
+    // A host without QEMU is a host failure (exit 3), found before anything is read or booted.
+    let empty = dir.path().join("no-tools");
+    std::fs::create_dir(&empty).unwrap();
+    let out = support::snapsmith()
+        .env("PATH", &empty)
+        .arg("validate")
+        .arg(&image)
+        .args(["--work", dir.path().join("work").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("host failure: not installed: qemu-system-x86_64"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -152,6 +177,7 @@ fn validate_lists_its_scenarios() {
             "first-boot",
             "good-kernel-update",
             "bad-kernel-rollback",
+            "rollback-sticks",
             "bad-base-rollback",
             "good-base-update",
             "kernel-unloadable",

@@ -26,6 +26,23 @@ const TOOLS: &[(&str, &str)] = &[
     ("grub-editenv", "grub-common"),
 ];
 
+/// The tools the runner and the host checks need are installed (checked first of all, before
+/// the image is read: reading it uses some of them).
+pub fn tools() -> Result<(), HostFailure> {
+    let missing: Vec<String> = TOOLS
+        .iter()
+        .filter(|(tool, _)| crate::exec::which(tool).is_none())
+        .map(|(tool, package)| format!("{tool} (Debian package {package})"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(HostFailure(format!(
+        "not installed: {}",
+        missing.join(", ")
+    )))
+}
+
 /// Checks the host before a run: the tools, OVMF when the image boots through firmware, and
 /// free space in `work` for `copies` sparse copies of `image` (its allocated bytes each).
 pub fn preflight(
@@ -34,17 +51,7 @@ pub fn preflight(
     work: &Path,
     copies: usize,
 ) -> Result<(), HostFailure> {
-    let missing: Vec<String> = TOOLS
-        .iter()
-        .filter(|(tool, _)| crate::exec::which(tool).is_none())
-        .map(|(tool, package)| format!("{tool} (Debian package {package})"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(HostFailure(format!(
-            "not installed: {}",
-            missing.join(", ")
-        )));
-    }
+    tools()?;
     if boot == BootPath::Firmware && super::ovmf().is_none() {
         return Err(HostFailure(
             "no OVMF firmware found (install the ovmf package)".into(),

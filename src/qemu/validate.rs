@@ -55,6 +55,7 @@ pub fn validate_streaming(req: &Request, on_line: &(dyn Fn(&str) + Sync)) -> Res
         .with_context(|| format!("creating {}", req.work.display()))?;
     let image = std::path::absolute(&req.image)
         .with_context(|| format!("resolving {}", req.image.display()))?;
+    super::host::tools()?;
     let mut info = derive::read_image(&image)?;
     let checks_seed = req
         .scenarios

@@ -221,12 +221,15 @@ pub struct Validation {
     pub report: serde_json::Value,
     /// Where the JUnit report was written.
     pub junit: PathBuf,
+    /// The `--artifacts` directory.
+    pub artifacts: PathBuf,
 }
 
-/// Runs `snapsmith validate IMAGE` with its reports and work directory under `dir` and the
-/// given scenarios (none: the default catalogue); prints its output for the test log.
+/// Runs `snapsmith validate IMAGE` with its reports, artifacts and work directory under `dir`
+/// and the given scenarios (none: the default catalogue); prints its output for the test log.
 pub fn validate(image: &Path, dir: &Path, scenarios: &[&str]) -> Validation {
     let (report, junit) = (dir.join("report.json"), dir.join("report.xml"));
+    let artifacts = dir.join("artifacts");
     let out = super::snapsmith()
         .arg("validate")
         .arg(image)
@@ -236,6 +239,8 @@ pub fn validate(image: &Path, dir: &Path, scenarios: &[&str]) -> Validation {
         .arg(&junit)
         .arg("--work")
         .arg(dir.join("work"))
+        .arg("--artifacts")
+        .arg(&artifacts)
         .args(scenarios.iter().flat_map(|s| ["--scenario", s]))
         .output()
         .unwrap();
@@ -248,5 +253,6 @@ pub fn validate(image: &Path, dir: &Path, scenarios: &[&str]) -> Validation {
         stderr,
         report: super::fixtures::read_json(&report),
         junit,
+        artifacts,
     }
 }
