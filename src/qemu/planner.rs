@@ -4,7 +4,7 @@
 
 use super::derive::ImageInfo;
 use super::hostcheck::{self, CheckKind};
-use super::scenario::{Outcome, Revision, Scenario, UpdateKind, Wait, expand};
+use super::scenario::{Damage, Outcome, Revision, Scenario, UpdateKind, Wait, expand};
 use crate::boot::update;
 use crate::snap::SnapType;
 use anyhow::Result;
@@ -54,6 +54,10 @@ pub struct PlannedBoot {
     pub refused: Option<String>,
     /// Files the harness writes onto ubuntu-data before the boot (paths on the filesystem).
     pub data: BTreeMap<String, Vec<u8>>,
+    /// Values the harness sets in the seed's grubenv before the boot.
+    pub seed_env: BTreeMap<String, String>,
+    /// What the harness destroys on the disk before the boot.
+    pub damage: Vec<Damage>,
     /// The host checks to run on the disk after the VM stopped, and what they expect.
     pub host_checks: Vec<CheckKind>,
     pub expect: hostcheck::Expected,
@@ -151,6 +155,8 @@ fn plan_boot(
         outcome: s.outcome,
         refused,
         data: data_files(s),
+        seed_env: s.seed_env.clone(),
+        damage: s.damage.clone(),
         host_checks: s.host_checks.clone(),
         expect: disk_expectations(s, vars, info),
         expect_console: s.expect_console.clone(),
@@ -191,10 +197,11 @@ fn disk_expectations(
         snaps,
         data_files: data_files(s),
         seed_grubenv: info.seed_grubenv.clone(),
+        data_digest: None,
     }
 }
 
-/// `{kernel}`, `{base}`, `{new_kernel}`, `{new_base}` for the image, the new ones for an update
+/// `{kernel}`, `{base}`, `{new_kernel}`, `{new_base}`, `{system}` for the image, the new ones for an update
 /// `step` revisions ahead of the image's.
 fn placeholders(info: &ImageInfo, step: u64) -> Result<BTreeMap<&'static str, String>> {
     let mut vars = BTreeMap::new();
@@ -216,6 +223,7 @@ fn placeholders(info: &ImageInfo, step: u64) -> Result<BTreeMap<&'static str, St
     vars.insert("new_base", next(&info.modeenv.base));
     vars.insert("kernel", kernel);
     vars.insert("base", info.modeenv.base.clone());
+    vars.insert("system", info.modeenv.recovery_system.clone());
     Ok(vars)
 }
 

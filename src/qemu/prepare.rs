@@ -1,0 +1,90 @@
+//! The boot's disk, made by the harness before the VM starts: a sparse copy of the image, with
+//! what the scenario asks written onto it by the harness (never by a command the device's
+//! runtime would accept): data files onto ubuntu-data, values into the seed's grubenv (in
+//! place, as GRUB's `save_env` would), and damage such as a destroyed ubuntu-data superblock.
+//! It then takes the digest of ubuntu-data that the `data-unchanged` host check compares with.
+
+use super::diskread::{self, DiskReader};
+use super::hostcheck::{self, DATA, SEED};
+use super::planner::PlannedBoot;
+use super::scenario::Damage;
+use crate::boot::grubcfg::GRUB_DIR;
+use crate::boot::grubenv::Grubenv;
+use crate::exec::Cmd;
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// Copies `image` to `disk` and applies the boot's data files, seed values and damage; returns
+/// the digest of ubuntu-data as left (when a check of the boot needs it).
+pub fn prepare_disk(image: &Path, disk: &Path, boot: &PlannedBoot) -> Result<Option<String>> {
+    Cmd::new("cp")
+        .arg("--sparse=always")
+        .arg(image)
+        .arg(disk)
+        .run()
+        .context("copying the image for the scenario")?;
+    let reader = DiskReader::open(disk)?;
+    if !boot.data.is_empty() {
+        diskread::ext4_write(&reader.ext4(DATA)?, &boot.data)?;
+    }
+    if !boot.seed_env.is_empty() {
+        set_seed_env(&reader, &boot.seed_env).context("setting the seed's grubenv")?;
+    }
+    for damage in &boot.damage {
+        match damage {
+            Damage::DataSuperblock => destroy_superblock(&reader)?,
+        }
+    }
+    let wants_digest = boot
+        .expected
+        .iter()
+        .any(|e| matches!(e.wait, super::scenario::Wait::HostCheck(_)))
+        || boot
+            .host_checks
+            .contains(&hostcheck::CheckKind::DataUnchanged);
+    wants_digest
+        .then(|| hostcheck::partition_digest(&reader, DATA))
+        .transpose()
+}
+
+/// Rewrites `EFI/ubuntu/grubenv` on ubuntu-seed in place with `values` set.
+fn set_seed_env(disk: &DiskReader, values: &BTreeMap<String, String>) -> Result<()> {
+    let part = disk.partition(SEED)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(disk.disk())?;
+    let window = crate::window::Window::new(&file, part.offset, part.size);
+    let fs = fatfs::FileSystem::new(window, fatfs::FsOptions::new())
+        .context("opening the seed's FAT filesystem")?;
+    {
+        let path = format!("{GRUB_DIR}/grubenv");
+        let mut f = fs
+            .root_dir()
+            .open_file(&path)
+            .with_context(|| format!("{SEED} has no {path}"))?;
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes)?;
+        let mut env = Grubenv::decode(&bytes).with_context(|| format!("{SEED} {path}"))?;
+        for (key, value) in values {
+            env.set(key, value)?;
+        }
+        f.seek(SeekFrom::Start(0))?;
+        f.write_all(&env.encode()?)?;
+        f.flush()?;
+    }
+    fs.unmount().context("closing the seed's FAT filesystem")?;
+    Ok(())
+}
+
+/// Overwrites ubuntu-data's primary ext4 superblock (1024 bytes at 1024) with zeros.
+fn destroy_superblock(disk: &DiskReader) -> Result<()> {
+    let part = disk.partition(DATA)?;
+    let file = std::fs::OpenOptions::new().write(true).open(disk.disk())?;
+    let end = part.offset + part.size;
+    crate::window::write_at(&file, part.offset + 1024, &[0u8; 1024], end)?;
+    file.sync_all()?;
+    Ok(())
+}
