@@ -35,6 +35,7 @@ pub fn prepare_disk(image: &Path, disk: &Path, boot: &PlannedBoot) -> Result<Opt
     for damage in &boot.damage {
         match damage {
             Damage::DataSuperblock => destroy_superblock(&reader)?,
+            Damage::SeedSnap => flip_seed_gadget_byte(&reader)?,
         }
     }
     let wants_digest = boot
@@ -73,6 +74,42 @@ fn set_seed_env(disk: &DiskReader, values: &BTreeMap<String, String>) -> Result<
         }
         f.seek(SeekFrom::Start(0))?;
         f.write_all(&env.encode()?)?;
+        f.flush()?;
+    }
+    fs.unmount().context("closing the seed's FAT filesystem")?;
+    Ok(())
+}
+
+/// Flips the last byte of the gadget snap in the seed's `snaps/` (the one snap neither GRUB nor
+/// the recovery system's boot reads before the seed is verified).
+fn flip_seed_gadget_byte(disk: &DiskReader) -> Result<()> {
+    let part = disk.partition(SEED)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(disk.disk())?;
+    let fs = fatfs::FileSystem::new(
+        crate::window::Window::new(&file, part.offset, part.size),
+        fatfs::FsOptions::new(),
+    )
+    .context("opening the seed's FAT filesystem")?;
+    {
+        let snaps = fs
+            .root_dir()
+            .open_dir("snaps")
+            .context("the seed has no snaps/")?;
+        let name = snaps
+            .iter()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .find(|n| n.starts_with("pc_") && n.ends_with(".snap"))
+            .context("the seed has no gadget snap pc_*.snap")?;
+        let mut f = snaps.open_file(&name)?;
+        let end = f.seek(SeekFrom::End(-1))?;
+        let mut byte = [0u8; 1];
+        f.read_exact(&mut byte)?;
+        f.seek(SeekFrom::Start(end))?;
+        f.write_all(&[byte[0] ^ 0xff])?;
         f.flush()?;
     }
     fs.unmount().context("closing the seed's FAT filesystem")?;

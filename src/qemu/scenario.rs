@@ -86,6 +86,9 @@ impl UpdateKind {
 pub enum Damage {
     /// ubuntu-data's primary ext4 superblock is overwritten with zeros: the filesystem is lost.
     DataSuperblock,
+    /// One byte of the seed's gadget snap file (`snaps/<gadget>_<rev>.snap`) is flipped: its
+    /// digest no longer matches its snap-revision.
+    SeedSnap,
 }
 
 /// How the VM must end after the last marker.
@@ -316,6 +319,10 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "recover-when-data-lost",
         include_str!("../../qemu/scenarios/recover-when-data-lost.yaml"),
+    ),
+    (
+        "recover-refuses-bad-seed",
+        include_str!("../../qemu/scenarios/recover-refuses-bad-seed.yaml"),
     ),
 ];
 
