@@ -5,12 +5,13 @@
 //! It then takes the digest of ubuntu-data that the `data-unchanged` host check compares with.
 
 use super::diskread::{self, DiskReader};
-use super::hostcheck::{self, DATA, SEED};
+use super::hostcheck::{self, BOOT, DATA, SEED};
 use super::planner::PlannedBoot;
 use super::scenario::Damage;
 use crate::boot::grubcfg::GRUB_DIR;
 use crate::boot::grubenv::Grubenv;
 use crate::exec::Cmd;
+use crate::window::Window;
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -36,6 +37,7 @@ pub fn prepare_disk(image: &Path, disk: &Path, boot: &PlannedBoot) -> Result<Opt
         match damage {
             Damage::DataSuperblock => destroy_superblock(&reader)?,
             Damage::SeedSnap => flip_seed_gadget_byte(&reader)?,
+            Damage::BootKernels => delete_boot_kernels(&reader)?,
         }
     }
     let wants_digest = boot
@@ -50,17 +52,31 @@ pub fn prepare_disk(image: &Path, disk: &Path, boot: &PlannedBoot) -> Result<Opt
         .transpose()
 }
 
-/// Rewrites `EFI/ubuntu/grubenv` on ubuntu-seed in place with `values` set.
-fn set_seed_env(disk: &DiskReader, values: &BTreeMap<String, String>) -> Result<()> {
-    let part = disk.partition(SEED)?;
+/// Runs `f` on the FAT filesystem of partition `part`, written in place, and closes it
+/// cleanly (no dirty bit left).
+fn with_fat(
+    disk: &DiskReader,
+    part: &str,
+    f: impl FnOnce(&fatfs::FileSystem<Window<'_>>) -> Result<()>,
+) -> Result<()> {
+    let p = disk.partition(part)?;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(disk.disk())?;
-    let window = crate::window::Window::new(&file, part.offset, part.size);
-    let fs = fatfs::FileSystem::new(window, fatfs::FsOptions::new())
-        .context("opening the seed's FAT filesystem")?;
-    {
+    let fs = fatfs::FileSystem::new(
+        Window::new(&file, p.offset, p.size),
+        fatfs::FsOptions::new(),
+    )
+    .with_context(|| format!("opening {part}'s FAT filesystem"))?;
+    f(&fs)?;
+    fs.unmount()
+        .with_context(|| format!("closing {part}'s FAT filesystem"))
+}
+
+/// Rewrites `EFI/ubuntu/grubenv` on ubuntu-seed in place with `values` set.
+fn set_seed_env(disk: &DiskReader, values: &BTreeMap<String, String>) -> Result<()> {
+    with_fat(disk, SEED, |fs| {
         let path = format!("{GRUB_DIR}/grubenv");
         let mut f = fs
             .root_dir()
@@ -74,26 +90,14 @@ fn set_seed_env(disk: &DiskReader, values: &BTreeMap<String, String>) -> Result<
         }
         f.seek(SeekFrom::Start(0))?;
         f.write_all(&env.encode()?)?;
-        f.flush()?;
-    }
-    fs.unmount().context("closing the seed's FAT filesystem")?;
-    Ok(())
+        Ok(f.flush()?)
+    })
 }
 
-/// Flips the last byte of the gadget snap in the seed's `snaps/` (the one snap neither GRUB nor
-/// the recovery system's boot reads before the seed is verified).
+/// Flips the last byte of the gadget snap in the seed's `snaps/` (a snap neither GRUB nor the
+/// recovery system's boot reads before the seed is verified).
 fn flip_seed_gadget_byte(disk: &DiskReader) -> Result<()> {
-    let part = disk.partition(SEED)?;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(disk.disk())?;
-    let fs = fatfs::FileSystem::new(
-        crate::window::Window::new(&file, part.offset, part.size),
-        fatfs::FsOptions::new(),
-    )
-    .context("opening the seed's FAT filesystem")?;
-    {
+    with_fat(disk, SEED, |fs| {
         let snaps = fs
             .root_dir()
             .open_dir("snaps")
@@ -110,10 +114,27 @@ fn flip_seed_gadget_byte(disk: &DiskReader) -> Result<()> {
         f.read_exact(&mut byte)?;
         f.seek(SeekFrom::Start(end))?;
         f.write_all(&[byte[0] ^ 0xff])?;
-        f.flush()?;
-    }
-    fs.unmount().context("closing the seed's FAT filesystem")?;
-    Ok(())
+        Ok(f.flush()?)
+    })
+}
+
+/// Deletes `EFI/ubuntu/<kernel>/vmlinuz` and `kernel.efi` of every kernel on ubuntu-boot.
+fn delete_boot_kernels(disk: &DiskReader) -> Result<()> {
+    with_fat(disk, BOOT, |fs| {
+        let dir = fs.root_dir().open_dir(GRUB_DIR)?;
+        let kernels: Vec<String> = dir
+            .iter()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.is_dir() && e.file_name().ends_with(".snap"))
+            .map(|e| e.file_name())
+            .collect();
+        for k in kernels {
+            for asset in ["vmlinuz", "kernel.efi"] {
+                let _ = dir.remove(&format!("{k}/{asset}"));
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Overwrites ubuntu-data's primary ext4 superblock (1024 bytes at 1024) with zeros.

@@ -89,6 +89,9 @@ pub enum Damage {
     /// One byte of the seed's gadget snap file (`snaps/<gadget>_<rev>.snap`) is flipped: its
     /// digest no longer matches its snap-revision.
     SeedSnap,
+    /// Every kernel image (`vmlinuz`, `kernel.efi`) on ubuntu-boot is deleted: GRUB finds no
+    /// run-mode kernel to boot.
+    BootKernels,
 }
 
 /// How the VM must end after the last marker.
@@ -319,6 +322,10 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "recover-when-data-lost",
         include_str!("../../qemu/scenarios/recover-when-data-lost.yaml"),
+    ),
+    (
+        "recover-when-boot-lost",
+        include_str!("../../qemu/scenarios/recover-when-boot-lost.yaml"),
     ),
     (
         "recover-refuses-bad-seed",
