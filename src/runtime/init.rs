@@ -141,7 +141,9 @@ fn request_recover(why: anyhow::Error, watchdog: Watchdog) -> Result<Switched> {
             watchdog.disarm();
             Ok(Switched::Reboot)
         }
-        Err(e) => Err(why.context(format!("and recover mode cannot be requested: {e:#}"))),
+        Err(e) => Err(anyhow::anyhow!(
+            "{why:#}; recover mode cannot be requested either: {e:#}"
+        )),
     }
 }
 
