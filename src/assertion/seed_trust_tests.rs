@@ -160,6 +160,25 @@ fn unasserted_snaps_only_in_dangerous_seeds_and_the_model_snaps_must_be_there() 
     let err = check(&seed("signed"), &extra).unwrap_err();
     assert!(matches!(err, SeedRefusal::Unasserted { .. }), "{err}");
     assert!(check(&seed("dangerous"), &extra).is_ok());
+    // A dangerous seed of unasserted snaps only: empty snap assertions, snaps filed by version.
+    let mut bare = seed("dangerous");
+    bare.snaps.clear();
+    let unasserted = [
+        file("systems/20260101/snaps/core_1.snap", &"B".repeat(64)),
+        file(
+            "systems/20260101/snaps/pc-kernel_6.1.0-57-amd64.snap",
+            &"C".repeat(64),
+        ),
+    ];
+    let sys = check(&bare, &unasserted).unwrap();
+    assert_eq!(
+        sys.kernel,
+        "systems/20260101/snaps/pc-kernel_6.1.0-57-amd64.snap"
+    );
+    let mut signed = seed("signed");
+    signed.snaps.clear();
+    let err = check(&signed, &files()).unwrap_err();
+    assert!(matches!(err, SeedRefusal::Digest { .. }), "{err}");
     let err = check(&seed("signed"), &files()[1..]).unwrap_err();
     assert_eq!(
         err.to_string(),

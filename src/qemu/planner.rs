@@ -133,6 +133,11 @@ fn plan_boot(
                 .to_string()
         })
     });
+    let refused = refused.or_else(|| {
+        (s.damage.contains(&Damage::SeedSnap) && info.modeenv.grade == "dangerous").then(|| {
+            "needs an image of grade signed: a dangerous seed may hold unasserted snaps".to_string()
+        })
+    });
     PlannedBoot {
         name: s.name.clone(),
         update_disk,
