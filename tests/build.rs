@@ -103,6 +103,11 @@ fn example_model_builds_a_preinstalled_image() {
     let report: Value = serde_json::from_slice(&report).unwrap();
     let system = &report["seed"]["systems"][0];
     assert_eq!(system["label"], "dev");
+    assert_eq!(
+        report["seed"]["next_boot"],
+        serde_json::json!({"mode": "run", "system": "dev"}),
+        "the seed's grubenv boots run mode next"
+    );
     assert_eq!(system["brand"], "dev");
     assert_eq!(system["model"], "dev-amd64");
     assert_eq!(system["grade"], "dangerous");

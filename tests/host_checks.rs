@@ -82,6 +82,7 @@ fn expected() -> Expected {
         snaps: [KERNEL, BASE].iter().map(|s| s.to_string()).collect(),
         data_files: BTreeMap::from([(DATA_FILE.into(), b"kept across updates\n".to_vec())]),
         seed_grubenv: env.iter().map(|(k, v)| (k.into(), v.into())).collect(),
+        data_digest: None,
     }
 }
 
@@ -415,4 +416,33 @@ fn app_counters_see_a_lost_or_reset_count() {
         "{:?}",
         v["app-counters"]
     );
+}
+
+#[test]
+fn data_unchanged_compares_every_byte_of_ubuntu_data() {
+    if !ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let image = image(dir.path());
+    let disk = dir.path().join("scenario.img");
+    std::fs::copy(&image, &disk).unwrap();
+    let digest = hostcheck::partition_digest(&DiskReader::open(&disk).unwrap(), "ubuntu-data");
+    let e = Expected {
+        data_digest: Some(digest.unwrap()),
+        ..expected()
+    };
+    let check = |disk: &Path| hostcheck::run(&[CheckKind::DataUnchanged], disk, &image, &e);
+    assert!(check(&disk)[0].passed, "{:?}", check(&disk));
+    // One byte in the middle of the partition, where no file lives.
+    let p = partition(&disk, "ubuntu-data");
+    let file = std::fs::OpenOptions::new().write(true).open(&disk).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, b"x", p.offset + p.size / 2).unwrap();
+    let v = check(&disk);
+    assert!(
+        !v[0].passed && v[0].detail.contains("bytes changed"),
+        "{v:?}"
+    );
+    let none = hostcheck::run(&[CheckKind::DataUnchanged], &disk, &image, &expected());
+    assert!(none[0].detail.contains("no digest"), "{none:?}");
 }

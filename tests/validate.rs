@@ -185,6 +185,10 @@ fn validate_lists_its_scenarios() {
             "hang-before-commit",
             "forged-update",
             "app-daemons",
+            "recover-on-request",
+            "recover-when-data-lost",
+            "recover-when-boot-lost",
+            "recover-refuses-bad-seed",
         ]
     );
     assert!(

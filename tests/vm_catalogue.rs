@@ -2,7 +2,8 @@
 //! QEMU through OVMF and GRUB: every built-in scenario passes, each judged from the disk too
 //! (its host checks ran and passed), the JSON and JUnit reports parse, the hangs were ended the
 //! way the scenarios say (the guest's watchdog for a hung try base, a harness reset for a kernel
-//! that never starts an init of snapsmith's), and the image is left untouched.
+//! that never starts an init of snapsmith's, a harness reset to leave recover mode), recover
+//! mode left ubuntu-data byte for byte, and the image is left untouched.
 
 mod support;
 
@@ -78,9 +79,31 @@ fn the_default_catalogue_passes_on_the_example_device() {
             "{name}"
         );
     }
-    // Every scenario ends with the power button, and QEMU saw it pressed.
+    // Recover mode: ubuntu-data was checked byte for byte with the VM paused in recover mode
+    // (on request) and after it (data lost); leaving recover mode took one harness reset.
+    let checked = |s: &Value| {
+        s["host_checks"].as_array().unwrap().iter().any(|c| {
+            c["check"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("data-unchanged"))
+        })
+    };
+    let on_request = by_name("recover-on-request");
+    assert!(checked(on_request), "{on_request}");
+    assert_eq!(on_request["resets"].as_array().map(Vec::len), Some(1));
+    let data_lost = by_name("recover-when-data-lost");
+    assert!(checked(data_lost), "{data_lost}");
+    assert!(data_lost["resets"].as_array().is_none_or(|r| r.is_empty()));
+    // Every scenario ends with the power button, and QEMU saw it pressed; except the refused
+    // seed, where the device stays stopped at its refusal and the harness stops the VM.
     for s in scenarios {
-        assert!(events(s).contains(&"POWERDOWN"), "{}", s["name"]);
+        let powered_off = events(s).contains(&"POWERDOWN");
+        assert_eq!(
+            powered_off,
+            s["name"] != "recover-refuses-bad-seed",
+            "{}",
+            s["name"]
+        );
     }
     let xml = std::fs::read_to_string(&run.junit).unwrap();
     let doc = roxmltree::Document::parse(&xml).expect("the JUnit report parses");

@@ -27,6 +27,7 @@ pub mod model_snap;
 pub mod openpgp;
 pub mod s2k;
 pub mod secret;
+pub mod seed_trust;
 pub mod sign;
 pub mod snap_trust;
 pub mod trust;

@@ -130,11 +130,20 @@ impl TrustRoot {
         })
     }
 
-    /// Verifies `assertions` with the chain against the roots at `now`.
-    fn verify(&self, assertions: &[Assertion], now: OffsetDateTime) -> Result<Verified, Refusal> {
+    /// Verifies `assertions` (an update's, or a seed's snap assertions) with the model's chain
+    /// against the roots at `now`.
+    pub fn verify_with_chain(
+        &self,
+        assertions: &[Assertion],
+        now: OffsetDateTime,
+    ) -> super::Result<Verified> {
         let mut all = self.chain.clone();
         all.extend_from_slice(assertions);
-        trust::verify(&all, &self.roots, now).map_err(untrusted)
+        trust::verify(&all, &self.roots, now)
+    }
+
+    fn verify(&self, assertions: &[Assertion], now: OffsetDateTime) -> Result<Verified, Refusal> {
+        self.verify_with_chain(assertions, now).map_err(untrusted)
     }
 
     /// Checks an update before anything of it is mounted: with no assertions, whether the grade

@@ -22,6 +22,10 @@ pub const GRUB_ROLLBACK_MARKER: &str = "snapsmith: grub rollback";
 /// Printed by GRUB just before it loads a kernel (`<prefix> kernel=<file> status=<s>`).
 pub const GRUB_BOOT_MARKER: &str = "snapsmith: grub boot";
 
+/// Printed by the seed's GRUB config as it boots the recovery system
+/// (`<prefix> system=<label> reason=requested|no-run-kernel`).
+pub const GRUB_RECOVER_MARKER: &str = "snapsmith: grub recover";
+
 /// What the run-mode config needs to know at build time.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunConfig {
@@ -108,6 +112,7 @@ pub fn seed_config(cfg: &SeedConfig) -> Result<String> {
         .replace("@DIR@", GRUB_DIR)
         .replace("@LABEL@", BOOT_LABEL)
         .replace("@SYSTEM@", &cfg.label)
+        .replace("@RECOVER@", GRUB_RECOVER_MARKER)
         .replace("@KERNEL@", &cfg.recovery_kernel))
 }
 
@@ -177,24 +182,36 @@ echo "snapsmith: error grub could not load kernel $snap_kernel from ($boot)/@DIR
 "#;
 
 /// The seed: run mode (or an empty mode: preinstalled images start in run mode) hands over to
-/// ubuntu-boot's config; recover mode boots the recovery system's kernel snap from the seed.
+/// ubuntu-boot's config; recover mode boots the recovery system's kernel snap from the seed,
+/// after setting the mode back to run (one shot: leaving recover mode is a reboot). When
+/// ubuntu-boot's config returns without booting (no kernel it can load), GRUB falls back to
+/// recover mode in the same boot.
 const SEED_TEMPLATE: &str = r#"# snapsmith seed boot configuration (generated; see docs/boot-protocol.md)
 set timeout=0
 set snapd_recovery_mode=""
 set snapd_recovery_system="@SYSTEM@"
 load_env -f $prefix/grubenv snapd_recovery_mode snapd_recovery_system
-if [ -z "$snapd_recovery_mode" -o "$snapd_recovery_mode" = "run" ]; then
-  search --no-floppy --label @LABEL@ --set=boot
-  if [ -f ($boot)/@DIR@/grub.cfg ]; then
-    configfile ($boot)/@DIR@/grub.cfg
-  fi
-  echo "snapsmith: error grub found no filesystem labelled @LABEL@ with @DIR@/grub.cfg"
-elif [ "$snapd_recovery_mode" = "recover" ]; then
+
+function snapsmith_recover {
+  set snapd_recovery_mode=run
+  save_env -f $prefix/grubenv snapd_recovery_mode
+  echo "@RECOVER@ system=$snapd_recovery_system reason=$1"
   loopback loop ($root)/@KERNEL@
   linux (loop)/vmlinuz @STATIC@ snapsmith.mode=recover snapsmith.system=$snapd_recovery_system@EXTRA@
   initrd (loop)/initrd.img
   boot
   echo "snapsmith: error grub could not load the recovery kernel @KERNEL@"
+}
+
+if [ -z "$snapd_recovery_mode" -o "$snapd_recovery_mode" = "run" ]; then
+  search --no-floppy --label @LABEL@ --set=boot
+  if [ -f ($boot)/@DIR@/grub.cfg ]; then
+    configfile ($boot)/@DIR@/grub.cfg
+  fi
+  echo "snapsmith: grub found no bootable kernel on @LABEL@"
+  snapsmith_recover no-run-kernel
+elif [ "$snapd_recovery_mode" = "recover" ]; then
+  snapsmith_recover requested
 else
   echo "snapsmith: error grub does not know recovery mode $snapd_recovery_mode"
 fi
@@ -262,6 +279,14 @@ mod tests {
         assert!(cfg.contains("configfile ($boot)/EFI/ubuntu/grub.cfg"));
         assert!(cfg.contains("loopback loop ($root)/systems/20260101/snaps/pc-kernel_6.1.snap"));
         assert!(cfg.contains("set snapd_recovery_system=\"20260101\""));
+        // One shot: the mode is back to run before the recovery kernel boots.
+        let recover = cfg.find("function snapsmith_recover").unwrap();
+        let reset = cfg
+            .find("save_env -f $prefix/grubenv snapd_recovery_mode")
+            .unwrap();
+        assert!(recover < reset && reset < cfg.find("loopback loop").unwrap());
+        assert!(cfg.contains("snapsmith_recover no-run-kernel\nelif"));
+        assert!(cfg.contains("snapsmith.mode=recover snapsmith.system=$snapd_recovery_system"));
         assert!(!cfg.contains('@'));
     }
 

@@ -84,6 +84,18 @@ fn partition_line(p: &PartitionReport) -> String {
 /// The recovery systems and their snaps.
 fn render_seed(out: &mut String, seed: &crate::seed::SeedReport) {
     let _ = writeln!(out, "\nseed:");
+    if let Some(next) = &seed.next_boot {
+        let mode = if next.mode.is_empty() {
+            "run"
+        } else {
+            &next.mode
+        };
+        let _ = writeln!(
+            out,
+            "  next boot: {mode} mode, recovery system {} (EFI/ubuntu/grubenv)",
+            next.system
+        );
+    }
     for s in &seed.systems {
         match (&s.brand, &s.model, &s.grade, &s.problem) {
             (Some(b), Some(m), Some(g), _) => {

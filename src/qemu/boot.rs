@@ -51,6 +51,8 @@ pub fn first_boot(marker: &str, timeout: Duration) -> Scenario {
         tolerate_failures: true,
         max_failures: Some(MAX_FAILED_BOOTS),
         write: BTreeMap::new(),
+        seed_env: BTreeMap::new(),
+        damage: Vec::new(),
         steps: vec![Step::marker(marker, timeout.as_secs_f64())],
         outcome: Outcome::Running,
         host_checks: Vec::new(),

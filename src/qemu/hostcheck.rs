@@ -42,6 +42,8 @@ pub enum CheckKind {
     AppActive,
     /// The example daemons' start counters in SNAP_DATA and SNAP_COMMON (docs/apps.md).
     AppCounters,
+    /// ubuntu-data holds exactly the bytes it held before boot (recover mode never writes it).
+    DataUnchanged,
 }
 
 impl CheckKind {
@@ -69,6 +71,7 @@ impl CheckKind {
             CheckKind::FsClean => "fs-clean",
             CheckKind::AppActive => "app-active",
             CheckKind::AppCounters => "app-counters",
+            CheckKind::DataUnchanged => "data-unchanged",
         }
     }
 }
@@ -86,6 +89,8 @@ pub struct Expected {
     pub data_files: BTreeMap<String, Vec<u8>>,
     /// Values of the seed's grubenv.
     pub seed_grubenv: BTreeMap<String, String>,
+    /// SHA3-384 of ubuntu-data's bytes as the harness left them before boot (filled in then).
+    pub data_digest: Option<String>,
 }
 
 /// One check's verdict, as the report records it.
@@ -131,6 +136,7 @@ fn check(kind: CheckKind, disk: &DiskReader, image: &DiskReader, e: &Expected) -
         CheckKind::FsClean => fs_clean(disk),
         CheckKind::AppActive => apps::app_active(disk),
         CheckKind::AppCounters => apps::app_counters(disk),
+        CheckKind::DataUnchanged => data_unchanged(disk, e),
     }
 }
 
@@ -209,6 +215,29 @@ fn data_files(disk: &DiskReader, e: &Expected) -> Result<String> {
         }
     }
     Ok(format!("{} file(s) kept byte for byte", e.data_files.len()))
+}
+
+/// SHA3-384 of the partition `name`'s bytes.
+pub fn partition_digest(disk: &DiskReader, name: &str) -> Result<String> {
+    let part = disk.partition(name)?;
+    let file = std::fs::File::open(disk.disk())
+        .with_context(|| format!("opening {}", disk.disk().display()))?;
+    let window = crate::window::Window::new(&file, part.offset, part.size);
+    Ok(crate::snap::digest_reader(window)
+        .with_context(|| format!("reading {name}"))?
+        .sha3_384)
+}
+
+fn data_unchanged(disk: &DiskReader, e: &Expected) -> Result<String> {
+    let want = e
+        .data_digest
+        .as_deref()
+        .context("no digest of ubuntu-data was taken before boot")?;
+    let have = partition_digest(disk, DATA)?;
+    if have != want {
+        bail!("{DATA}'s bytes changed (SHA3-384 {have}, before boot {want})");
+    }
+    Ok(format!("{DATA} byte for byte as before boot"))
 }
 
 fn snap_set(disk: &DiskReader, e: &Expected) -> Result<String> {

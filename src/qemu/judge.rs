@@ -228,6 +228,8 @@ mod tests {
             outcome: Outcome::Poweroff,
             refused: None,
             data: Default::default(),
+            seed_env: Default::default(),
+            damage: Vec::new(),
             host_checks: Vec::new(),
             expect: Default::default(),
             expect_console: Vec::new(),

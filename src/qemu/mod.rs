@@ -22,6 +22,7 @@ pub mod judge;
 pub mod junit;
 pub mod nbd;
 pub mod planner;
+mod prepare;
 pub mod qmp;
 pub mod queue;
 pub mod runner;

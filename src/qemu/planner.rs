@@ -4,7 +4,7 @@
 
 use super::derive::ImageInfo;
 use super::hostcheck::{self, CheckKind};
-use super::scenario::{Outcome, Revision, Scenario, UpdateKind, Wait, expand};
+use super::scenario::{Damage, Outcome, Revision, Scenario, UpdateKind, Wait, expand};
 use crate::boot::update;
 use crate::snap::SnapType;
 use anyhow::Result;
@@ -56,6 +56,10 @@ pub struct PlannedBoot {
     pub refused: Option<String>,
     /// Files the harness writes onto ubuntu-data before the boot (paths on the filesystem).
     pub data: BTreeMap<String, Vec<u8>>,
+    /// Values the harness sets in the seed's grubenv before the boot.
+    pub seed_env: BTreeMap<String, String>,
+    /// What the harness destroys on the disk before the boot.
+    pub damage: Vec<Damage>,
     /// The host checks to run on the disk after the VM stopped, and what they expect.
     pub host_checks: Vec<CheckKind>,
     pub expect: hostcheck::Expected,
@@ -131,6 +135,11 @@ fn plan_boot(
                 .to_string()
         })
     });
+    let refused = refused.or_else(|| {
+        (s.damage.contains(&Damage::SeedSnap) && info.modeenv.grade == "dangerous").then(|| {
+            "needs an image of grade signed: a dangerous seed may hold unasserted snaps".to_string()
+        })
+    });
     PlannedBoot {
         name: s.name.clone(),
         update_disk,
@@ -154,6 +163,8 @@ fn plan_boot(
         outcome: s.outcome,
         refused,
         data: data_files(s),
+        seed_env: s.seed_env.clone(),
+        damage: s.damage.clone(),
         host_checks: s.host_checks.clone(),
         expect: disk_expectations(s, vars, info),
         expect_console: s.expect_console.clone(),
@@ -194,10 +205,11 @@ fn disk_expectations(
         snaps,
         data_files: data_files(s),
         seed_grubenv: info.seed_grubenv.clone(),
+        data_digest: None,
     }
 }
 
-/// `{kernel}`, `{base}`, `{new_kernel}`, `{new_base}` for the image, the new ones for an update
+/// `{kernel}`, `{base}`, `{new_kernel}`, `{new_base}`, `{system}` for the image, the new ones for an update
 /// `step` revisions ahead of the image's.
 fn placeholders(info: &ImageInfo, step: u64) -> Result<BTreeMap<&'static str, String>> {
     let mut vars = BTreeMap::new();
@@ -219,6 +231,7 @@ fn placeholders(info: &ImageInfo, step: u64) -> Result<BTreeMap<&'static str, St
     vars.insert("new_base", next(&info.modeenv.base));
     vars.insert("kernel", kernel);
     vars.insert("base", info.modeenv.base.clone());
+    vars.insert("system", info.modeenv.recovery_system.clone());
     Ok(vars)
 }
 

@@ -6,15 +6,13 @@
 //! what the host checks read on the disk afterwards are recorded as a [`Run`] for the judge.
 
 use super::console::{self, BootTimeline, Finding};
-use super::diskread::{self, DiskReader};
 use super::disks;
 use super::hostcheck::{self, HostCheck};
 use super::planner::{PlannedBoot, UpdateDisk};
 use super::runner::Vm;
-use super::scenario::{Outcome, UpdateKind};
+use super::scenario::{Outcome, UpdateKind, Wait};
 use super::spec::{Accel, DirectKernel, Disk, DiskFormat, Firmware, VmSpec};
 use super::watch::Watch;
-use crate::exec::Cmd;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -162,37 +160,31 @@ fn run_one(bench: &Bench, boot: &PlannedBoot) -> Result<Run> {
         .map(|d| write_update_disk(bench, d, &dir))
         .transpose()?;
     let disk = dir.join("disk.img");
-    prepare_disk(&bench.image, &disk, &boot.data)?;
+    let data_digest = super::prepare::prepare_disk(&bench.image, &disk, boot)?;
+    let expect = hostcheck::Expected {
+        data_digest,
+        ..boot.expect.clone()
+    };
     let spec = vm_spec(bench, &disk, update_disk.as_deref())?;
     let log = bench
         .serial_log
         .clone()
         .unwrap_or_else(|| dir.join("serial.log"));
-    let mut run = drive(&spec, boot, &log, bench.on_line);
+    let checks = Checks {
+        disk: &disk,
+        image: &bench.image,
+        expect: &expect,
+    };
+    let mut run = drive(&spec, boot, &log, bench.on_line, &checks);
     if let Ok(run) = &mut run {
-        run.host_checks = hostcheck::run(&boot.host_checks, &disk, &bench.image, &boot.expect);
+        let after = hostcheck::run(&boot.host_checks, &disk, &bench.image, &expect);
+        run.host_checks.extend(after);
     }
     let _ = std::fs::remove_file(&disk);
     if let Some(disk) = update_disk {
         let _ = std::fs::remove_file(disk);
     }
     run
-}
-
-/// The boot's disk: a sparse copy of the image, with the scenario's files written onto
-/// ubuntu-data by the harness (not by a command the device's runtime would accept).
-fn prepare_disk(image: &Path, disk: &Path, data: &BTreeMap<String, Vec<u8>>) -> Result<()> {
-    Cmd::new("cp")
-        .arg("--sparse=always")
-        .arg(image)
-        .arg(disk)
-        .run()
-        .context("copying the image for the scenario")?;
-    if !data.is_empty() {
-        let reader = DiskReader::open(disk)?;
-        diskread::ext4_write(&reader.ext4(hostcheck::DATA)?, data)?;
-    }
-    Ok(())
 }
 
 fn write_update_disk(bench: &Bench, disk: &UpdateDisk, dir: &Path) -> Result<PathBuf> {
@@ -245,13 +237,27 @@ fn vm_spec(bench: &Bench, disk: &Path, update: Option<&Path>) -> Result<VmSpec> 
 
 /// Boots and waits for each step in order, then for the outcome: with `poweroff`, the harness
 /// presses the power button and QEMU must exit cleanly.
-fn drive(spec: &VmSpec, boot: &PlannedBoot, log: &Path, on_line: &dyn Fn(&str)) -> Result<Run> {
+fn drive(
+    spec: &VmSpec,
+    boot: &PlannedBoot,
+    log: &Path,
+    on_line: &dyn Fn(&str),
+    checks: &Checks,
+) -> Result<Run> {
     let mut vm = Vm::start(spec, log)?;
     let mut watch = Watch::new(on_line);
     let mut seen = Vec::new();
     let mut stopped = None;
+    let mut host_checks = Vec::new();
     for expected in &boot.expected {
-        match watch.wait(&mut vm, expected, boot) {
+        let outcome = match &expected.wait {
+            Wait::HostCheck(kind) => paused_check(&mut vm, *kind, checks).map(|(at, check)| {
+                host_checks.push(check);
+                at
+            }),
+            _ => watch.wait(&mut vm, expected, boot),
+        };
+        match outcome {
             Ok(at) => seen.push(at),
             Err(err) => {
                 stopped = Some(err);
@@ -272,7 +278,7 @@ fn drive(spec: &VmSpec, boot: &PlannedBoot, log: &Path, on_line: &dyn Fn(&str)) 
         exit,
         total: vm.lines().last().map_or(0.0, |(at, _)| at.as_secs_f64()),
         serial_log: log.to_path_buf(),
-        host_checks: Vec::new(),
+        host_checks,
         timeline: console::timeline(vm.lines()),
         console: console::scan(vm.lines(), &boot.expect_console),
         qmp_events: vm
@@ -283,6 +289,33 @@ fn drive(spec: &VmSpec, boot: &PlannedBoot, log: &Path, on_line: &dyn Fn(&str)) 
         failures: watch.failures,
         resets: watch.resets,
     })
+}
+
+/// What a host check reads: the boot's disk, the built image, what is expected.
+struct Checks<'a> {
+    disk: &'a Path,
+    image: &'a Path,
+    expect: &'a hostcheck::Expected,
+}
+
+/// A host check in the middle of a scenario: the VM is paused (QMP `stop` drains its I/O, so
+/// the disk holds all the guest wrote), checked, and continued. A failed check is recorded like
+/// any other; only a VM that cannot be paused or continued ends the scenario.
+fn paused_check(
+    vm: &mut Vm,
+    kind: hostcheck::CheckKind,
+    c: &Checks,
+) -> Result<(Duration, HostCheck), String> {
+    let at = vm.elapsed();
+    vm.qmp("stop")
+        .map_err(|e| format!("pausing the VM: {e:#}"))?;
+    let mut check = hostcheck::run(&[kind], c.disk, c.image, c.expect)
+        .pop()
+        .ok_or("no host check result")?;
+    check.check = format!("{} (paused at {:.1} s)", check.check, at.as_secs_f64());
+    vm.qmp("cont")
+        .map_err(|e| format!("continuing the VM: {e:#}"))?;
+    Ok((at, check))
 }
 
 #[cfg(test)]

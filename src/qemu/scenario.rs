@@ -1,7 +1,9 @@
 //! Validation scenarios as data (qemu/scenarios/*.yaml, built in; or a file): which update the
 //! validator derives from the image's own snaps and puts on the update disk, which data files
-//! the harness writes onto ubuntu-data before boot, the console markers to wait for in order
-//! (each with a timeout), the expected end, and the host checks that read the disk afterwards. Markers may use `{kernel}`, `{base}` (the image's current snaps) and
+//! the harness writes onto ubuntu-data before boot (and sets in the seed's grubenv, or
+//! destroys), the console markers to wait for in order (each with a timeout), the expected
+//! end, and the host checks that read the disk afterwards. Markers may use `{kernel}`,
+//! `{base}` (the image's current snaps), `{system}` (the recovery system's label) and
 //! `{new_kernel}`, `{new_base}` (the file names the agent gives the staged update).
 
 use super::hostcheck::CheckKind;
@@ -78,6 +80,20 @@ impl UpdateKind {
     }
 }
 
+/// Damage the harness does to the scenario's disk before boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Damage {
+    /// ubuntu-data's primary ext4 superblock is overwritten with zeros: the filesystem is lost.
+    DataSuperblock,
+    /// One byte of the seed's gadget snap file (`snaps/<gadget>_<rev>.snap`) is flipped: its
+    /// digest no longer matches its snap-revision.
+    SeedSnap,
+    /// Every kernel image (`vmlinuz`, `kernel.efi`) on ubuntu-boot is deleted: GRUB finds no
+    /// run-mode kernel to boot.
+    BootKernels,
+}
+
 /// How the VM must end after the last marker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -88,7 +104,8 @@ pub enum Outcome {
     Running,
 }
 
-/// One thing to wait for: exactly one of `marker`, `event`, `reset-after-hang` and `reset`.
+/// One thing to wait for or do: exactly one of `marker`, `event`, `reset-after-hang`, `reset`
+/// and `host-check`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Step {
@@ -103,10 +120,14 @@ pub struct Step {
     /// arms before the kernel runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset_after_hang: Option<f64>,
-    /// The harness reboots the device now with a QMP `system_reset` (a further reboot, as an
-    /// operator would make one).
+    /// The harness resets the machine now through QMP (a person pressing reset, as one leaves
+    /// recover mode).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reset: bool,
+    /// The harness pauses the VM (QMP `stop`, which drains its I/O), runs this host check on
+    /// the disk as it is at this point, and lets the VM go on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_check: Option<CheckKind>,
     /// Console texts that must not appear between the previous step and this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub absent: Vec<String>,
@@ -115,15 +136,17 @@ pub struct Step {
     pub timeout: f64,
 }
 
-/// What a [`Step`] waits for.
+/// What a [`Step`] waits for or does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Wait {
     Marker(String),
     Event(String),
     /// Seconds of silence, then a reset.
     HangThenReset(f64),
-    /// A reset right away.
+    /// A reset now.
     Reset,
+    /// A host check with the VM paused.
+    HostCheck(CheckKind),
 }
 
 impl Step {
@@ -135,26 +158,38 @@ impl Step {
             reset_after_hang: None,
             reset: false,
             absent: Vec::new(),
+            host_check: None,
             timeout,
         }
     }
 
     /// What the step waits for, or why it is not one thing.
     pub fn wait(&self) -> Result<Wait, String> {
-        match (&self.marker, &self.event, self.reset_after_hang, self.reset) {
-            (Some(m), None, None, false) => Ok(Wait::Marker(m.clone())),
-            (None, Some(e), None, false) => Ok(Wait::Event(e.clone())),
-            (None, None, Some(secs), false) if secs.is_finite() && secs > 0.0 => {
-                Ok(Wait::HangThenReset(secs))
-            }
-            (None, None, Some(_), false) => {
-                Err("reset-after-hang must be a positive number of seconds".into())
-            }
-            (None, None, None, true) => Ok(Wait::Reset),
-            _ => Err(
-                "a step has exactly one of marker, event, reset-after-hang and reset: true".into(),
-            ),
+        let set = [
+            self.marker.is_some(),
+            self.event.is_some(),
+            self.reset_after_hang.is_some(),
+            self.reset,
+            self.host_check.is_some(),
+        ];
+        if set.iter().filter(|s| **s).count() != 1 {
+            return Err(
+                "a step has exactly one of marker, event, reset-after-hang, reset and host-check"
+                    .into(),
+            );
         }
+        Ok(match (&self.marker, &self.event, self.reset_after_hang) {
+            (Some(m), _, _) => Wait::Marker(m.clone()),
+            (_, Some(e), _) => Wait::Event(e.clone()),
+            (_, _, Some(secs)) if secs.is_finite() && secs > 0.0 => Wait::HangThenReset(secs),
+            (_, _, Some(_)) => {
+                return Err("reset-after-hang must be a positive number of seconds".into());
+            }
+            _ => match self.host_check {
+                Some(kind) => Wait::HostCheck(kind),
+                None => Wait::Reset,
+            },
+        })
     }
 
     /// How the step reads in reports.
@@ -163,7 +198,8 @@ impl Step {
             Ok(Wait::Marker(m)) => m,
             Ok(Wait::Event(e)) => format!("QMP event {e}"),
             Ok(Wait::HangThenReset(s)) => format!("hang for {s} s, then reset through QMP"),
-            Ok(Wait::Reset) => "reboot: reset through QMP".to_string(),
+            Ok(Wait::Reset) => "reset through QMP".to_string(),
+            Ok(Wait::HostCheck(k)) => format!("host check {} with the VM paused", k.name()),
             Err(e) => e,
         }
     }
@@ -220,6 +256,13 @@ pub struct Scenario {
     /// `data-files` host check reads them back afterwards.
     #[serde(default)]
     pub write: BTreeMap<String, String>,
+    /// Values the harness sets in the seed's grubenv before boot (`snapd_recovery_mode:
+    /// recover` asks for recover mode, as a person at the GRUB console would).
+    #[serde(default)]
+    pub seed_env: BTreeMap<String, String>,
+    /// What the harness destroys on the disk before boot.
+    #[serde(default)]
+    pub damage: Vec<Damage>,
     pub steps: Vec<Step>,
     pub outcome: Outcome,
     /// What the host reads on the scenario's disk after its VM stopped; the scenario passes
@@ -279,6 +322,22 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "app-daemons",
         include_str!("../../qemu/scenarios/app-daemons.yaml"),
+    ),
+    (
+        "recover-on-request",
+        include_str!("../../qemu/scenarios/recover-on-request.yaml"),
+    ),
+    (
+        "recover-when-data-lost",
+        include_str!("../../qemu/scenarios/recover-when-data-lost.yaml"),
+    ),
+    (
+        "recover-when-boot-lost",
+        include_str!("../../qemu/scenarios/recover-when-boot-lost.yaml"),
+    ),
+    (
+        "recover-refuses-bad-seed",
+        include_str!("../../qemu/scenarios/recover-refuses-bad-seed.yaml"),
     ),
 ];
 

@@ -22,7 +22,6 @@ use crate::boot::update::{self, Then};
 use anyhow::{Context, Result, bail};
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 use sys_mount::{Mount, UnmountFlags};
 
@@ -115,23 +114,13 @@ pub fn finish(mut s: Settled, staged: usize, poweroff_idle: bool) -> Result<Infa
     console(&format!("{MARKER} idle"));
     match then {
         Then::Stay if buttons > 0 => {
-            wait_for_press(&presses);
+            power::wait_for_press(&presses);
             console(&format!("{MARKER} power button pressed: powering off"));
             shutdown(&mut s.mounts, Then::Poweroff);
         }
         then => shutdown(&mut s.mounts, then),
     }
     bail!("the kernel refused to {then:?}")
-}
-
-/// Reaps exited children until the power button is pressed.
-fn wait_for_press(presses: &Receiver<()>) {
-    loop {
-        match presses.recv_timeout(Duration::from_secs(1)) {
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-            Err(RecvTimeoutError::Timeout) => sys::reap_exited(),
-        }
-    }
 }
 
 /// A try boot is confirmed only when healthy: a failed check is an error (the init reboots and

@@ -8,6 +8,8 @@
 //! Run mode (the boot protocol of docs/agent.md): `snapsmith.mode=run`, `snapsmith.kernel=FILE`
 //! the booted kernel snap (checked against modeenv's current_kernels), `snapsmith.boot=NAME`
 //! the GPT name of ubuntu-boot, `snapsmith.poweroff=idle` power off once nothing is pending.
+//! Recover mode (docs/recovery.md): `snapsmith.mode=recover`, `snapsmith.system=LABEL` the
+//! recovery system on ubuntu-seed.
 
 use std::time::Duration;
 
@@ -26,6 +28,8 @@ pub struct Options {
     pub kernel: Option<String>,
     pub boot_partition: String,
     pub poweroff_idle: bool,
+    /// Recover mode: the recovery system's label on ubuntu-seed (`snapsmith.system=`).
+    pub system: Option<String>,
 }
 
 impl Default for Options {
@@ -39,6 +43,7 @@ impl Default for Options {
             kernel: None,
             boot_partition: "ubuntu-boot".to_string(),
             poweroff_idle: false,
+            system: None,
         }
     }
 }
@@ -70,15 +75,20 @@ pub fn parse(cmdline: &str) -> Result<Options, String> {
             "snapsmith.kernel" if !value.is_empty() => opts.kernel = Some(value.to_string()),
             "snapsmith.boot" => opts.boot_partition = value.to_string(),
             "snapsmith.poweroff" => opts.poweroff_idle = value == "idle",
+            "snapsmith.system" if !value.is_empty() => opts.system = Some(value.to_string()),
             _ => {}
         }
     }
-    for (what, name) in [("base", &opts.base), ("kernel", &opts.kernel)] {
+    for (what, name) in [
+        ("base", &opts.base),
+        ("kernel", &opts.kernel),
+        ("recovery system", &opts.system),
+    ] {
         if name
             .as_deref()
             .is_some_and(|b| b.contains('/') || b == "..")
         {
-            return Err(format!("{what} snap name {name:?} must be a file name"));
+            return Err(format!("{what} name {name:?} must be a file name"));
         }
     }
     Ok(opts)
@@ -124,5 +134,8 @@ mod tests {
         assert!(opts.poweroff_idle);
         assert_eq!(opts.boot_partition, "ubuntu-boot");
         assert!(!parse("snapsmith.poweroff=never").unwrap().poweroff_idle);
+        let opts = parse("snapsmith.mode=recover snapsmith.system=20260101").unwrap();
+        assert_eq!(opts.system.as_deref(), Some("20260101"));
+        assert!(parse("snapsmith.system=../x").is_err());
     }
 }

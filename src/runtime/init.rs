@@ -8,8 +8,13 @@
 //! mounted (decided by [`crate::boot::state`]); after the switch this process stays PID 1 as the
 //! agent. Without run mode the base named on the command line is booted and its own init is
 //! executed. Which of the two follows is [`super::pid1`]'s to do, from what [`run`] returns.
+//!
+//! Recover mode (`snapsmith.mode=recover`) boots the recovery system on ubuntu-seed instead
+//! (see the runtime's `recover` module); run mode falls back to it when ubuntu-data does not mount or its
+//! base is missing.
 
 use super::cmdline::{self, Options, SNAPS_DIR};
+use super::recover::{self, Recovered};
 use super::shared::{
     MARKER_INIT, MARKER_READY, WRITABLE, console, mount_snap, read_modeenv, wait_for_partition,
     write_synced,
@@ -34,6 +39,13 @@ pub enum Switched {
         opts: Options,
         watchdog: Watchdog,
     },
+    /// Recover mode: stay PID 1 in the recovery system's base.
+    Recover(Recovered),
+    /// Run mode cannot boot and recover mode was requested: reboot into it.
+    Reboot,
+    /// Recover mode refused the seed (the reason): stay stopped, never reboot, since the run
+    /// system already failed or was set aside.
+    Stop(String),
 }
 
 /// Boots from the initramfs into the base; returns what to do next, in the base.
@@ -58,16 +70,12 @@ pub fn run(start: Instant) -> Result<Switched> {
         start.elapsed().as_millis()
     ));
     let dog = arm_watchdog();
-    let data = wait_for_partition(&opts.data_partition, opts.disk_timeout)?;
-    console(&format!(
-        "{MARKER_INIT} data={} partition={}",
-        data.display(),
-        opts.data_partition
-    ));
-    mount_data(&opts, &data)?;
-    if opts.mode.as_deref() == Some("run") {
-        return run_mode(&opts, start, dog);
+    match opts.mode.as_deref() {
+        Some("run") => return run_mode(&opts, start, dog),
+        Some("recover") => return recover_mode(&opts, start, dog),
+        _ => {}
     }
+    mount_data(&opts)?;
     let base = opts
         .base
         .clone()
@@ -90,16 +98,27 @@ fn switch(base: &str, loop_dev: &Path, start: Instant) -> Result<()> {
     sys::switch_root(Path::new("/root"))
 }
 
-/// Run mode: kernel gate and base choice from modeenv, then the switch.
+/// Run mode: ubuntu-data and its modeenv, the kernel gate and base choice, then the switch.
+/// When ubuntu-data does not mount or its base is missing, recover mode is requested instead.
 fn run_mode(opts: &Options, start: Instant, watchdog: Watchdog) -> Result<Switched> {
     let kernel = opts
         .kernel
         .clone()
         .context("run mode needs snapsmith.kernel= on the kernel command line")?;
     let path = Path::new(WRITABLE).join(crate::seed::MODEENV_PATH);
-    let env = read_modeenv(&path)?;
+    let env = match mount_data(opts).and_then(|()| read_modeenv(&path)) {
+        Ok(env) => env,
+        Err(why) => return request_recover(why, watchdog),
+    };
     state::check_kernel(&env, &kernel)?;
     let boot = state::choose_base(&env).with_context(|| format!("{}", path.display()))?;
+    // Only the committed base missing is a lost run system; a missing try base rolls back.
+    let snap = Path::new(WRITABLE).join(SNAPS_DIR).join(&boot.base);
+    if boot.base == env.base
+        && let Err(why) = sys::require_entry(&snap, "base snap")
+    {
+        return request_recover(why, watchdog);
+    }
     if let Some(next) = &boot.write {
         write_synced(&path, next.encode().as_bytes())?;
     }
@@ -111,6 +130,43 @@ fn run_mode(opts: &Options, start: Instant, watchdog: Watchdog) -> Result<Switch
         opts: opts.clone(),
         watchdog,
     })
+}
+
+/// Sets the seed's grubenv to recover mode and asks for a reboot; when even that fails, the
+/// original error stands (the init prints it and reboots).
+fn request_recover(why: anyhow::Error, watchdog: Watchdog) -> Result<Switched> {
+    let _ = sys_mount::unmount(WRITABLE, sys_mount::UnmountFlags::empty());
+    match recover::request(&format!("{why:#}")) {
+        Ok(()) => {
+            watchdog.disarm();
+            Ok(Switched::Reboot)
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "{why:#}; recover mode cannot be requested either: {e:#}"
+        )),
+    }
+}
+
+/// Recover mode: the verified recovery system's base, ubuntu-data read-only when it mounts.
+fn recover_mode(opts: &Options, start: Instant, watchdog: Watchdog) -> Result<Switched> {
+    let prepared = match recover::prepare(opts) {
+        Ok(p) => p,
+        Err(why) => {
+            watchdog.disarm();
+            return Ok(Switched::Stop(format!("{why:#}")));
+        }
+    };
+    let mut dirs = vec!["dev", "proc", "sys"];
+    if recover::data_mounted(&prepared) {
+        dirs.push("writable");
+    }
+    move_into_base(&prepared.base, &dirs)?;
+    switch(&prepared.base, &prepared.loop_dev, start)?;
+    Ok(Switched::Recover(Recovered {
+        prepared,
+        poweroff_idle: opts.poweroff_idle,
+        watchdog,
+    }))
 }
 
 /// Arms the watchdog for the boot to settle in (see [`watchdog`]), with a marker either way.
@@ -153,14 +209,20 @@ fn load_modules(list: &Path) -> Result<usize> {
     Ok(count)
 }
 
-/// Mounts the data partition on /writable.
-fn mount_data(opts: &Options, data: &Path) -> Result<()> {
+/// Waits for the data partition and mounts it on /writable.
+fn mount_data(opts: &Options) -> Result<()> {
+    let data = wait_for_partition(&opts.data_partition, opts.disk_timeout)?;
+    console(&format!(
+        "{MARKER_INIT} data={} partition={}",
+        data.display(),
+        opts.data_partition
+    ));
     // The builder leaves the inode tables unzeroed (the image is fresh there): no background
     // zeroing by the kernel (lazyinit's WRITE_ZEROES) competes with the boot.
     Mount::builder()
         .fstype("ext4")
         .data("noinit_itable")
-        .mount(data, WRITABLE)
+        .mount(&data, WRITABLE)
         .with_context(|| {
             format!(
                 "mounting {} ({}) as ext4",
@@ -183,7 +245,13 @@ fn mount_base(opts: &Options, base: &str, needs_init: bool) -> Result<PathBuf> {
             "base init",
         )?;
     }
-    for dir in ["writable", "dev", "proc", "sys"] {
+    move_into_base(base, &["writable", "dev", "proc", "sys"])?;
+    Ok(loop_path)
+}
+
+/// Moves the mounts on `/<dir>` for each of `dirs` into the base on /root.
+fn move_into_base(base: &str, dirs: &[&str]) -> Result<()> {
+    for dir in dirs {
         let target = Path::new("/root").join(dir);
         if !target.is_dir() {
             bail!("base {base} has no /{dir} mount point");
@@ -194,5 +262,5 @@ fn mount_base(opts: &Options, base: &str, needs_init: bool) -> Result<PathBuf> {
             .mount(Path::new("/").join(dir), &target)
             .with_context(|| format!("moving /{dir} into the base"))?;
     }
-    Ok(loop_path)
+    Ok(())
 }

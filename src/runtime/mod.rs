@@ -1,8 +1,9 @@
 //! What runs inside the image (the `snapsmith-init` binary, src/bin/snapsmith-init.rs):
 //! snapsmith's init, PID 1 of the initramfs, which loads the boot modules, finds the data
 //! partition by its GPT name, picks and loop-mounts the base snap and switches into it; in run
-//! mode it then stays PID 1 as the agent (health, commit, rollback cleanup, updates). Markers are
-//! documented in docs/boot.md and docs/agent.md.
+//! mode it then stays PID 1 as the agent (health, commit, rollback cleanup, updates); in recover
+//! mode it boots the recovery system on ubuntu-seed instead. Markers are documented in
+//! docs/boot.md, docs/agent.md and docs/recovery.md.
 //!
 //! [`pid1`] runs the parts in turn: [`init`], then [`agent`] and the installer. They share the
 //! helpers of `shared` (console, partitions, synced writes, loop mounts) and `sys` (system
@@ -17,6 +18,7 @@ pub mod init;
 mod install;
 pub mod pid1;
 mod power;
+mod recover;
 mod shared;
 mod sys;
 mod trust;

@@ -4,11 +4,13 @@
 //! nothing of each other; this file passes what one returns to the next.
 //!
 //! It never hangs and never exits: any fatal error prints one `snapsmith: error ...` line on the
-//! console and reboots, so a bootloader can fall back to the previous kernel or base.
+//! console and reboots, so a bootloader can fall back to the previous kernel or base. The one
+//! exception is a recovery system that refuses its seed: it says so and stays stopped, since
+//! rebooting could only loop between a failing run system and a refused recovery system.
 
 use super::init::{self, Switched};
 use super::shared::{MARKER_ERROR, console};
-use super::{agent, apps, install, sys};
+use super::{agent, apps, install, recover, sys};
 use anyhow::Result;
 use std::convert::Infallible;
 use std::time::Instant;
@@ -38,6 +40,21 @@ pub fn main() -> std::process::ExitCode {
 fn run(start: Instant) -> Result<()> {
     match init::run(start)? {
         Switched::Exec(program) => Err(sys::exec(&program)),
+        Switched::Recover(recovered) => {
+            let never = recover::idle(&recovered)?;
+            match never {}
+        }
+        Switched::Reboot => {
+            sys::reboot();
+            anyhow::bail!("the kernel refused to reboot")
+        }
+        Switched::Stop(why) => {
+            console(&format!(
+                "{MARKER_ERROR} {why}; the device stays stopped (no reboot: the run system \
+                 cannot be booted either)"
+            ));
+            sys::reap_forever()
+        }
         Switched::RunMode {
             kernel,
             base,

@@ -5,7 +5,8 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::Duration;
 
 /// The name the ACPI button driver gives its input devices.
 const NAME: &str = "Power Button";
@@ -56,6 +57,16 @@ pub fn listen() -> (Receiver<()>, usize) {
         std::thread::spawn(move || read_presses(file, &tx));
     }
     (rx, count)
+}
+
+/// Reaps exited children until the power button is pressed.
+pub fn wait_for_press(presses: &Receiver<()>) {
+    loop {
+        match presses.recv_timeout(Duration::from_secs(1)) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => super::sys::reap_exited(),
+        }
+    }
 }
 
 fn read_presses(mut file: std::fs::File, tx: &Sender<()>) {

@@ -1,5 +1,6 @@
 //! Reading a seed back from an image: the recovery systems on ubuntu-seed (each system's model:
-//! brand, model, grade) and the snaps they carry, for `snapsmith inspect`.
+//! brand, model, grade), the snaps they carry and which mode and system the seed's grubenv
+//! boots next, for `snapsmith inspect`.
 
 use crate::assertion::{self, Model};
 use crate::window::Window;
@@ -14,6 +15,18 @@ pub struct SeedReport {
     /// Snap files under `snaps/` (asserted, shared by all systems).
     pub snaps: Vec<String>,
     pub systems: Vec<SystemReport>,
+    /// What the seed's grubenv (`EFI/ubuntu/grubenv`) makes the next boot do, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_boot: Option<NextBoot>,
+}
+
+/// `snapd_recovery_mode` and `snapd_recovery_system` of the seed's grubenv.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NextBoot {
+    /// `run` (or empty: run) or `recover`.
+    pub mode: String,
+    /// The recovery system recover mode boots.
+    pub system: String,
 }
 
 /// One recovery system, `systems/<label>/`.
@@ -71,7 +84,27 @@ pub fn read_seed(file: &File, offset: u64, size: u64) -> Result<Option<SeedRepor
     Ok(Some(SeedReport {
         snaps: names(&root, "snaps"),
         systems,
+        next_boot: next_boot(&root),
     }))
+}
+
+fn next_boot<T: fatfs::ReadWriteSeek>(root: &fatfs::Dir<T>) -> Option<NextBoot> {
+    let mut bytes = Vec::new();
+    root.open_file("EFI/ubuntu/grubenv")
+        .ok()?
+        .read_to_end(&mut bytes)
+        .ok()?;
+    let env = crate::boot::grubenv::Grubenv::decode(&bytes).ok()?;
+    Some(NextBoot {
+        mode: env
+            .get("snapd_recovery_mode")
+            .unwrap_or_default()
+            .to_string(),
+        system: env
+            .get("snapd_recovery_system")
+            .unwrap_or_default()
+            .to_string(),
+    })
 }
 
 fn read_model<T: fatfs::ReadWriteSeek>(dir: &fatfs::Dir<T>) -> Result<Model> {

@@ -10,7 +10,7 @@ mod tree;
 
 pub use crate::boot::label::{default_label, validate_label};
 pub use crate::boot::modeenv::Modeenv;
-pub use inspect::{SeedReport, SystemReport, read_seed};
+pub use inspect::{NextBoot, SeedReport, SystemReport, read_seed};
 pub use layout::{
     DATA_SNAPS_DIR, MODEENV_PATH, ModelId, SeedAssertions, boot_tree, data_tree, initial_modeenv,
     save_tree, seed_file_name, seed_path, seed_tree,

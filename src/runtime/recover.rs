@@ -1,0 +1,215 @@
+//! Recover mode (docs/recovery.md), the I/O: GRUB booted the recovery system's kernel from
+//! ubuntu-seed with `snapsmith.mode=recover snapsmith.system=<label>`. The init mounts the seed
+//! read-only, verifies the system (model, snap assertions, every snap file's digest:
+//! [`crate::assertion::seed_trust`] decides), loop-mounts the seed's own base (never the run
+//! system's) on /root and makes ubuntu-data available read-only at /writable when it mounts
+//! at all, without replaying its journal: recover mode never writes it. After the switch this
+//! process stays PID 1, reports `snapsmith: mode=recover` and idles.
+//!
+//! Run mode asks for recover mode with [`request`] when ubuntu-data cannot be mounted or its
+//! base cannot be found: the seed's grubenv gets `snapd_recovery_mode=recover`, and the next
+//! boot is the recovery system. GRUB sets the mode back to `run` as it boots the recovery
+//! system (one shot), so leaving recover mode is a reboot, and no failure loops.
+
+use super::cmdline::Options;
+use super::shared::{
+    GRUBENV, MARKER, WRITABLE, console, mount_named, mount_snap, read_grubenv, wait_for_partition,
+    write_grubenv,
+};
+use super::sys;
+use super::trust::SEED_PARTITION;
+use super::watchdog::Watchdog;
+use crate::assertion::seed_trust::{self, SeedFile, SystemFiles};
+use anyhow::{Context, Result, bail};
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use sys_mount::{Mount, MountFlags, UnmountFlags};
+
+/// Where the seed is mounted in the initramfs (hidden, still mounted, after the switch: the
+/// base's loop device reads from it).
+const SEED_DIR: &str = "/seed";
+
+/// A recovery system mounted on /root, ready for the switch.
+#[derive(Debug)]
+pub struct Prepared {
+    pub label: String,
+    /// The seed's kernel and base snap files.
+    pub kernel: String,
+    pub base: String,
+    pub loop_dev: PathBuf,
+    /// `read-only`, or why ubuntu-data is not available.
+    pub data: String,
+}
+
+/// After the switch: what recover mode booted.
+#[derive(Debug)]
+pub struct Recovered {
+    pub prepared: Prepared,
+    pub poweroff_idle: bool,
+    pub watchdog: Watchdog,
+}
+
+/// Mounts and verifies the seed, mounts its base on /root and ubuntu-data read-only on
+/// /writable when it can. An error is a refusal: the caller must not boot the system.
+pub fn prepare(opts: &Options) -> Result<Prepared> {
+    let label = opts
+        .system
+        .clone()
+        .context("recover mode needs snapsmith.system=<label> on the kernel command line")?;
+    let started = Instant::now();
+    let seed_dev = wait_for_partition(SEED_PARTITION, opts.disk_timeout)?;
+    std::fs::create_dir_all(SEED_DIR).with_context(|| format!("creating {SEED_DIR}"))?;
+    Mount::builder()
+        .fstype("vfat")
+        .flags(MountFlags::RDONLY)
+        .mount(&seed_dev, SEED_DIR)
+        .with_context(|| format!("mounting {} ({SEED_PARTITION})", seed_dev.display()))?;
+    let seed = Path::new(SEED_DIR);
+    let system = verify(seed, &label).context("recover refused")?;
+    console(&format!(
+        "{MARKER} recover verified system={label} kernel={} base={} ms={}",
+        system.kernel,
+        system.base,
+        started.elapsed().as_millis()
+    ));
+    let loop_dev = mount_snap(&seed.join(&system.base), Path::new("/root"))?;
+    let data = mount_data_readonly(opts);
+    let name = |p: &str| p.rsplit('/').next().unwrap_or(p).to_string();
+    Ok(Prepared {
+        label,
+        kernel: name(&system.kernel),
+        base: name(&system.base),
+        loop_dev,
+        data,
+    })
+}
+
+/// Reads the recovery system `label` and digests every snap file of the seed, then verifies.
+fn verify(seed: &Path, label: &str) -> Result<seed_trust::RecoverySystem> {
+    let dir = format!("systems/{label}");
+    let read = |rel: &str| {
+        let path = seed.join(&dir).join(rel);
+        std::fs::read(&path).with_context(|| format!("reading {dir}/{rel} on {SEED_PARTITION}"))
+    };
+    let (model, etc, snaps) = (
+        read("model")?,
+        read("assertions/model-etc")?,
+        read("assertions/snaps")?,
+    );
+    let extra = read("assertions/extra-snaps").unwrap_or_default();
+    let mut files = Vec::new();
+    for sub in ["snaps".to_string(), format!("{dir}/snaps")] {
+        for name in snap_files(&seed.join(&sub))? {
+            let rel = format!("{sub}/{name}");
+            let digest = crate::snap::digest(&seed.join(&rel))?;
+            files.push(SeedFile {
+                path: rel,
+                sha3_384: digest.sha3_384,
+                size: digest.size,
+            });
+        }
+    }
+    let sys = SystemFiles {
+        label,
+        model: &model,
+        model_etc: &etc,
+        snaps: &snaps,
+        extra_snaps: &extra,
+    };
+    Ok(seed_trust::check_system(
+        &sys,
+        &files,
+        time::OffsetDateTime::now_utc(),
+    )?)
+}
+
+/// The `.snap` files in `dir`, sorted (none when it is missing).
+fn snap_files(dir: &Path) -> Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".snap"))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Mounts ubuntu-data read-only on /writable without journal replay (`noload`), so not one
+/// byte of it changes; returns `read-only` or why it is not available.
+fn mount_data_readonly(opts: &Options) -> String {
+    let uevents = super::shared::block_uevents();
+    let Some(dev) =
+        super::shared::find_partition(uevents.iter().map(String::as_str), &opts.data_partition)
+    else {
+        return format!("unavailable (no partition named {})", opts.data_partition);
+    };
+    let mounted = Mount::builder()
+        .fstype("ext4")
+        .flags(MountFlags::RDONLY)
+        .data("noload")
+        .mount(Path::new("/dev").join(&dev), WRITABLE);
+    match mounted {
+        Ok(_) => "read-only".to_string(),
+        Err(e) => format!("unavailable (/dev/{dev} does not mount as ext4: {e})"),
+    }
+}
+
+/// True when ubuntu-data is mounted on /writable (it then moves into the base).
+pub fn data_mounted(p: &Prepared) -> bool {
+    p.data == "read-only"
+}
+
+/// Run mode cannot boot (`why`): sets the seed's grubenv to recover mode so the next boot is
+/// the recovery system. Fails when the seed has no grubenv to set.
+pub fn request(why: &str) -> Result<()> {
+    let at = Path::new("/seed-request");
+    let mounted = mount_named(SEED_PARTITION, at, false)?
+        .with_context(|| format!("no {SEED_PARTITION} partition to recover from"))?;
+    let path = mounted.join(GRUBENV);
+    let result = read_grubenv(&path).and_then(|mut env| {
+        if env
+            .get("snapd_recovery_system")
+            .unwrap_or_default()
+            .is_empty()
+        {
+            bail!("{SEED_PARTITION} {GRUBENV} names no recovery system");
+        }
+        env.set("snapd_recovery_mode", "recover")?;
+        write_grubenv(&path, &env)
+    });
+    let _ = sys_mount::unmount(&mounted, UnmountFlags::empty());
+    result?;
+    console(&format!("{MARKER} recover requested: {why}"));
+    Ok(())
+}
+
+/// PID 1 in the recovery system's base: reports the mode and idles; the power button (or
+/// `snapsmith.poweroff=idle`) powers off. Returns only if the kernel refused.
+pub fn idle(r: &Recovered) -> Result<Infallible> {
+    let p = &r.prepared;
+    console(&format!(
+        "{MARKER} mode=recover system={} data={} kernel={} base={}",
+        p.label, p.data, p.kernel, p.base
+    ));
+    r.watchdog.feed_forever();
+    let (presses, buttons) = super::power::listen();
+    console(&format!("{MARKER} idle"));
+    if !r.poweroff_idle {
+        if buttons == 0 {
+            sys::reap_forever();
+        }
+        super::power::wait_for_press(&presses);
+        console(&format!("{MARKER} power button pressed: powering off"));
+    }
+    if data_mounted(p) {
+        let _ = sys_mount::unmount(WRITABLE, UnmountFlags::empty());
+    }
+    sys::poweroff();
+    bail!("the kernel refused to power off")
+}
