@@ -302,6 +302,60 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     assert!(nothing_in(&out));
 }
 
+#[test]
+fn timings_name_every_stage_in_text_and_json() {
+    if !support::have_tools("timings_name_every_stage_in_text_and_json", TOOLS) {
+        return;
+    }
+    let kit = Kit::new();
+    let out = kit.dir.path().join("out");
+    let run = |args: &[&str]| {
+        let stdout = build(&kit.snaps(), &out)
+            .args(args)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(stdout).unwrap()
+    };
+    let text = run(&["--timings"]);
+    for stage in [
+        "load",
+        "digest",
+        "plan",
+        "pc.img ubuntu-seed",
+        "manifest",
+        "total",
+    ] {
+        assert!(text.contains(&format!("\n{stage} ")), "{stage}: {text}");
+    }
+    let v: Value = serde_json::from_str(&run(&["--timings", "--json"])).unwrap();
+    let stages: Vec<&str> = v["timings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages[..3], ["load", "digest", "resolve"], "{stages:?}");
+    assert!(stages.contains(&"pc.img ubuntu-data"), "{stages:?}");
+    assert!(v["timings"][0]["seconds"].as_f64().unwrap() >= 0.0);
+    assert_eq!(
+        v["model"]["model"], "dev-amd64",
+        "the manifest is still there"
+    );
+    // Timings are a report: manifest.json does not carry them, and --json without --timings
+    // prints exactly manifest.json.
+    assert!(manifest(&out).get("timings").is_none());
+    let plain = run(&["--json"]);
+    assert_eq!(
+        plain,
+        std::fs::read_to_string(out.join("manifest.json")).unwrap()
+    );
+    let plan: Value = serde_json::from_str(&run(&["--timings", "--json", "--dry-run"])).unwrap();
+    assert_eq!(plan["timings"][0]["stage"], "load");
+}
+
 /// Starts `snapsmith build` of the kit into `out` in the background.
 fn spawn_build(kit: &Kit, out: &Path) -> std::process::Child {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("snapsmith"));

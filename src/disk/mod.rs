@@ -46,6 +46,9 @@ pub trait Progress {
     fn step(&self, _what: &str) {}
     /// `bytes` more content bytes were copied.
     fn advance(&self, _bytes: u64) {}
+    /// A timed part of the work begins (`pc.img table`, `pc.img ubuntu-seed`, ...) and the
+    /// previous one ends.
+    fn timed(&self, _part: &str) {}
 }
 
 /// Progress that goes nowhere.
@@ -102,6 +105,7 @@ fn write_checked(volume: &VolumePlan, target: &Path, opts: &WriteOptions) -> Res
 fn fill_volume(volume: &VolumePlan, image: &ImageFile, opts: &WriteOptions) -> Result<()> {
     let progress = opts.progress;
     progress.volume(&volume.name, content_bytes(volume));
+    progress.timed(&format!("{}.img table", volume.name));
     progress.step("partition table");
     match volume.schema {
         Schema::Gpt => gpt::write(volume, image.file())?,
@@ -109,9 +113,11 @@ fn fill_volume(volume: &VolumePlan, image: &ImageFile, opts: &WriteOptions) -> R
     }
     for s in &volume.structures {
         interrupt::check()?;
+        progress.timed(&format!("{}.img {}", volume.name, s.name));
         write_structure(volume, s, image, opts)
             .with_context(|| format!("volume {}: structure {}", volume.name, s.name))?;
     }
+    progress.timed(&format!("{}.img offset-writes and flush", volume.name));
     for w in &volume.offset_writes {
         window::write_at(image.file(), w.at, &w.value.to_le_bytes(), volume.size)
             .with_context(|| format!("volume {}: offset-write at {}", volume.name, w.at))?;
