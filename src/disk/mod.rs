@@ -11,6 +11,7 @@
 mod check;
 pub mod gpt;
 pub mod image;
+pub mod mapped;
 pub mod mbr;
 
 pub use check::{Checked, check, check_volume};

@@ -8,10 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use sha3::{Digest, Sha3_384};
 use std::io::Read;
-use std::num::NonZero;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// `snap-sha3-384` and `snap-size` of a snap file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -27,36 +24,12 @@ pub fn digest(path: &Path) -> Result<SnapDigest> {
     digest_reader(file).with_context(|| format!("reading {}", path.display()))
 }
 
-/// Digests every file of `paths` on up to one thread per core, the largest files first (so
-/// the last one to finish is a small one); the digests are in the order of `paths`.
+/// Digests every file of `paths` on all cores ([`crate::parallel::map`]); the digests are in
+/// the order of `paths`.
 pub fn digest_all(paths: &[PathBuf]) -> Result<Vec<SnapDigest>> {
     let size = |p: &PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
-    let mut order: Vec<usize> = (0..paths.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(size(&paths[i])));
-    let threads = std::thread::available_parallelism()
-        .map_or(1, NonZero::get)
-        .min(paths.len());
-    let next = AtomicUsize::new(0);
-    let results: Vec<Mutex<Option<Result<SnapDigest>>>> =
-        paths.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let digest = digest(&paths[i]);
-                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(digest);
-                }
-            });
-        }
-    });
-    results
+    crate::parallel::map(paths, size, |p| digest(p))
         .into_iter()
-        .zip(paths)
-        .map(|(slot, path)| {
-            slot.into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .with_context(|| format!("{} was not digested", path.display()))?
-        })
         .collect()
 }
 
