@@ -31,6 +31,11 @@ impl Reporter {
         self.timings.begin(stage);
     }
 
+    /// Records a part of the current timed stage that ran beside others.
+    pub fn took(&self, part: &str, seconds: f64) {
+        self.timings.part(part, seconds);
+    }
+
     /// Ends the current timed stage; returns the timings recorded so far and forgets them.
     pub fn take_timings(&self) -> Vec<StageTime> {
         self.timings.take()

@@ -214,4 +214,7 @@ impl disk::Progress for Reporter {
     fn timed(&self, part: &str) {
         Reporter::timed(self, part);
     }
+    fn took(&self, part: &str, seconds: f64) {
+        Reporter::took(self, part, seconds);
+    }
 }

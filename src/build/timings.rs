@@ -1,7 +1,9 @@
 //! Stage timings of a build (`snapsmith build --timings`): the wall time of each stage in the
-//! order the stages ran (load, digest, resolve, plan, each partition of each image, manifest,
-//! commit). A stage lasts until the next one begins. Timings are a report about one run, never
-//! part of an output file: the outputs stay reproducible.
+//! order the stages ran (load, digest, resolve, plan, each image's table and structures,
+//! manifest, commit). A stage lasts until the next one begins. Parts that run side by side
+//! inside a stage (the structures of an image) are recorded each with its own time and the
+//! stage they ran within; the total counts only the stages. Timings are a report about one run,
+//! never part of an output file: the outputs stay reproducible.
 
 use serde::Serialize;
 use std::sync::Mutex;
@@ -12,6 +14,9 @@ use std::time::Instant;
 pub struct StageTime {
     pub stage: String,
     pub seconds: f64,
+    /// For a part that ran beside others: the stage it ran within.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub within: Option<String>,
 }
 
 /// Records stage timings as the stages begin.
@@ -27,10 +32,23 @@ struct State {
 }
 
 impl State {
+    /// Ends the current stage; its time goes before the parts recorded within it.
     fn close(&mut self, now: Instant) {
         if let Some((stage, start)) = self.current.take() {
+            let at = self
+                .done
+                .iter()
+                .rposition(|t| t.within.as_deref() != Some(stage.as_str()))
+                .map_or(0, |i| i + 1);
             let seconds = now.duration_since(start).as_secs_f64();
-            self.done.push(StageTime { stage, seconds });
+            self.done.insert(
+                at,
+                StageTime {
+                    stage,
+                    seconds,
+                    within: None,
+                },
+            );
         }
     }
 }
@@ -42,6 +60,17 @@ impl Timings {
         let mut state = self.lock();
         state.close(now);
         state.current = Some((stage.to_string(), now));
+    }
+
+    /// Records a part of the current stage that ran beside others and took `seconds`.
+    pub fn part(&self, part: &str, seconds: f64) {
+        let mut state = self.lock();
+        let within = state.current.as_ref().map(|(stage, _)| stage.clone());
+        state.done.push(StageTime {
+            stage: part.to_string(),
+            seconds,
+            within,
+        });
     }
 
     /// Ends the current stage and returns every stage recorded so far (and forgets them).
@@ -58,17 +87,25 @@ impl Timings {
 
 /// The timings as a table with a total, for the text output.
 pub fn render(times: &[StageTime]) -> String {
+    let name = |t: &StageTime| match t.within {
+        Some(_) => format!("  {}", t.stage),
+        None => t.stage.clone(),
+    };
     let width = times
         .iter()
-        .map(|t| t.stage.len())
+        .map(|t| name(t).len())
         .chain(["total".len()])
         .max()
         .unwrap_or(5);
     let mut out = format!("{:<width$}  {:>8}\n", "stage", "seconds");
     for t in times {
-        out.push_str(&format!("{:<width$}  {:>8.3}\n", t.stage, t.seconds));
+        out.push_str(&format!("{:<width$}  {:>8.3}\n", name(t), t.seconds));
     }
-    let total: f64 = times.iter().map(|t| t.seconds).sum();
+    let total: f64 = times
+        .iter()
+        .filter(|t| t.within.is_none())
+        .map(|t| t.seconds)
+        .sum();
     out.push_str(&format!("{:<width$}  {total:>8.3}\n", "total"));
     out
 }
@@ -82,10 +119,15 @@ mod tests {
         let t = Timings::default();
         assert!(t.take().is_empty());
         t.begin("load");
-        t.begin("digest");
+        t.begin("structures");
+        t.part("seed", 0.5);
+        t.part("data", 0.25);
+        t.begin("manifest");
         let times = t.take();
         let names: Vec<_> = times.iter().map(|s| s.stage.as_str()).collect();
-        assert_eq!(names, ["load", "digest"]);
+        assert_eq!(names, ["load", "structures", "seed", "data", "manifest"]);
+        assert_eq!(times[2].within.as_deref(), Some("structures"));
+        assert_eq!(times[1].within, None);
         assert!(times.iter().all(|s| s.seconds >= 0.0));
         assert!(t.take().is_empty(), "taken timings are forgotten");
     }
@@ -96,13 +138,29 @@ mod tests {
             StageTime {
                 stage: "load".into(),
                 seconds: 0.5,
+                within: None,
+            },
+            StageTime {
+                stage: "pc.img structures".into(),
+                seconds: 1.25,
+                within: None,
             },
             StageTime {
                 stage: "pc.img ubuntu-seed".into(),
-                seconds: 1.25,
+                seconds: 1.0,
+                within: Some("pc.img structures".into()),
             },
         ]);
-        assert!(text.contains("load                   0.500"), "{text}");
-        assert!(text.contains("total                  1.750"), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            ["load", "0.500"]
+        );
+        assert!(lines[3].starts_with("  pc.img ubuntu-seed "), "{text}");
+        // The part ran within its stage: the total counts the stage only.
+        assert_eq!(
+            lines[4].split_whitespace().collect::<Vec<_>>(),
+            ["total", "1.750"]
+        );
     }
 }
