@@ -9,9 +9,9 @@
 use snapsmith::disk::{Progress, WriteOptions, check, write_image};
 use snapsmith::plan::*;
 use snapsmith::repro::derive_uuid;
-use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Instant;
 
 const MIB: u64 = 1 << 20;
@@ -136,25 +136,37 @@ fn child(spec: &str) {
     };
     steps.step("end");
     println!("rss_kib={rss} children_kib={children} seconds={seconds}");
-    for (what, secs) in steps.done.borrow().iter() {
+    let done = steps.done.lock().expect("step times");
+    for (what, secs) in done.iter() {
         eprintln!("  {what}: {secs:.2} s");
     }
 }
 
-/// Records how long each writer step took.
+/// Records how long each writer step took (structures are written side by side: each reports
+/// its own time).
 #[derive(Default)]
 struct StepTimes {
-    current: RefCell<Option<(String, Instant)>>,
-    done: RefCell<Vec<(String, f64)>>,
+    current: Mutex<Option<(String, Instant)>>,
+    done: Mutex<Vec<(String, f64)>>,
 }
 
 impl Progress for StepTimes {
+    fn timed(&self, what: &str) {
+        self.step(what);
+    }
+    fn took(&self, part: &str, seconds: f64) {
+        let mut done = self.done.lock().expect("step times");
+        done.push((format!("  {part}"), seconds));
+    }
+}
+
+impl StepTimes {
     fn step(&self, what: &str) {
         let now = Instant::now();
-        if let Some((name, since)) = self.current.replace(Some((what.to_string(), now))) {
-            self.done
-                .borrow_mut()
-                .push((name, now.duration_since(since).as_secs_f64()));
+        let mut current = self.current.lock().expect("step times");
+        if let Some((name, since)) = current.replace((what.to_string(), now)) {
+            let mut done = self.done.lock().expect("step times");
+            done.push((name, now.duration_since(since).as_secs_f64()));
         }
     }
 }

@@ -17,6 +17,7 @@ mod manifest;
 mod output;
 mod progress;
 mod run;
+mod timings;
 pub mod update_disk;
 
 pub use manifest::{
@@ -25,7 +26,8 @@ pub use manifest::{
 };
 pub use output::{OutputOptions, Staging, write_staged};
 pub use progress::Reporter;
-pub use run::{BuildRequest, Outcome, plan_json, run};
+pub use run::{BuildRequest, Outcome, outcome_json, run};
+pub use timings::{StageTime, render as render_timings};
 
 use crate::disk::Checked;
 use crate::plan::{FileEntry, ImagePlan, Schema, StructureContent};
@@ -70,8 +72,13 @@ pub struct Assembled {
     pub manifest: Manifest,
 }
 
-/// Opens and digests every snap given by path and every `*.snap` in `snaps_dir` (sorted).
-pub fn load_candidates(files: &[PathBuf], snaps_dir: Option<&Path>) -> Result<Vec<Candidate>> {
+/// Opens every snap given by path and every `*.snap` in `snaps_dir` (sorted), then digests
+/// them (the `digest` stage of `reporter`'s timings).
+pub fn load_candidates(
+    files: &[PathBuf],
+    snaps_dir: Option<&Path>,
+    reporter: &Reporter,
+) -> Result<Vec<Candidate>> {
     let mut paths = files.to_vec();
     if let Some(dir) = snaps_dir {
         let mut found = Vec::new();
@@ -86,18 +93,18 @@ pub fn load_candidates(files: &[PathBuf], snaps_dir: Option<&Path>) -> Result<Ve
         found.sort();
         paths.extend(found);
     }
-    paths
+    let infos = paths
         .iter()
-        .map(|path| {
-            let file = SnapFile::open(path)?;
-            let digest = snap::digest(path)?;
-            Ok(Candidate {
-                path: path.clone(),
-                info: file.info().clone(),
-                digest,
-            })
-        })
-        .collect()
+        .map(|path| Ok(SnapFile::open(path)?.info().clone()))
+        .collect::<Result<Vec<_>>>()?;
+    reporter.timed("digest");
+    let digests = snap::digest_all(&paths)?;
+    Ok(paths
+        .into_iter()
+        .zip(infos)
+        .zip(digests)
+        .map(|((path, info), digest)| Candidate { path, info, digest })
+        .collect())
 }
 
 /// The label from `--label`, else the build date.
@@ -195,6 +202,7 @@ pub fn execute(
     out: &OutputOptions,
 ) -> Result<Vec<PathBuf>> {
     write_staged(plan, out, |dir| {
+        out.write.progress.timed("manifest");
         manifest.hash_partitions(dir)?;
         crate::interrupt::check()?;
         let json = manifest.to_json()?;

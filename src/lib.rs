@@ -38,6 +38,7 @@ pub mod gadget;
 pub mod inspect;
 pub mod interrupt;
 pub mod kernel;
+pub mod parallel;
 pub mod plan;
 pub mod qemu;
 pub mod repro;

@@ -125,15 +125,47 @@ fn example_model_builds_a_preinstalled_image() {
         let (o, s) = offset_size(p);
         let part = work.path().join("part");
         extract(&image, o, s, &part);
-        let hex = run(
-            "openssl",
-            &["dgst", "-sha256", "-r", part.to_str().unwrap()],
-        );
+        let (bytes, digest) = mapped_sha256(&part);
+        assert_eq!(p["mapped-bytes"].as_u64().unwrap(), bytes, "{}", p["name"]);
         assert_eq!(
-            hex.split_whitespace().next().unwrap(),
-            p["sha256"].as_str().unwrap()
+            p["mapped-sha256"].as_str().unwrap(),
+            digest,
+            "{}",
+            p["name"]
         );
     }
+}
+
+/// A partition's `mapped-bytes` and `mapped-sha256` as docs/image-layout.md defines them,
+/// computed here independently from its bytes.
+fn mapped_sha256(part: &Path) -> (u64, String) {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(part).unwrap();
+    // (first block, block count, digest of the bytes) of each run of non-zero blocks.
+    let mut ranges: Vec<(u64, u64, Sha256)> = Vec::new();
+    let mut mapped = 0;
+    for (i, block) in bytes.chunks(4096).enumerate() {
+        let i = u64::try_from(i).unwrap();
+        if block.iter().all(|b| *b == 0) {
+            continue;
+        }
+        mapped += u64::try_from(block.len()).unwrap();
+        match ranges.last_mut() {
+            Some((first, count, hasher)) if *first + *count == i => {
+                *count += 1;
+                hasher.update(block);
+            }
+            _ => ranges.push((i, 1, Sha256::new_with_prefix(block))),
+        }
+    }
+    let mut all = Sha256::new();
+    for (first, count, hasher) in ranges {
+        all.update(first.to_be_bytes());
+        all.update(count.to_be_bytes());
+        all.update(hasher.finalize());
+    }
+    let hex = all.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    (mapped, hex)
 }
 
 fn check_seed(image: &Path, p: &Value, kit: &Kit, work: &Path) {
@@ -279,6 +311,61 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     assert!(nothing_in(&out));
 }
 
+#[test]
+fn timings_name_every_stage_in_text_and_json() {
+    if !support::have_tools(TOOLS) {
+        return;
+    }
+    let kit = Kit::new();
+    let out = kit.dir.path().join("out");
+    let run = |args: &[&str]| {
+        let stdout = build(&kit.snaps(), &out)
+            .args(args)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(stdout).unwrap()
+    };
+    let text = run(&["--timings"]);
+    for stage in [
+        "load",
+        "digest",
+        "plan",
+        "pc.img ubuntu-seed",
+        "manifest",
+        "total",
+    ] {
+        let line = |l: &str| l.trim_start().starts_with(&format!("{stage} "));
+        assert!(text.lines().any(line), "{stage}: {text}");
+    }
+    let v: Value = serde_json::from_str(&run(&["--timings", "--json"])).unwrap();
+    let stages: Vec<&str> = v["timings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages[..3], ["load", "digest", "resolve"], "{stages:?}");
+    assert!(stages.contains(&"pc.img ubuntu-data"), "{stages:?}");
+    assert!(v["timings"][0]["seconds"].as_f64().unwrap() >= 0.0);
+    assert_eq!(
+        v["model"]["model"], "dev-amd64",
+        "the manifest is still there"
+    );
+    // Timings are a report: manifest.json does not carry them, and --json without --timings
+    // prints exactly manifest.json.
+    assert!(manifest(&out).get("timings").is_none());
+    let plain = run(&["--json"]);
+    assert_eq!(
+        plain,
+        std::fs::read_to_string(out.join("manifest.json")).unwrap()
+    );
+    let plan: Value = serde_json::from_str(&run(&["--timings", "--json", "--dry-run"])).unwrap();
+    assert_eq!(plan["timings"][0]["stage"], "load");
+}
+
 /// Starts `snapsmith build` of the kit into `out` in the background.
 fn spawn_build(kit: &Kit, out: &Path) -> std::process::Child {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("snapsmith"));
@@ -303,7 +390,7 @@ fn spawn_build(kit: &Kit, out: &Path) -> std::process::Child {
 fn interrupted_build_leaves_nothing() {
     let kit = Kit::new();
     let mut interrupted = 0;
-    for (i, delay_ms) in [200u64, 600, 1200, 2000].iter().enumerate() {
+    for (i, delay_ms) in [20u64, 60, 120, 200, 600, 1200, 2000].iter().enumerate() {
         let out = kit.dir.path().join(format!("out{i}"));
         let mut child = spawn_build(&kit, &out);
         std::thread::sleep(std::time::Duration::from_millis(*delay_ms));
@@ -315,6 +402,7 @@ fn interrupted_build_leaves_nothing() {
             continue;
         }
         interrupted += 1;
+        eprintln!("interrupted after {delay_ms} ms: {status}");
         assert!(
             nothing_in(&out),
             "an interrupted build left files in {}",

@@ -4,6 +4,8 @@ mod support;
 
 use snapsmith::plan::*;
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use support::disk::*;
 
 const TOOLS: &[&str] = &[
@@ -243,23 +245,28 @@ fn mbr_4096_agrees_with_fdisk() {
     }
 }
 
-/// Progress hears of the volume, each step, and every content byte copied.
+/// Progress hears of the volume, each step, and every content byte copied (structures are
+/// written side by side, so from several threads).
 #[derive(Default)]
 struct Recorder {
-    volumes: std::cell::RefCell<Vec<(String, u64)>>,
-    steps: std::cell::RefCell<Vec<String>>,
-    bytes: std::cell::Cell<u64>,
+    volumes: Mutex<Vec<(String, u64)>>,
+    steps: Mutex<Vec<String>>,
+    bytes: AtomicU64,
+    took: Mutex<Vec<String>>,
 }
 
 impl snapsmith::disk::Progress for Recorder {
     fn volume(&self, name: &str, bytes: u64) {
-        self.volumes.borrow_mut().push((name.into(), bytes));
+        self.volumes.lock().unwrap().push((name.into(), bytes));
     }
     fn step(&self, what: &str) {
-        self.steps.borrow_mut().push(what.into());
+        self.steps.lock().unwrap().push(what.into());
     }
     fn advance(&self, bytes: u64) {
-        self.bytes.set(self.bytes.get() + bytes);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+    fn took(&self, part: &str, _seconds: f64) {
+        self.took.lock().unwrap().push(part.into());
     }
 }
 
@@ -284,19 +291,29 @@ fn progress_reports_steps_and_bytes() {
     // 440 (mbr) + 100000 (BIOS boot) + twice the ESP files + the ext4 files.
     let esp = 700_001 + 1024 + 14 + 3_000_000;
     let total = 440 + 100_000 + 2 * esp + 3_000_000 + 9;
-    assert_eq!(*recorder.volumes.borrow(), [("pc".to_string(), total)]);
-    assert_eq!(recorder.bytes.get(), total);
     assert_eq!(
-        *recorder.steps.borrow(),
+        *recorder.volumes.lock().unwrap(),
+        [("pc".to_string(), total)]
+    );
+    assert_eq!(recorder.bytes.load(Ordering::Relaxed), total);
+    // The table first; the structures in any order, as they ran side by side.
+    let mut steps = recorder.steps.lock().unwrap().clone();
+    assert_eq!(steps.remove(0), "partition table");
+    steps.sort();
+    assert_eq!(
+        steps,
         [
-            "partition table",
-            "mbr (raw)",
             "BIOS Boot (raw)",
-            "ubuntu-seed (vfat)",
+            "mbr (raw)",
             "ubuntu-boot (vfat-16)",
-            "ubuntu-data (ext4)"
+            "ubuntu-data (ext4)",
+            "ubuntu-seed (vfat)",
         ]
     );
+    // Each structure's time is reported, in plan order.
+    let took = recorder.took.lock().unwrap().clone();
+    assert!(took.len() >= steps.len(), "{took:?}");
+    assert_eq!(took[0], "pc.img mbr");
 }
 
 /// A 446-byte mbr blob fills the boot code area up to the table and the table survives it;

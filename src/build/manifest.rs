@@ -1,7 +1,13 @@
 //! `manifest.json`: what an image holds, for people and for tests. The model (brand, model,
 //! grade, sign key), every snap (name, type, revision, digest, size, where it lives) and every
-//! structure of every volume (name, role, offset, size and the SHA-256 of its bytes).
+//! structure of every volume (name, role, offset, size and a digest that determines its bytes).
+//!
+//! A structure's digest costs no pass over its zeros: it is the digest of its mapped ranges
+//! ([`crate::disk::mapped`]: the runs of 4096-byte blocks that are not all zero, each with its
+//! SHA-256), so hashing follows the data written, not the partition's size. Structures are
+//! hashed in parallel.
 
+use crate::disk::mapped;
 use crate::plan::{ImagePlan, StructureContent};
 use crate::seed::{ModelId, SeedSnap, seed_path};
 use anyhow::{Context, Result};
@@ -70,8 +76,11 @@ pub struct ManifestPartition {
     pub filesystem: Option<String>,
     pub offset: u64,
     pub size: u64,
-    /// SHA-256 (hex) of the structure's bytes in the image; empty until hashed.
-    pub sha256: String,
+    /// Bytes of the structure in blocks that are not all zero; 0 until hashed.
+    pub mapped_bytes: u64,
+    /// SHA-256 (hex) over the structure's mapped ranges ([`crate::disk::mapped::Mapped`]);
+    /// with `size`, it determines every byte of the structure. Empty until hashed.
+    pub mapped_sha256: String,
 }
 
 impl Manifest {
@@ -118,7 +127,8 @@ impl Manifest {
                 },
                 offset: s.offset,
                 size: s.size,
-                sha256: String::new(),
+                mapped_bytes: 0,
+                mapped_sha256: String::new(),
             })
             .collect();
         Manifest {
@@ -135,12 +145,20 @@ impl Manifest {
         }
     }
 
-    /// Hashes every structure's bytes from the written images in `dir`.
+    /// Hashes every structure's mapped ranges from the written images in `dir`, in parallel.
     pub fn hash_partitions(&mut self, dir: &Path) -> Result<()> {
-        for p in &mut self.partitions {
+        let scan = |p: &ManifestPartition| {
             let image = dir.join(format!("{}.img", p.volume));
-            p.sha256 = sha256_window(&image, p.offset, p.size)
-                .with_context(|| format!("hashing {} in {}", p.name, image.display()))?;
+            std::fs::File::open(&image)
+                .map_err(anyhow::Error::from)
+                .and_then(|file| mapped::scan(&file, p.offset, p.size))
+                .with_context(|| format!("hashing {} in {}", p.name, image.display()))
+        };
+        let scanned = crate::parallel::map(&self.partitions, |p| p.size, scan);
+        for (p, m) in self.partitions.iter_mut().zip(scanned) {
+            let m = m?;
+            p.mapped_bytes = m.bytes;
+            p.mapped_sha256 = mapped::hex(&m.sha256);
         }
         Ok(())
     }

@@ -52,7 +52,10 @@ pub fn write_staged(
         Ok(names)
     });
     match staged {
-        Ok(names) => staging.commit(&names),
+        Ok(names) => {
+            out.write.progress.timed("commit");
+            staging.commit(&names)
+        }
         Err(err) => Err(staging.fail(err)),
     }
 }

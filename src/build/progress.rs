@@ -1,6 +1,7 @@
 //! Build progress on stderr: indicatif bars on a terminal, plain stage lines otherwise, so CI
 //! logs stay readable. Results never go here; stdout is for them.
 
+use super::timings::{StageTime, Timings};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -11,6 +12,7 @@ pub struct Reporter {
     bar: Mutex<Option<ProgressBar>>,
     terminal: bool,
     quiet: bool,
+    timings: Timings,
 }
 
 impl Reporter {
@@ -20,7 +22,23 @@ impl Reporter {
             bar: Mutex::new(None),
             terminal: std::io::stderr().is_terminal(),
             quiet,
+            timings: Timings::default(),
         }
+    }
+
+    /// Begins the timed stage `stage` (`--timings`), ending the current one.
+    pub fn timed(&self, stage: &str) {
+        self.timings.begin(stage);
+    }
+
+    /// Records a part of the current timed stage that ran beside others.
+    pub fn took(&self, part: &str, seconds: f64) {
+        self.timings.part(part, seconds);
+    }
+
+    /// Ends the current timed stage; returns the timings recorded so far and forgets them.
+    pub fn take_timings(&self) -> Vec<StageTime> {
+        self.timings.take()
     }
 
     /// A new stage of the build ("resolving snaps", "writing pc.img", ...).

@@ -1,8 +1,8 @@
 //! The `build` command end to end: load, resolve, plan, execute, with progress on stderr.
 
 use super::{
-    Assembled, BootAssets, LoadedModel, OutputOptions, Reporter, assemble, choose_label, execute,
-    gadget_of,
+    Assembled, BootAssets, LoadedModel, OutputOptions, Reporter, StageTime, assemble, choose_label,
+    execute, gadget_of,
 };
 use crate::disk::{self, WriteOptions};
 use crate::gadget::content::Trees;
@@ -40,16 +40,20 @@ pub struct Outcome {
     pub assembled: Assembled,
     /// Final paths: images, then manifest.json; empty for a dry run.
     pub written: Vec<PathBuf>,
+    /// The wall time of each stage, in order.
+    pub timings: Vec<StageTime>,
 }
 
 /// Runs a build: nothing is written before the plan is complete and valid, and nothing remains
 /// at an output path when it fails.
 pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
     let build_time = req.build_time;
+    reporter.timed("load");
     reporter.stage("verifying the model and assertions");
     let model = super::load::load_model(req)?;
     reporter.stage("reading snaps");
-    let candidates = super::load_candidates(&req.snaps, req.snaps_dir.as_deref())?;
+    let candidates = super::load_candidates(&req.snaps, req.snaps_dir.as_deref(), reporter)?;
+    reporter.timed("resolve");
     reporter.stage("resolving snaps against the model");
     let snaps = seed::resolve(&model.spec, &candidates, &model.asserted).with_context(|| {
         format!(
@@ -58,6 +62,7 @@ pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
         )
     })?;
     let label = choose_label(req.label.as_deref(), build_time)?;
+    reporter.timed("plan");
     reporter.stage("laying out the gadget");
     let unpacked = Unpacked::new(&snaps)?;
     let (plan, gadget) = gadget_plan(req, &model, &unpacked)?;
@@ -79,6 +84,7 @@ pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
         return Ok(Outcome {
             assembled,
             written: Vec::new(),
+            timings: reporter.take_timings(),
         });
     }
     let out = OutputOptions {
@@ -90,8 +96,13 @@ pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
         },
     };
     let written = execute(checked, &mut assembled.manifest, &out)?;
+    let timings = reporter.take_timings();
     reporter.stage("done");
-    Ok(Outcome { assembled, written })
+    Ok(Outcome {
+        assembled,
+        written,
+        timings,
+    })
 }
 
 /// The gadget (and, when its content refers to `$kernel:`, the kernel) unpacked for content.
@@ -161,14 +172,33 @@ struct PlanJson<'a> {
     plan: &'a ImagePlan,
 }
 
-/// The plan as JSON for `--dry-run --json`.
-pub fn plan_json(a: &Assembled) -> Result<String> {
-    Ok(serde_json::to_string_pretty(&PlanJson {
-        model: &a.manifest.model,
-        label: &a.label,
-        snaps: &a.manifest.snaps,
-        plan: &a.plan,
-    })?)
+/// A JSON output with the stage timings after its own fields.
+#[derive(Serialize)]
+struct Timed<'a, T> {
+    #[serde(flatten)]
+    output: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timings: Option<&'a [StageTime]>,
+}
+
+/// The JSON output of `build`: the plan with `--dry-run`, else the manifest; with `timings`
+/// the outcome's stage timings are added as `timings`.
+pub fn outcome_json(o: &Outcome, dry_run: bool, timings: bool) -> Result<String> {
+    let timings = timings.then_some(o.timings.as_slice());
+    let a = &o.assembled;
+    let json = if dry_run {
+        let output = PlanJson {
+            model: &a.manifest.model,
+            label: &a.label,
+            snaps: &a.manifest.snaps,
+            plan: &a.plan,
+        };
+        serde_json::to_string_pretty(&Timed { output, timings })?
+    } else {
+        let output = &a.manifest;
+        serde_json::to_string_pretty(&Timed { output, timings })?
+    };
+    Ok(json + "\n")
 }
 
 impl disk::Progress for Reporter {
@@ -180,5 +210,11 @@ impl disk::Progress for Reporter {
     }
     fn advance(&self, bytes: u64) {
         Reporter::advance(self, bytes);
+    }
+    fn timed(&self, part: &str) {
+        Reporter::timed(self, part);
+    }
+    fn took(&self, part: &str, seconds: f64) {
+        Reporter::took(self, part, seconds);
     }
 }

@@ -49,6 +49,9 @@ pub struct BuildArgs {
     /// Keep the partial output of a failed build for debugging
     #[arg(long)]
     keep_failed: bool,
+    /// Also print each stage's wall time (a table after the output, or "timings" in --json)
+    #[arg(long)]
+    timings: bool,
 }
 
 /// What `SOURCE_DATE_EPOCH` means to the commands that write images.
@@ -103,15 +106,23 @@ pub fn run(args: BuildArgs) -> Result<()> {
     let reporter = Reporter::new(false);
     let outcome = build::run(&request, &reporter)?;
     reporter.finish();
-    match (args.dry_run, args.json) {
-        (true, true) => println!("{}", build::plan_json(&outcome.assembled)?),
-        (true, false) => print!("{}", build::render_table(&outcome.assembled)),
-        (false, true) => print!("{}", outcome.assembled.manifest.to_json()?),
-        (false, false) => {
+    if args.json {
+        print!(
+            "{}",
+            build::outcome_json(&outcome, args.dry_run, args.timings)?
+        );
+        return Ok(());
+    }
+    match args.dry_run {
+        true => print!("{}", build::render_table(&outcome.assembled)),
+        false => {
             for path in &outcome.written {
                 println!("{}", path.display());
             }
         }
+    }
+    if args.timings {
+        print!("\n{}", build::render_timings(&outcome.timings));
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! inputs and the build time, so the same plan gives the same bytes.
 
 pub mod ext4;
+mod fat_cache;
 mod fat_dots;
 pub mod vfat;
 

@@ -8,8 +8,10 @@
 //! minimum size. The label goes, in the same case, into both the boot sector and the root
 //! directory's volume label entry (blkid and findfs read the latter). The volume id is the
 //! first four bytes of the plan's uuid, big-endian, so it prints as the uuid's first 8 digits.
+//! While fatfs fills the filesystem its tables live in memory (the private `fat_cache` module).
 
 use super::FsOptions;
+use super::fat_cache::CachedWindow;
 use crate::interrupt;
 use crate::plan::{FileSource, FilesystemPlan, FsKind};
 use crate::units::MIB;
@@ -295,8 +297,9 @@ pub fn write(
     }
     fatfs::format_volume(Window::new(file, offset, size), format).context("formatting FAT")?;
     let clock = clock_for(opts.build_time)?;
+    let tables = super::fat_cache::load(file, offset)?;
     let fs = FileSystem::new(
-        Window::new(file, offset, size),
+        CachedWindow::new(Window::new(file, offset, size), &tables),
         fatfs::FsOptions::new().time_provider(clock),
     )
     .context("opening the new FAT filesystem")?;
@@ -308,6 +311,7 @@ pub fn write(
     // Counting the free clusters fills FAT32's FSInfo sector, which fsck.fat wants set.
     fs.stats().context("counting free clusters")?;
     fs.unmount().context("closing the FAT filesystem")?;
+    super::fat_cache::write_back(file, offset, &tables)?;
     super::fat_dots::repair(file, offset)?;
     set_hidden_sectors(file, offset, sector_size, geo.fat32)
 }
@@ -326,7 +330,7 @@ fn set_hidden_sectors(file: &File, offset: u64, sector_size: u64, fat32: bool) -
     Ok(())
 }
 
-fn add_files(fs: &FileSystem<Window>, plan: &FilesystemPlan, opts: &FsOptions) -> Result<()> {
+fn add_files(fs: &FileSystem<CachedWindow>, plan: &FilesystemPlan, opts: &FsOptions) -> Result<()> {
     let root = fs.root_dir();
     let mut buf = vec![0u8; COPY_BUFFER];
     for entry in &plan.files {

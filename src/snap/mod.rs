@@ -24,7 +24,7 @@ mod reader;
 mod yaml;
 
 pub use assert::{SnapAssertRequest, snap_assertions};
-pub use digest::{SnapDigest, digest, digest_reader};
+pub use digest::{SnapDigest, digest, digest_all, digest_reader};
 pub use duration::parse_go_duration;
 pub use pack::{Compression, PackOptions, pack_dir, write_atomically};
 pub use reader::{Entry, EntryKind, SnapFile};
