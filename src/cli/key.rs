@@ -231,6 +231,8 @@ fn import(file: &Path, account_id: &str, name: Option<String>, keyring: &Keyring
 }
 
 /// Prints the account + account-key for key `name`, signed by `signer` (itself when `None`).
+/// Only the signing key is unlocked: the certified key's public half is read as it is stored,
+/// so one passphrase source serves even when both keys are protected.
 fn certify(
     keyring: &KeyringArg,
     name: &str,
@@ -238,13 +240,14 @@ fn certify(
     since: Option<&str>,
     until: Option<&str>,
 ) -> Result<()> {
-    let (info, key) = keyring.load(name)?;
+    let ring = keyring.open()?;
+    let (info, public) = (ring.info(name)?, ring.public_key(name)?);
     let since = time_arg("since", since)?.unwrap_or(OffsetDateTime::UNIX_EPOCH);
     let until = time_arg("until", until)?;
     let signer_name = signer.unwrap_or(name);
     let (root, root_key) = keyring.load(signer_name)?;
     let out = certify_key(
-        &key.public(),
+        &public,
         name,
         &info.account_id,
         &root_key,
