@@ -31,6 +31,8 @@ pub mod seed_trust;
 pub mod sign;
 pub mod snap_trust;
 pub mod trust;
+#[cfg(test)]
+mod trust_fixtures;
 pub mod types;
 
 pub use codec::{Assertion, decode, decode_stream};

@@ -2,20 +2,11 @@
 //! damage is refused with the file named.
 
 use super::*;
-use crate::assertion::{Assertion, PrivateKey, certify_key, encode_stream, sign};
-use serde_json::{Map, Value, json};
-use time::macros::datetime;
+use crate::assertion::encode_stream;
+use crate::assertion::trust_fixtures::signed_model;
+use crate::assertion::trust_fixtures::{BASE_ID, DIGEST as KERNEL, KERNEL_ID, asserted, keys, now};
 
-const KERNEL: &str = "DGOnW4ReT30BEH2FLkwkhcUaUKqqlPxhmV5xu-6YOirDcTgxJkrbR_tr0eBY1fAE";
 const BASE: &str = "AGOnW4ReT30BEH2FLkwkhcUaUKqqlPxhmV5xu-6YOirDcTgxJkrbR_tr0eBY1fAE";
-
-fn now() -> OffsetDateTime {
-    datetime!(2026-03-01 00:00 UTC)
-}
-
-fn obj(v: Value) -> Map<String, Value> {
-    v.as_object().cloned().unwrap()
-}
 
 struct Seed {
     model: Vec<u8>,
@@ -23,51 +14,13 @@ struct Seed {
     snaps: Vec<u8>,
 }
 
-fn asserted(key: &PrivateKey, name: &str, id: &str, digest: &str) -> Vec<Assertion> {
-    let decl = obj(json!({"series": "16", "snap-id": id, "snap-name": name,
-        "publisher-id": "dev", "timestamp": "2026-01-01T00:00:00Z"}));
-    let revision = obj(
-        json!({"snap-sha3-384": digest, "snap-id": id, "snap-size": "4096",
-        "snap-revision": "1", "developer-id": "dev", "timestamp": "2026-01-01T00:00:00Z"}),
-    );
-    vec![
-        sign("snap-declaration", &decl, &[], key, "root").unwrap(),
-        sign("snap-revision", &revision, &[], key, "root").unwrap(),
-    ]
-}
-
 fn seed(grade: &str) -> Seed {
-    let root = PrivateKey::from_seed([1; 32]);
-    let brand = PrivateKey::from_seed([2; 32]);
-    let epoch = OffsetDateTime::UNIX_EPOCH;
-    let mut etc = certify_key(&root.public(), "root", "root", &root, "root", epoch, None).unwrap();
-    etc.extend(certify_key(&brand.public(), "brand", "dev", &root, "root", epoch, None).unwrap());
-    let model = obj(json!({
-        "type": "model", "series": "16", "authority-id": "dev", "brand-id": "dev",
-        "model": "dev-amd64", "architecture": "amd64", "base": "core", "grade": grade,
-        "timestamp": "2026-01-01T00:00:00+00:00",
-        "snaps": [
-            {"name": "pc", "id": "snapsmithexamplepc00000000000000", "type": "gadget"},
-            {"name": "pc-kernel", "id": "snapsmithexamplepckernel00000000", "type": "kernel"},
-            {"name": "core", "id": "snapsmithexamplecore000000000000", "type": "base"},
-        ],
-    }));
-    let m = sign("model", &model, &[], &brand, "dev").unwrap();
-    let mut snaps = asserted(
-        &root,
-        "pc-kernel",
-        "snapsmithexamplepckernel00000000",
-        KERNEL,
-    );
-    snaps.extend(asserted(
-        &root,
-        "core",
-        "snapsmithexamplecore000000000000",
-        BASE,
-    ));
+    let k = keys();
+    let mut snaps = asserted(&k.root, "root", ("pc-kernel", KERNEL_ID), 1, KERNEL);
+    snaps.extend(asserted(&k.root, "root", ("core", BASE_ID), 1, BASE));
     Seed {
-        model: m.encode(),
-        etc: encode_stream(&etc),
+        model: signed_model(&k, grade).encode(),
+        etc: encode_stream(&k.etc),
         snaps: encode_stream(&snaps),
     }
 }

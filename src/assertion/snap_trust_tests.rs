@@ -2,20 +2,11 @@
 //! real keys, real signatures and a real seed trust root.
 
 use super::*;
+use crate::assertion::trust_fixtures::{
+    self, BASE_ID, DIGEST, GADGET_ID, KERNEL_ID, keys, model, now, obj,
+};
 use crate::assertion::{PrivateKey, certify_key, encode_stream, sign};
-use serde_json::{Map, Value, json};
-use time::macros::datetime;
-
-const KERNEL_ID: &str = "snapsmithexamplepckernel00000000";
-const BASE_ID: &str = "snapsmithexamplecore000000000000";
-
-fn now() -> OffsetDateTime {
-    datetime!(2026-03-01 00:00 UTC)
-}
-
-fn obj(v: Value) -> Map<String, Value> {
-    v.as_object().cloned().unwrap()
-}
+use serde_json::{Value, json};
 
 struct Seed {
     root: PrivateKey,
@@ -23,31 +14,16 @@ struct Seed {
     trust: TrustRoot,
 }
 
-fn model(grade: &str) -> Map<String, Value> {
-    obj(json!({
-        "type": "model", "series": "16", "authority-id": "dev", "brand-id": "dev",
-        "model": "dev-amd64", "architecture": "amd64", "base": "core", "grade": grade,
-        "timestamp": "2026-01-01T00:00:00+00:00",
-        "snaps": [
-            {"name": "pc", "id": "snapsmithexamplepc00000000000000", "type": "gadget"},
-            {"name": "pc-kernel", "id": KERNEL_ID, "type": "kernel"},
-            {"name": "core", "id": BASE_ID, "type": "base"},
-        ],
-    }))
-}
-
 fn seed(grade: &str) -> Seed {
-    let root = PrivateKey::from_seed([1; 32]);
-    let brand = PrivateKey::from_seed([2; 32]);
-    let epoch = OffsetDateTime::UNIX_EPOCH;
-    let mut etc = certify_key(&root.public(), "root", "root", &root, "root", epoch, None).unwrap();
-    etc.extend(certify_key(&brand.public(), "brand", "dev", &root, "root", epoch, None).unwrap());
-    let m = sign("model", &model(grade), &[], &brand, "dev").unwrap();
-    let trust = TrustRoot::from_seed(&m.encode(), &encode_stream(&etc), now()).unwrap();
-    Seed { root, brand, trust }
+    let k = keys();
+    let m = trust_fixtures::signed_model(&k, grade);
+    let trust = TrustRoot::from_seed(&m.encode(), &encode_stream(&k.etc), now()).unwrap();
+    Seed {
+        root: k.root,
+        brand: k.brand,
+        trust,
+    }
 }
-
-const DIGEST: &str = "DGOnW4ReT30BEH2FLkwkhcUaUKqqlPxhmV5xu-6YOirDcTgxJkrbR_tr0eBY1fAE";
 
 fn copy() -> Copied<'static> {
     Copied {
@@ -56,20 +32,9 @@ fn copy() -> Copied<'static> {
     }
 }
 
-/// snap-declaration + snap-revision as `snapsmith snap assert` makes them, with `extra`
-/// headers on the revision.
+/// The pair `snapsmith snap assert` makes, for a snap of [`DIGEST`].
 fn asserted(key: &PrivateKey, account: &str, name: &str, id: &str, rev: u64) -> Vec<Assertion> {
-    let decl = obj(json!({"series": "16", "snap-id": id, "snap-name": name,
-        "publisher-id": "dev", "timestamp": "2026-01-01T00:00:00Z"}));
-    let revision = obj(
-        json!({"snap-sha3-384": DIGEST, "snap-id": id, "snap-size": "4096",
-        "snap-revision": rev.to_string(), "developer-id": "dev",
-        "timestamp": "2026-01-01T00:00:00Z"}),
-    );
-    vec![
-        sign("snap-declaration", &decl, &[], key, account).unwrap(),
-        sign("snap-revision", &revision, &[], key, account).unwrap(),
-    ]
+    trust_fixtures::asserted(key, account, (name, id), rev, DIGEST)
 }
 
 fn installed_kernel(rev: u64) -> impl Fn(&str) -> Option<u64> {
@@ -185,7 +150,7 @@ fn names_and_ids_must_be_the_models() {
     let a = asserted(&s.root, "root", "pc-kernel", BASE_ID, 2);
     assert!(matches!(check(&s, &a), Err(Refusal::SnapId { .. })));
     // The gadget is in the model but is not updated this way.
-    let a = asserted(&s.root, "root", "pc", "snapsmithexamplepc00000000000000", 2);
+    let a = asserted(&s.root, "root", "pc", GADGET_ID, 2);
     assert_eq!(check(&s, &a), Err(Refusal::NotInModel("pc".into())));
 }
 
