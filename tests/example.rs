@@ -132,9 +132,11 @@ fn check_image(out: &Path) {
         serde_json::json!([
             "core_1.snap",
             "hello_1.snap",
+            "neighbour_1.snap",
             "pc-kernel_1.snap",
             "pc_1.snap",
-            "snapd_1.snap"
+            "snapd_1.snap",
+            "tinker_1.snap"
         ])
     );
     assert_eq!(

@@ -83,6 +83,7 @@ fn expected() -> Expected {
         data_files: BTreeMap::from([(DATA_FILE.into(), b"kept across updates\n".to_vec())]),
         seed_grubenv: env.iter().map(|(k, v)| (k.into(), v.into())).collect(),
         data_digest: None,
+        after: Default::default(),
     }
 }
 
@@ -292,6 +293,94 @@ fn the_harness_writes_data_files_before_boot() {
     );
     let traversal = BTreeMap::from([("system-data/../x".to_string(), Vec::new())]);
     assert!(diskread::ext4_write(&data, &traversal).is_err());
+}
+
+#[test]
+fn the_harness_opens_paths_to_all_before_boot() {
+    if !ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let disk = image(dir.path());
+    let data = DiskReader::open(&disk)
+        .unwrap()
+        .ext4("ubuntu-data")
+        .unwrap();
+    let paths = [DATA_FILE.to_string(), "system-data/probe/deep".to_string()];
+    diskread::ext4_open(&data, &paths).unwrap();
+    let mode = |path: &str| {
+        let out = Cmd::new("debugfs")
+            .arg("-R")
+            .arg(format!("stat /{path}"))
+            .arg(&data)
+            .run_string()
+            .unwrap();
+        let mut words = out.split_whitespace().skip_while(|w| *w != "Mode:");
+        words.nth(1).unwrap().to_string()
+    };
+    assert_eq!(
+        mode(DATA_FILE),
+        "0666",
+        "a file is opened read-write to all"
+    );
+    assert_eq!(
+        mode("system-data/probe/deep"),
+        "0777",
+        "a missing dir is made"
+    );
+    assert_eq!(diskread::fsck(&data, true).unwrap(), None, "e2fsck after");
+    assert!(diskread::ext4_open(&data, &["system-data/../x".to_string()]).is_err());
+}
+
+#[test]
+fn data_after_sees_a_changed_missing_or_unexpected_file() {
+    if !ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let image = image(dir.path());
+    let canary = "system-data/home/user/canary";
+    let e = Expected {
+        after: hostcheck::After {
+            files: BTreeMap::from([(DATA_FILE.to_string(), "kept across updates\n".into())]),
+            absent: vec![canary.to_string()],
+        },
+        ..expected()
+    };
+    let check = |disk: &Path| hostcheck::run(&[CheckKind::DataAfter], disk, &image, &e);
+    let v = check(&image);
+    assert!(v[0].passed, "{v:?}");
+    let disk = dir.path().join("scenario.img");
+    std::fs::copy(&image, &disk).unwrap();
+    let changed = dir.path().join("changed");
+    std::fs::write(&changed, "changed\n").unwrap();
+    let changed = changed.display().to_string();
+    debugfs_write(
+        &disk,
+        "ubuntu-data",
+        &[
+            &format!("rm /{DATA_FILE}"),
+            &format!("write {changed} /{DATA_FILE}"),
+        ],
+    );
+    let v = check(&disk);
+    assert!(!v[0].passed && v[0].detail.contains("expected"), "{v:?}");
+    debugfs_write(
+        &disk,
+        "ubuntu-data",
+        &[
+            &format!("rm /{DATA_FILE}"),
+            &format!("write {changed} /{canary}"),
+        ],
+    );
+    let v = check(&disk);
+    assert!(v[0].detail.contains("is missing"), "{v:?}");
+    assert!(v[0].detail.contains(&format!("{canary} exists")), "{v:?}");
+    let none = hostcheck::run(&[CheckKind::DataAfter], &disk, &image, &expected());
+    assert!(
+        !none[0].passed && none[0].detail.contains("names nothing"),
+        "{none:?}"
+    );
 }
 
 /// The run-mode disk with an app snap `hello` at revision x1, active (`current` link), with

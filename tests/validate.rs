@@ -185,6 +185,7 @@ fn validate_lists_its_scenarios() {
             "hang-before-commit",
             "forged-update",
             "app-daemons",
+            "app-confinement",
             "recover-on-request",
             "recover-when-data-lost",
             "recover-when-boot-lost",

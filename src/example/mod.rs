@@ -2,14 +2,15 @@
 //! that build the example image all come here.
 //!
 //! From this repository's sources ([`sources`]) and two Debian packages (the kernel image
-//! package, and `busybox-static` for the base) it makes the five snaps ([`snaps`], and the
+//! package, and `busybox-static` for the base) it makes the seven snaps ([`snaps`], and the
 //! placeholder snapd snap of [`snapd_snap`]), asserts them with the TEST-ONLY store key
 //! ([`signing`]) and builds the grade `signed` model with [`crate::build::run`]. Output, committed all at once through [`Staging`] (nothing at `DIR`
 //! when it fails):
 //!
 //! ```text
 //! DIR/pc.img, DIR/manifest.json   the image and the build's manifest
-//! DIR/snaps/                      pc-kernel.snap, core.snap, hello.snap, pc.snap, snapd.snap
+//! DIR/snaps/                      pc-kernel.snap, core.snap, hello.snap, pc.snap, snapd.snap,
+//!                                 neighbour.snap, tinker.snap
 //! DIR/assertions/                 the model, its brand chain, the trusted root, <snap>.assert
 //! DIR/keyring/                    the TEST-ONLY keys that signed all of it (README.md says so)
 //! ```
@@ -82,19 +83,21 @@ impl ExampleOptions {
 pub struct Example {
     pub image: PathBuf,
     pub manifest: PathBuf,
-    /// pc-kernel, core, hello and pc, in that order.
+    /// pc-kernel, core, hello, pc, snapd, neighbour and tinker, in that order.
     pub snaps: Vec<PathBuf>,
     pub assertions: PathBuf,
     pub keyring: PathBuf,
 }
 
 /// Snap file names in `DIR/snaps`, in the order of [`Example::snaps`].
-const SNAP_FILES: [&str; 5] = [
+const SNAP_FILES: [&str; 7] = [
     "pc-kernel.snap",
     "core.snap",
     "hello.snap",
     "pc.snap",
     "snapd.snap",
+    "neighbour.snap",
+    "tinker.snap",
 ];
 
 /// Makes the example device into `opts.out_dir`. Prerequisites are checked first and all
@@ -209,7 +212,7 @@ fn stage(opts: &ExampleOptions, dir: &Path, reporter: &Reporter) -> Result<()> {
     Ok(())
 }
 
-/// Makes the five snaps in `dir/snaps`, in the order of [`SNAP_FILES`].
+/// Makes the seven snaps in `dir/snaps`, in the order of [`SNAP_FILES`].
 fn make_snaps(opts: &ExampleOptions, dir: &Path, reporter: &Reporter) -> Result<Vec<PathBuf>> {
     let mtime = u32::try_from(opts.source_date_epoch).with_context(|| {
         format!(
@@ -240,6 +243,8 @@ fn make_snaps(opts: &ExampleOptions, dir: &Path, reporter: &Reporter) -> Result<
     snaps::source_snap(&sources::HELLO, work.path(), &snaps[2], &pack)?;
     snaps::source_snap(&sources::GADGET, work.path(), &snaps[3], &pack)?;
     snaps::source_snap(&snapd_snap::SNAPD, work.path(), &snaps[4], &pack)?;
+    snaps::source_snap(&sources::NEIGHBOUR, work.path(), &snaps[5], &pack)?;
+    snaps::source_snap(&sources::TINKER, work.path(), &snaps[6], &pack)?;
     work.close().context("removing the snap trees")?;
     Ok(snaps)
 }

@@ -1,5 +1,6 @@
 //! The example device's sources, compiled in from this repository: the busybox base
-//! (`examples/core`), the app (`examples/hello`), the gadget (`gadgets/pc`), the signed model
+//! (`examples/core`), the apps (`examples/hello`; `examples/neighbour` and `examples/tinker`,
+//! a strict and a devmode confinement probe), the gadget (`gadgets/pc`), the signed model
 //! with its brand chain and trusted root (`models/`), and the TEST-ONLY keys that signed them
 //! (`models/test-keys`). Compiling them in makes `snapsmith example` independent of the working
 //! directory, and the file modes explicit instead of whatever a checkout's umask left.
@@ -57,6 +58,25 @@ pub const HELLO: SourceTree = SourceTree {
     ],
 };
 
+/// The strict app snap `neighbour`: a confinement probe beside hello.
+pub const NEIGHBOUR: SourceTree = SourceTree {
+    dir: "examples/neighbour",
+    files: &[
+        source!("examples/neighbour", "meta/snap.yaml", false),
+        source!("examples/neighbour", "bin/probe", true),
+    ],
+};
+
+/// The devmode app snap `tinker`: the same probe, unconfined (`bin/probe` links to
+/// neighbour's).
+pub const TINKER: SourceTree = SourceTree {
+    dir: "examples/tinker",
+    files: &[
+        source!("examples/tinker", "meta/snap.yaml", false),
+        source!("examples/tinker", "bin/probe", true),
+    ],
+};
+
 /// The gadget snap `pc`.
 pub const GADGET: SourceTree = SourceTree {
     dir: "gadgets/pc",
@@ -111,7 +131,7 @@ mod tests {
     #[test]
     fn compiled_in_trees_match_the_repository() {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        for tree in [CORE, HELLO, GADGET] {
+        for tree in [CORE, HELLO, NEIGHBOUR, TINKER, GADGET] {
             let mut on_disk = Vec::new();
             walk(&repo.join(tree.dir), &repo.join(tree.dir), &mut on_disk);
             on_disk.sort();

@@ -260,29 +260,82 @@ pub fn ext4_write(image: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<()>
     let mut script = String::new();
     let mut made = std::collections::BTreeSet::new();
     for (i, (path, bytes)) in files.iter().enumerate() {
-        let rel = path.trim_start_matches('/');
-        if rel.is_empty() || rel.split('/').any(|c| c.is_empty() || c == "..") {
-            bail!("cannot write {path:?} onto ubuntu-data: not a plain relative path");
-        }
-        let mut dir = String::new();
-        for component in rel
-            .split('/')
-            .collect::<Vec<_>>()
-            .split_last()
-            .map_or(&[][..], |(_, d)| d)
-        {
-            dir.push('/');
-            dir.push_str(component);
-            // debugfs 1.47's mkdir of an existing name damages the parent directory: only
-            // missing directories are made.
-            if made.insert(dir.clone()) && !is_dir(image, &dir)? {
-                script.push_str(&format!("mkdir {dir}\n"));
-            }
-        }
+        let rel = plain_relative(path)?;
+        let parent = rel.rsplit_once('/').map_or("", |(d, _)| d);
+        make_dirs(image, parent, &mut made, &mut script)?;
         let source = scratch.path().join(format!("file{i}"));
         std::fs::write(&source, bytes)?;
         script.push_str(&format!("rm /{rel}\nwrite {} /{rel}\n", source.display()));
     }
+    run_script(image, &scratch, &script)?;
+    for path in files.keys() {
+        if ext4_file(image, path)?.as_deref() != files.get(path).map(Vec::as_slice) {
+            bail!("{path} did not land on {} as written", image.display());
+        }
+    }
+    Ok(())
+}
+
+/// Makes `paths` of an ext4 image world-readable and -writable with `debugfs -w`: files mode
+/// 0666, directories 0777 (made, with their parents, when missing). The harness opens a
+/// scenario's targets this way, so that file permissions alone cannot deny an app anything.
+pub fn ext4_open(image: &Path, paths: &[String]) -> Result<()> {
+    let scratch = tempfile::tempdir().context("creating a directory for debugfs input")?;
+    let mut script = String::new();
+    let mut made = std::collections::BTreeSet::new();
+    for path in paths {
+        let rel = plain_relative(path)?;
+        let stat = debugfs(image, &format!("stat /{rel}"))?;
+        let mode = if String::from_utf8_lossy(&stat.stdout).contains("Type: regular") {
+            "0100666"
+        } else {
+            make_dirs(image, rel, &mut made, &mut script)?;
+            "040777"
+        };
+        script.push_str(&format!("sif /{rel} mode {mode}\n"));
+    }
+    run_script(image, &scratch, &script)?;
+    for path in paths {
+        let stat = debugfs(image, &format!("stat /{}", plain_relative(path)?))?;
+        let text = String::from_utf8_lossy(&stat.stdout);
+        if !(text.contains("Mode:  0666") || text.contains("Mode:  0777")) {
+            bail!("{path} on {} was not opened to all", image.display());
+        }
+    }
+    Ok(())
+}
+
+/// `path` without its leading `/`, refused unless it is a plain relative path.
+fn plain_relative(path: &str) -> Result<&str> {
+    let rel = path.trim_start_matches('/');
+    if rel.is_empty() || rel.split('/').any(|c| c.is_empty() || c == "..") {
+        bail!("cannot write {path:?} onto ubuntu-data: not a plain relative path");
+    }
+    Ok(rel)
+}
+
+/// Adds to `script` a `mkdir` for each missing directory of `dir` (relative), parents first.
+fn make_dirs(
+    image: &Path,
+    dir: &str,
+    made: &mut std::collections::BTreeSet<String>,
+    script: &mut String,
+) -> Result<()> {
+    let mut at = String::new();
+    for component in dir.split('/').filter(|c| !c.is_empty()) {
+        at.push('/');
+        at.push_str(component);
+        // debugfs 1.47's mkdir of an existing name damages the parent directory: only
+        // missing directories are made.
+        if made.insert(at.clone()) && !is_dir(image, &at)? {
+            script.push_str(&format!("mkdir {at}\n"));
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `debugfs -w` command file.
+fn run_script(image: &Path, scratch: &tempfile::TempDir, script: &str) -> Result<()> {
     let commands = scratch.path().join("commands");
     std::fs::write(&commands, script)?;
     Cmd::new("debugfs")
@@ -291,12 +344,7 @@ pub fn ext4_write(image: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<()>
         .arg(&commands)
         .arg(image)
         .run()
-        .with_context(|| format!("writing files into {}", image.display()))?;
-    for path in files.keys() {
-        if ext4_file(image, path)?.as_deref() != files.get(path).map(Vec::as_slice) {
-            bail!("{path} did not land on {} as written", image.display());
-        }
-    }
+        .with_context(|| format!("writing into {}", image.display()))?;
     Ok(())
 }
 

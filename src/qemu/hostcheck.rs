@@ -44,6 +44,9 @@ pub enum CheckKind {
     AppCounters,
     /// ubuntu-data holds exactly the bytes it held before boot (recover mode never writes it).
     DataUnchanged,
+    /// The files the scenario expects on ubuntu-data afterwards have exactly their bytes, and
+    /// those it expects absent are absent.
+    DataAfter,
 }
 
 impl CheckKind {
@@ -72,6 +75,7 @@ impl CheckKind {
             CheckKind::AppActive => "app-active",
             CheckKind::AppCounters => "app-counters",
             CheckKind::DataUnchanged => "data-unchanged",
+            CheckKind::DataAfter => "data-after",
         }
     }
 }
@@ -91,6 +95,35 @@ pub struct Expected {
     pub seed_grubenv: BTreeMap<String, String>,
     /// SHA3-384 of ubuntu-data's bytes as the harness left them before boot (filled in then).
     pub data_digest: Option<String>,
+    /// What ubuntu-data must hold after the scenario (paths on the filesystem).
+    pub after: After,
+}
+
+/// What a scenario expects on ubuntu-data after its run (`after:` in the scenario file, paths
+/// under system-data/ there; on the filesystem here): the `data-after` check.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct After {
+    /// Files and their exact contents.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+    /// Paths that must not exist.
+    #[serde(default)]
+    pub absent: Vec<String>,
+}
+
+impl After {
+    /// The same expectations with `prefix` before every path.
+    pub fn under(&self, prefix: &str) -> After {
+        After {
+            files: self
+                .files
+                .iter()
+                .map(|(p, text)| (format!("{prefix}{p}"), text.clone()))
+                .collect(),
+            absent: self.absent.iter().map(|p| format!("{prefix}{p}")).collect(),
+        }
+    }
 }
 
 /// One check's verdict, as the report records it.
@@ -137,6 +170,7 @@ fn check(kind: CheckKind, disk: &DiskReader, image: &DiskReader, e: &Expected) -
         CheckKind::AppActive => apps::app_active(disk),
         CheckKind::AppCounters => apps::app_counters(disk),
         CheckKind::DataUnchanged => data_unchanged(disk, e),
+        CheckKind::DataAfter => data_after(disk, &e.after),
     }
 }
 
@@ -215,6 +249,37 @@ fn data_files(disk: &DiskReader, e: &Expected) -> Result<String> {
         }
     }
     Ok(format!("{} file(s) kept byte for byte", e.data_files.len()))
+}
+
+fn data_after(disk: &DiskReader, after: &After) -> Result<String> {
+    if after.files.is_empty() && after.absent.is_empty() {
+        bail!("the scenario names nothing to find on {DATA} afterwards");
+    }
+    let data = disk.ext4(DATA)?;
+    let mut wrong = Vec::new();
+    for (path, want) in &after.files {
+        match diskread::ext4_file(&data, path)? {
+            None => wrong.push(format!("{path} is missing")),
+            Some(have) if have != want.as_bytes() => wrong.push(format!(
+                "{path} holds {:?}, expected {want:?}",
+                String::from_utf8_lossy(&have)
+            )),
+            Some(_) => {}
+        }
+    }
+    for path in &after.absent {
+        if diskread::ext4_file(&data, path)?.is_some() {
+            wrong.push(format!("{path} exists"));
+        }
+    }
+    if !wrong.is_empty() {
+        bail!("{}", wrong.join("; "));
+    }
+    Ok(format!(
+        "{} file(s) as expected, {} absent",
+        after.files.len(),
+        after.absent.len()
+    ))
 }
 
 /// SHA3-384 of the partition `name`'s bytes.

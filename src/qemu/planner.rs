@@ -60,6 +60,8 @@ pub struct PlannedBoot {
     pub seed_env: BTreeMap<String, String>,
     /// What the harness destroys on the disk before the boot.
     pub damage: Vec<Damage>,
+    /// Paths on ubuntu-data the harness opens to all before the boot.
+    pub open: Vec<String>,
     /// The host checks to run on the disk after the VM stopped, and what they expect.
     pub host_checks: Vec<CheckKind>,
     pub expect: hostcheck::Expected,
@@ -165,6 +167,7 @@ fn plan_boot(
         data: data_files(s),
         seed_env: s.seed_env.clone(),
         damage: s.damage.clone(),
+        open: s.open.iter().map(|p| format!("system-data/{p}")).collect(),
         host_checks: s.host_checks.clone(),
         expect: disk_expectations(s, vars, info),
         expect_console: s.expect_console.clone(),
@@ -206,6 +209,7 @@ fn disk_expectations(
         data_files: data_files(s),
         seed_grubenv: info.seed_grubenv.clone(),
         data_digest: None,
+        after: s.after.under("system-data/"),
     }
 }
 
@@ -332,6 +336,22 @@ mod tests {
             )])
         );
         assert_eq!(plan.boots[1].host_checks, CheckKind::ALL);
+    }
+
+    #[test]
+    fn opened_paths_and_expectations_after_are_on_ubuntu_data() {
+        let s = Scenario::load("app-confinement").unwrap();
+        let plan = plan(&[s], &info(true)).unwrap();
+        let boot = &plan.boots[0];
+        assert!(boot.open.contains(&"system-data/probe-target".to_string()));
+        let after = &boot.expect.after;
+        assert_eq!(after.files["system-data/var/snap/hello/1/starts"], "42\n");
+        assert!(
+            after
+                .absent
+                .contains(&"system-data/probe-target/canary-neighbour".to_string())
+        );
+        assert!(boot.host_checks.contains(&CheckKind::DataAfter));
     }
 
     #[test]

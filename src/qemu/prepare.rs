@@ -1,6 +1,6 @@
 //! The boot's disk, made by the harness before the VM starts: a sparse copy of the image, with
 //! what the scenario asks written onto it by the harness (never by a command the device's
-//! runtime would accept): data files onto ubuntu-data, values into the seed's grubenv (in
+//! runtime would accept): data files onto ubuntu-data (and paths there opened to all), values into the seed's grubenv (in
 //! place, as GRUB's `save_env` would), and damage such as a destroyed ubuntu-data superblock.
 //! It then takes the digest of ubuntu-data that the `data-unchanged` host check compares with.
 
@@ -29,6 +29,9 @@ pub fn prepare_disk(image: &Path, disk: &Path, boot: &PlannedBoot) -> Result<Opt
     let reader = DiskReader::open(disk)?;
     if !boot.data.is_empty() {
         diskread::ext4_write(&reader.ext4(DATA)?, &boot.data)?;
+    }
+    if !boot.open.is_empty() {
+        diskread::ext4_open(&reader.ext4(DATA)?, &boot.open)?;
     }
     if !boot.seed_env.is_empty() {
         set_seed_env(&reader, &boot.seed_env).context("setting the seed's grubenv")?;

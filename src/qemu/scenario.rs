@@ -263,6 +263,12 @@ pub struct Scenario {
     /// What the harness destroys on the disk before boot.
     #[serde(default)]
     pub damage: Vec<Damage>,
+    /// Paths under system-data/ the harness opens to all before boot (after `write`), and
+    /// what ubuntu-data must hold afterwards (the `data-after` host check).
+    #[serde(default)]
+    pub open: Vec<String>,
+    #[serde(default)]
+    pub after: super::hostcheck::After,
     pub steps: Vec<Step>,
     pub outcome: Outcome,
     /// What the host reads on the scenario's disk after its VM stopped; the scenario passes
@@ -278,67 +284,33 @@ pub struct Scenario {
     pub expect_console: Vec<String>,
 }
 
+/// A built-in scenario: its name and `qemu/scenarios/<name>.yaml`.
+macro_rules! builtin {
+    ($name:literal) => {
+        (
+            $name,
+            include_str!(concat!("../../qemu/scenarios/", $name, ".yaml")),
+        )
+    };
+}
+
 const BUILTIN: &[(&str, &str)] = &[
-    (
-        "first-boot",
-        include_str!("../../qemu/scenarios/first-boot.yaml"),
-    ),
-    (
-        "good-kernel-update",
-        include_str!("../../qemu/scenarios/good-kernel-update.yaml"),
-    ),
-    (
-        "bad-kernel-rollback",
-        include_str!("../../qemu/scenarios/bad-kernel-rollback.yaml"),
-    ),
-    (
-        "rollback-sticks",
-        include_str!("../../qemu/scenarios/rollback-sticks.yaml"),
-    ),
-    (
-        "bad-base-rollback",
-        include_str!("../../qemu/scenarios/bad-base-rollback.yaml"),
-    ),
-    (
-        "good-base-update",
-        include_str!("../../qemu/scenarios/good-base-update.yaml"),
-    ),
-    (
-        "kernel-unloadable",
-        include_str!("../../qemu/scenarios/kernel-unloadable.yaml"),
-    ),
-    (
-        "kernel-hang",
-        include_str!("../../qemu/scenarios/kernel-hang.yaml"),
-    ),
-    (
-        "hang-before-commit",
-        include_str!("../../qemu/scenarios/hang-before-commit.yaml"),
-    ),
-    (
-        "forged-update",
-        include_str!("../../qemu/scenarios/forged-update.yaml"),
-    ),
-    (
-        "app-daemons",
-        include_str!("../../qemu/scenarios/app-daemons.yaml"),
-    ),
-    (
-        "recover-on-request",
-        include_str!("../../qemu/scenarios/recover-on-request.yaml"),
-    ),
-    (
-        "recover-when-data-lost",
-        include_str!("../../qemu/scenarios/recover-when-data-lost.yaml"),
-    ),
-    (
-        "recover-when-boot-lost",
-        include_str!("../../qemu/scenarios/recover-when-boot-lost.yaml"),
-    ),
-    (
-        "recover-refuses-bad-seed",
-        include_str!("../../qemu/scenarios/recover-refuses-bad-seed.yaml"),
-    ),
+    builtin!("first-boot"),
+    builtin!("good-kernel-update"),
+    builtin!("bad-kernel-rollback"),
+    builtin!("rollback-sticks"),
+    builtin!("bad-base-rollback"),
+    builtin!("good-base-update"),
+    builtin!("kernel-unloadable"),
+    builtin!("kernel-hang"),
+    builtin!("hang-before-commit"),
+    builtin!("forged-update"),
+    builtin!("app-daemons"),
+    builtin!("app-confinement"),
+    builtin!("recover-on-request"),
+    builtin!("recover-when-data-lost"),
+    builtin!("recover-when-boot-lost"),
+    builtin!("recover-refuses-bad-seed"),
 ];
 
 impl Scenario {
