@@ -6,7 +6,7 @@ mod support;
 
 use snapsmith::example::{snaps, sources};
 use snapsmith::exec::Cmd;
-use snapsmith::qemu::derive::apps::{FAILED_ONCE, WRAPPER, crash_first_start};
+use snapsmith::qemu::derive::apps::{FAILED_ONCE, RESTART_DELAY, WRAPPER, crash_first_start};
 use snapsmith::snap::{PackOptions, SnapFile};
 use std::path::Path;
 
@@ -23,6 +23,14 @@ fn derived_revision_fails_its_first_start_only() {
     let snap = SnapFile::open(&derived).unwrap();
     let command = snap.info().apps["hello"].command.clone().unwrap();
     assert_eq!(command, format!("{WRAPPER} bin/hello"));
+    let yaml = snap.read_file("meta/snap.yaml").unwrap();
+    let apps = snapsmith::snap::apps::parse(&yaml, &[]).unwrap();
+    let delay = apps.services[0].restart_delay.unwrap();
+    assert_eq!(
+        format!("{}s", delay.as_secs()),
+        RESTART_DELAY,
+        "the restart waits"
+    );
     assert!(
         snap.info().version.ends_with("+crash"),
         "{}",

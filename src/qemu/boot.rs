@@ -53,6 +53,7 @@ pub fn first_boot(marker: &str, timeout: Duration) -> Scenario {
         write: BTreeMap::new(),
         seed_env: BTreeMap::new(),
         damage: Vec::new(),
+        crashing_app: false,
         open: Vec::new(),
         after: Default::default(),
         steps: vec![Step::marker(marker, timeout.as_secs_f64())],

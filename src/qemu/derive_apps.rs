@@ -3,8 +3,10 @@
 //! first start, so the device's supervisor has to restart it. The daemon's `command` is
 //! prefixed by a wrapper (`bin/snapsmith-crash-once`, a busybox script: the example's bases
 //! are busybox) that exits 1 once, leaving `$SNAP_DATA/.first-start-failed`, and otherwise
-//! execs the original command. The harness installs the result beside the original on
-//! ubuntu-data; with no `current` link yet, the device activates the newest revision.
+//! execs the original command. Its `restart-delay` is [`RESTART_DELAY`], so that the restart
+//! comes after the run marker and the agent's idle marker, in an order a scenario can wait for.
+//! The harness installs the result beside the original on ubuntu-data; with no `current` link
+//! yet, the device activates the newest revision.
 
 use super::{ImageInfo, dump_snap};
 use crate::snap::{Compression, PackOptions, SnapFile};
@@ -13,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 /// The wrapper's path inside the derived snap.
 pub const WRAPPER: &str = "bin/snapsmith-crash-once";
+/// The derived daemon's `restart-delay`.
+pub const RESTART_DELAY: &str = "3s";
 /// What the wrapper leaves in `SNAP_DATA` after the failed start.
 pub const FAILED_ONCE: &str = ".first-start-failed";
 
@@ -93,6 +97,7 @@ pub fn crash_first_start(snap: &Path, app: &str, out: &Path) -> Result<()> {
         .with_context(|| format!("meta/snap.yaml: apps.{app}.command is missing"))?
         .to_string();
     yaml["apps"][app]["command"] = format!("{WRAPPER} {command}").into();
+    yaml["apps"][app]["restart-delay"] = RESTART_DELAY.into();
     let version = yaml["version"]
         .as_str()
         .map_or_else(|| format!("{:?}", yaml["version"]), str::to_string);

@@ -231,6 +231,7 @@ mod tests {
             seed_env: Default::default(),
             damage: Vec::new(),
             open: Vec::new(),
+            crashing_app: false,
             host_checks: Vec::new(),
             expect: Default::default(),
             expect_console: Vec::new(),

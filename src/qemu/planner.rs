@@ -62,6 +62,9 @@ pub struct PlannedBoot {
     pub damage: Vec<Damage>,
     /// Paths on ubuntu-data the harness opens to all before the boot.
     pub open: Vec<String>,
+    /// A derived app revision that fails its first start is installed before the boot (its
+    /// file is added to `data` and to the expected snaps once derived).
+    pub crashing_app: bool,
     /// The host checks to run on the disk after the VM stopped, and what they expect.
     pub host_checks: Vec<CheckKind>,
     pub expect: hostcheck::Expected,
@@ -168,6 +171,7 @@ fn plan_boot(
         seed_env: s.seed_env.clone(),
         damage: s.damage.clone(),
         open: s.open.iter().map(|p| format!("system-data/{p}")).collect(),
+        crashing_app: s.crashing_app,
         host_checks: s.host_checks.clone(),
         expect: disk_expectations(s, vars, info),
         expect_console: s.expect_console.clone(),

@@ -263,6 +263,10 @@ pub struct Scenario {
     /// What the harness destroys on the disk before boot.
     #[serde(default)]
     pub damage: Vec<Damage>,
+    /// The harness installs on ubuntu-data a derived revision of the image's first app snap
+    /// with a daemon, whose daemon fails its first start ([`super::derive::apps`]).
+    #[serde(default)]
+    pub crashing_app: bool,
     /// Paths under system-data/ the harness opens to all before boot (after `write`), and
     /// what ubuntu-data must hold afterwards (the `data-after` host check).
     #[serde(default)]

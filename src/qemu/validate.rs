@@ -65,7 +65,8 @@ pub fn validate_streaming(req: &Request, on_line: &(dyn Fn(&str) + Sync)) -> Res
         info.seed_grubenv = hostcheck::image_seed_grubenv(&image)
             .with_context(|| format!("{}: reading the seed's grubenv", image.display()))?;
     }
-    let plan = planner::plan(&req.scenarios, &info)?;
+    let mut plan = planner::plan(&req.scenarios, &info)?;
+    install_crashing_app(&mut plan.boots, &info, &req.work)?;
     let copies = req.jobs.clamp(1, plan.boots.len().max(1));
     super::host::preflight(plan.boot, &image, &req.work, copies)?;
     let source = match (&plan.boot, &plan.direct_append) {
@@ -138,6 +139,39 @@ fn derive_updates(
         updates.insert(*kind, update);
     }
     Ok(updates)
+}
+
+/// Derives, once, the app revision that fails its first start for the boots that install it,
+/// and adds it to their data files and expected snaps; an image without an app daemon is the
+/// reason of those boots, not an error of the run.
+fn install_crashing_app(
+    boots: &mut [planner::PlannedBoot],
+    info: &ImageInfo,
+    work: &Path,
+) -> Result<()> {
+    if !boots.iter().any(|b| b.crashing_app) {
+        return Ok(());
+    }
+    let derived = match derive::apps::derive_crashing_app(info, work) {
+        Ok(app) => Ok((
+            app.file_name,
+            std::fs::read(&app.snap).with_context(|| format!("reading {}", app.snap.display()))?,
+        )),
+        Err(e) => Err(format!("{e:#}")),
+    };
+    for boot in boots.iter_mut().filter(|b| b.crashing_app) {
+        match &derived {
+            Ok((file, bytes)) => {
+                let path = format!("{}/{file}", crate::seed::DATA_SNAPS_DIR);
+                boot.data.insert(path, bytes.clone());
+                boot.expect.snaps.insert(file.clone());
+            }
+            Err(why) => {
+                boot.refused.get_or_insert_with(|| why.clone());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The current kernel snap's vmlinuz and initrd.img, for direct kernel boot.
