@@ -10,6 +10,7 @@
 //!    the manifest records every partition's hash, and the outputs are renamed into place
 //!    ([`execute`]). On failure nothing remains at an output path.
 
+pub mod bmap;
 pub mod boot_assets;
 pub mod grub_efi;
 mod load;
@@ -194,8 +195,8 @@ fn seed_assertions(model: &LoadedModel, snaps: &[SeedSnap]) -> SeedAssertions {
 }
 
 /// Writes the images of the checked plan through a staging directory, hashes the partitions,
-/// writes `manifest.json` and moves all into place. Returns the final paths (images, then the
-/// manifest).
+/// writes `manifest.json` and a `.bmap` beside each image, and moves all into place. Returns
+/// the final paths (images, then the manifest and the bmaps).
 pub fn execute(
     plan: Checked,
     manifest: &mut Manifest,
@@ -203,11 +204,23 @@ pub fn execute(
 ) -> Result<Vec<PathBuf>> {
     write_staged(plan, out, |dir| {
         out.write.progress.timed("manifest");
-        manifest.hash_partitions(dir)?;
+        let scanned = manifest.hash_partitions(dir)?;
         crate::interrupt::check()?;
         let json = manifest.to_json()?;
         std::fs::write(dir.join(MANIFEST_NAME), json).context("writing manifest.json")?;
-        Ok(vec![MANIFEST_NAME.to_string()])
+        let mut names = vec![MANIFEST_NAME.to_string()];
+        out.write.progress.timed("bmap");
+        for v in &manifest.volumes {
+            let windows: Vec<(u64, u64, &_)> = manifest
+                .partitions
+                .iter()
+                .zip(&scanned)
+                .filter(|(p, _)| p.volume == v.name)
+                .map(|(p, m)| (p.offset, p.size, m))
+                .collect();
+            names.push(bmap::write(&dir.join(&v.image), v.size, &windows)?);
+        }
+        Ok(names)
     })
 }
 

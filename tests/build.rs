@@ -42,7 +42,11 @@ fn example_model_builds_a_preinstalled_image() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, ["manifest.json", "pc.img"], "no staging left behind");
+    assert_eq!(
+        names,
+        ["manifest.json", "pc.img", "pc.img.bmap"],
+        "no staging left behind"
+    );
     let image = out.join("pc.img");
 
     let table = sfdisk_table(&image);

@@ -145,8 +145,9 @@ impl Manifest {
         }
     }
 
-    /// Hashes every structure's mapped ranges from the written images in `dir`, in parallel.
-    pub fn hash_partitions(&mut self, dir: &Path) -> Result<()> {
+    /// Hashes every structure's mapped ranges from the written images in `dir`, in parallel;
+    /// returns the ranges, in the order of `partitions`.
+    pub fn hash_partitions(&mut self, dir: &Path) -> Result<Vec<mapped::Mapped>> {
         let scan = |p: &ManifestPartition| {
             let image = dir.join(format!("{}.img", p.volume));
             std::fs::File::open(&image)
@@ -155,12 +156,14 @@ impl Manifest {
                 .with_context(|| format!("hashing {} in {}", p.name, image.display()))
         };
         let scanned = crate::parallel::map(&self.partitions, |p| p.size, scan);
+        let mut all = Vec::new();
         for (p, m) in self.partitions.iter_mut().zip(scanned) {
             let m = m?;
             p.mapped_bytes = m.bytes;
             p.mapped_sha256 = mapped::hex(&m.sha256);
+            all.push(m);
         }
-        Ok(())
+        Ok(all)
     }
 
     pub fn to_json(&self) -> Result<String> {

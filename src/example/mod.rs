@@ -8,7 +8,8 @@
 //! when it fails):
 //!
 //! ```text
-//! DIR/pc.img, DIR/manifest.json   the image and the build's manifest
+//! DIR/pc.img, DIR/manifest.json   the image and the build's manifest, DIR/pc.img.bmap its
+//!                                 block map
 //! DIR/snaps/                      pc-kernel.snap, core.snap, hello.snap, pc.snap, snapd.snap,
 //!                                 neighbour.snap, tinker.snap
 //! DIR/assertions/                 the model, its brand chain, the trusted root, <snap>.assert
@@ -105,7 +106,16 @@ const SNAP_FILES: [&str; 7] = [
 pub fn build(opts: &ExampleOptions, reporter: &Reporter) -> Result<Example> {
     preflight(opts)?;
     let staging = Staging::create(&opts.out_dir, false)?;
-    let names = [SNAPS_DIR, ASSERTIONS_DIR, KEYRING_DIR, IMAGE, MANIFEST_NAME].map(String::from);
+    let bmap = format!("{IMAGE}{}", build::bmap::SUFFIX);
+    let names = [
+        SNAPS_DIR,
+        ASSERTIONS_DIR,
+        KEYRING_DIR,
+        IMAGE,
+        &bmap,
+        MANIFEST_NAME,
+    ]
+    .map(String::from);
     match stage(opts, staging.path(), reporter) {
         Ok(()) => {
             set_aside_old_outputs(&opts.out_dir, staging.path())?;
