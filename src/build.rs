@@ -17,6 +17,7 @@ mod load;
 mod manifest;
 mod output;
 mod progress;
+pub mod reproducible;
 mod run;
 mod timings;
 pub mod update_disk;

@@ -52,6 +52,13 @@ pub struct BuildArgs {
     /// Also print each stage's wall time (a table after the output, or "timings" in --json)
     #[arg(long)]
     timings: bool,
+    /// Build a second time into a scratch directory and fail, naming the first differing file,
+    /// byte and structure, unless every output is byte-identical
+    #[arg(long, conflicts_with = "dry_run")]
+    verify_reproducible: bool,
+    /// With --verify-reproducible: compare with this earlier output directory instead
+    #[arg(long, value_name = "DIR", requires = "verify_reproducible")]
+    against: Option<PathBuf>,
 }
 
 /// What `SOURCE_DATE_EPOCH` means to the commands that write images.
@@ -104,7 +111,10 @@ pub fn run(args: BuildArgs) -> Result<()> {
         build_time: build_time()?,
     };
     let reporter = Reporter::new(false);
-    let outcome = build::run(&request, &reporter)?;
+    let outcome = match args.verify_reproducible {
+        true => build::reproducible::run(&request, args.against.as_deref(), &reporter)?,
+        false => build::run(&request, &reporter)?,
+    };
     reporter.finish();
     if args.json {
         print!(

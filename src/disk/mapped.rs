@@ -72,7 +72,7 @@ pub fn scan(file: &File, offset: u64, size: u64) -> Result<Mapped> {
 
 /// The next data extent at or after `at` and before `end`: its start and where its hole
 /// begins (clamped to `end`). `None` when only holes remain.
-fn next_data(file: &File, at: u64, end: u64) -> Result<Option<(u64, u64)>> {
+pub fn next_data(file: &File, at: u64, end: u64) -> Result<Option<(u64, u64)>> {
     if at >= end {
         return Ok(None);
     }
