@@ -37,13 +37,8 @@ fn example_model_builds_a_preinstalled_image() {
         stdout.contains("pc.img") && stdout.contains("manifest.json"),
         "{stdout}"
     );
-    let mut names: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
     assert_eq!(
-        names,
+        support::build::names_in(&out),
         ["manifest.json", "pc.img", "pc.img.bmap"],
         "no staging left behind"
     );

@@ -20,13 +20,8 @@ fn a_second_build_is_byte_identical_and_a_difference_is_located() {
     build(&kit.snaps(), &out)
         .args(["--label", "dev", "--verify-reproducible"])
         .ok_stdout();
-    let mut names: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
     assert_eq!(
-        names,
+        support::build::names_in(&out),
         ["manifest.json", "pc.img", "pc.img.bmap"],
         "no scratch directory left behind"
     );

@@ -137,6 +137,16 @@ pub fn build_model(model: &Path, snaps: &[&Path], out: &Path) -> assert_cmd::Com
     cmd
 }
 
+/// The names in `dir`, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
 /// True when `dir` is missing or holds nothing (not even a staging directory).
 pub fn nothing_in(dir: &Path) -> bool {
     match std::fs::read_dir(dir) {
