@@ -12,11 +12,13 @@
 
 pub mod bmap;
 pub mod boot_assets;
+pub mod format;
 pub mod grub_efi;
 mod load;
 mod manifest;
 mod output;
 mod progress;
+pub mod qcow2;
 pub mod reproducible;
 mod run;
 mod timings;

@@ -122,6 +122,7 @@ fn run_execute(a: &mut Assembled, out: &Path, keep_failed: bool) -> Result<Vec<P
         out_dir: out,
         keep_failed,
         write: crate::disk::WriteOptions::new(0),
+        format: Default::default(),
     };
     execute(checked, &mut a.manifest, &out)
 }

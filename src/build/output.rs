@@ -30,11 +30,14 @@ pub struct OutputOptions<'a> {
     /// Keep the partial output of a failed write (named in the error) instead of removing it.
     pub keep_failed: bool,
     pub write: WriteOptions<'a>,
+    /// The images' format once written (they are written raw, then converted).
+    pub format: super::format::OutputFormat,
 }
 
 /// Writes the images of a checked plan into a staging directory in `out.out_dir`, lets
-/// `finish` add files beside them (it gets the staging directory and returns the names it
-/// wrote) and moves everything into place. Returns the final paths: images, then `finish`'s.
+/// `finish` add files beside them (it gets the staging directory with the raw images and
+/// returns the names it wrote), converts the images to `out.format` and moves everything into
+/// place. Returns the final paths: images, then `finish`'s.
 pub fn write_staged(
     plan: Checked,
     out: &OutputOptions,
@@ -48,7 +51,19 @@ pub fn write_staged(
             names.push(name.to_string_lossy().into_owned());
         }
         crate::interrupt::check()?;
-        names.extend(finish(staging.path())?);
+        let extra = finish(staging.path())?;
+        if out.format != super::format::OutputFormat::Raw {
+            out.write.progress.timed("convert");
+            for name in &mut names {
+                let converted = out.format.convert(&staging.path().join(&*name))?;
+                *name = converted
+                    .file_name()
+                    .context("a converted image without a name")?
+                    .to_string_lossy()
+                    .into_owned();
+            }
+        }
+        names.extend(extra);
         Ok(names)
     });
     match staged {

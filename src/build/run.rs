@@ -29,6 +29,8 @@ pub struct BuildRequest {
     pub label: Option<String>,
     pub dry_run: bool,
     pub keep_failed: bool,
+    /// The images' output format.
+    pub format: super::format::OutputFormat,
     /// Seconds since the epoch stamped on files and filesystems, and the default label's date
     /// (the CLI passes `SOURCE_DATE_EPOCH`, or the current time when it is unset).
     pub build_time: i64,
@@ -94,6 +96,7 @@ pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
             build_time,
             progress: reporter,
         },
+        format: req.format,
     };
     let written = execute(checked, &mut assembled.manifest, &out)?;
     let timings = reporter.take_timings();

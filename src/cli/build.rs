@@ -1,5 +1,6 @@
 //! `snapsmith build`: parse the options and hand them to [`crate::build::run`].
 
+use crate::build::format::OutputFormat;
 use crate::build::{self, BuildRequest, Reporter};
 use crate::units::{SectorSize, parse_cli_size};
 use anyhow::{Context, Result};
@@ -52,6 +53,10 @@ pub struct BuildArgs {
     /// Also print each stage's wall time (a table after the output, or "timings" in --json)
     #[arg(long)]
     timings: bool,
+    /// The images' format: raw (sparse <volume>.img), qcow2 (<volume>.qcow2) or zst
+    /// (<volume>.img.zst); manifest.json and the .bmap describe the raw bytes
+    #[arg(long, value_enum, default_value_t = OutputFormat::Raw)]
+    output_format: OutputFormat,
     /// Build a second time into a scratch directory and fail, naming the first differing file,
     /// byte and structure, unless every output is byte-identical
     #[arg(long, conflicts_with = "dry_run")]
@@ -108,6 +113,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         label: args.label,
         dry_run: args.dry_run,
         keep_failed: args.keep_failed,
+        format: args.output_format,
         build_time: build_time()?,
     };
     let reporter = Reporter::new(false);

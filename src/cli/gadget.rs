@@ -144,6 +144,7 @@ fn write(args: WriteArgs) -> Result<()> {
             build_time: super::build::build_time()?,
             progress: &reporter,
         },
+        format: Default::default(),
     };
     let written = build::write_staged(checked, &out, |_| Ok(Vec::new()))?;
     reporter.finish();

@@ -216,6 +216,7 @@ fn stage(opts: &ExampleOptions, dir: &Path, reporter: &Reporter) -> Result<()> {
         label: Some(build::choose_label(None, opts.source_date_epoch)?),
         dry_run: false,
         keep_failed: false,
+        format: Default::default(),
         build_time: opts.source_date_epoch,
     };
     build::run(&request, reporter).context("building the example image")?;

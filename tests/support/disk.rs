@@ -251,6 +251,7 @@ pub fn write_kept(volume: &VolumePlan, dir: &Path, keep_failed: bool) -> anyhow:
         out_dir: dir,
         keep_failed,
         write: snapsmith::disk::WriteOptions::new(1_700_000_000),
+        format: Default::default(),
     };
     let plan = ImagePlan {
         volumes: vec![volume.clone()],
