@@ -3,10 +3,13 @@
 //! `grub.cfg` on ubuntu-boot with the kernel try/trying/rollback state machine, and the initial
 //! environment blocks of both. docs/boot-protocol.md describes the protocol they implement.
 //!
-//! GRUB finds ubuntu-boot by its filesystem label (`search --label`), which compares exactly:
-//! snapsmith's FAT writer stores the label in the same case in the boot sector and the root
-//! directory, so `ubuntu-boot` matches.
+//! With the boot disk's identity ([`BootDisk`], GPT images) GRUB takes ubuntu-boot only from the
+//! disk it was loaded from: the disk named in `$cmdpath`, partition number as built, confirmed
+//! by `probe --part-uuid`; the identity goes on the kernel command line for the runtime.
+//! Without it (MBR images) GRUB finds ubuntu-boot by its filesystem label (`search --label`),
+//! which compares exactly: snapsmith's FAT writer stores the label in the same case.
 
+use super::diskid::BootDisk;
 use super::grubenv::{Grubenv, GrubenvError};
 use anyhow::{Result, bail};
 
@@ -34,6 +37,8 @@ pub struct RunConfig {
     /// `snapsmith.base=<file>` for inits that take the base from the command line instead of
     /// the modeenv; `None` leaves the choice to the modeenv.
     pub legacy_base: Option<String>,
+    /// The boot disk's identity; `None` searches ubuntu-boot by label on every disk.
+    pub disk: Option<BootDisk>,
 }
 
 /// What the seed config needs to know at build time.
@@ -44,6 +49,8 @@ pub struct SeedConfig {
     /// Path of the recovery system's kernel snap on ubuntu-seed (`snaps/pc-kernel_1.snap`).
     pub recovery_kernel: String,
     pub extra_args: Vec<String>,
+    /// As [`RunConfig::disk`].
+    pub disk: Option<BootDisk>,
 }
 
 /// Checks that kernel arguments can be placed in a GRUB script single-quoted: one word each,
@@ -62,6 +69,38 @@ pub fn check_args(args: &[String]) -> Result<()> {
 fn quoted(args: &[String]) -> String {
     args.iter().map(|a| format!(" '{a}'")).collect()
 }
+
+/// The GRUB lines that set `$boot` to ubuntu-boot (`hdN,gptM`), or leave it empty with an
+/// error line when the disk GRUB was loaded from has no such partition.
+fn find_boot(disk: Option<&BootDisk>) -> String {
+    let Some(d) = disk else {
+        return format!("search --no-floppy --label {BOOT_LABEL} --set=boot");
+    };
+    FIND_BOOT_TEMPLATE
+        .replace("@N@", &d.boot_number.to_string())
+        .replace("@UUID@", &d.ids.boot)
+}
+
+/// The identity's kernel arguments, with a leading space (empty without one).
+fn disk_args(disk: Option<&BootDisk>) -> String {
+    disk.map(|d| format!(" {}", d.ids.kernel_args()))
+        .unwrap_or_default()
+}
+
+/// `$cmdpath` is `(hdN,gptM)/EFI/boot`: the disk is what precedes the first comma. GRUB 2.06's
+/// `search` knows no partition UUIDs, so the partition is taken by number and confirmed.
+const FIND_BOOT_TEMPLATE: &str = r#"set boot=""
+set snapsmith_disk=""
+regexp --set=1:snapsmith_disk '^\(([^,)]+)' "$cmdpath"
+set snapsmith_uuid=""
+if [ -n "$snapsmith_disk" ]; then
+  probe --set=snapsmith_uuid --part-uuid ($snapsmith_disk,gpt@N@)
+fi
+if [ "$snapsmith_uuid" = "@UUID@" ]; then
+  set boot="$snapsmith_disk,gpt@N@"
+else
+  echo "snapsmith: error grub: the boot disk ($snapsmith_disk, from $cmdpath) has no ubuntu-boot @UUID@ at partition @N@"
+fi"#;
 
 /// File names (`<name>_<rev>.snap`) go into GRUB commands and kernel arguments unquoted.
 fn check_file_name(what: &str, name: &str) -> Result<()> {
@@ -83,9 +122,11 @@ pub fn run_config(cfg: &RunConfig) -> Result<String> {
         check_file_name("base snap", base)?;
         extra = format!(" snapsmith.base={base}{extra}");
     }
+    let disk = cfg.disk.as_ref();
     Ok(RUN_TEMPLATE
+        .replace("@FIND_BOOT@", &find_boot(disk))
         .replace("@STATIC@", STATIC_ARGS)
-        .replace("@EXTRA@", &extra)
+        .replace("@EXTRA@", &format!("{}{extra}", disk_args(disk)))
         .replace("@DIR@", GRUB_DIR)
         .replace("@LABEL@", BOOT_LABEL)
         .replace("@BOOT@", GRUB_BOOT_MARKER)
@@ -106,9 +147,14 @@ pub fn seed_config(cfg: &SeedConfig) -> Result<String> {
             cfg.recovery_kernel
         );
     }
+    let disk = cfg.disk.as_ref();
     Ok(SEED_TEMPLATE
+        .replace("@FIND_BOOT@", &find_boot(disk).replace('\n', "\n  "))
         .replace("@STATIC@", STATIC_ARGS)
-        .replace("@EXTRA@", &quoted(&cfg.extra_args))
+        .replace(
+            "@EXTRA@",
+            &format!("{}{}", disk_args(disk), quoted(&cfg.extra_args)),
+        )
         .replace("@DIR@", GRUB_DIR)
         .replace("@LABEL@", BOOT_LABEL)
         .replace("@SYSTEM@", &cfg.label)
@@ -141,7 +187,7 @@ pub fn run_env(kernel: &str) -> Result<Vec<u8>> {
 /// `kernel.efi`). A try kernel that cannot even be loaded rolls back at once.
 const RUN_TEMPLATE: &str = r#"# snapsmith run-mode boot configuration (generated; see docs/boot-protocol.md)
 set timeout=0
-search --no-floppy --label @LABEL@ --set=boot
+@FIND_BOOT@
 set kernel_status=""
 set snap_kernel=""
 set snap_try_kernel=""
@@ -204,8 +250,8 @@ function snapsmith_recover {
 }
 
 if [ -z "$snapd_recovery_mode" -o "$snapd_recovery_mode" = "run" ]; then
-  search --no-floppy --label @LABEL@ --set=boot
-  if [ -f ($boot)/@DIR@/grub.cfg ]; then
+  @FIND_BOOT@
+  if [ -n "$boot" -a -f ($boot)/@DIR@/grub.cfg ]; then
     configfile ($boot)/@DIR@/grub.cfg
   fi
   echo "snapsmith: grub found no bootable kernel on @LABEL@"
@@ -226,6 +272,7 @@ mod tests {
         let cfg = run_config(&RunConfig {
             extra_args: vec!["snapsmith.poweroff=idle".into(), "quiet".into()],
             legacy_base: Some("core_x1.snap".into()),
+            disk: None,
         })
         .unwrap();
         assert!(cfg.contains("search --no-floppy --label ubuntu-boot --set=boot"));
@@ -247,6 +294,7 @@ mod tests {
             let err = run_config(&RunConfig {
                 extra_args: vec![bad.into()],
                 legacy_base: None,
+                disk: None,
             })
             .unwrap_err();
             assert!(err.to_string().contains("kernel argument"), "{err}");
@@ -254,6 +302,7 @@ mod tests {
         let err = run_config(&RunConfig {
             extra_args: vec![],
             legacy_base: Some("core;reboot".into()),
+            disk: None,
         })
         .unwrap_err();
         assert!(err.to_string().contains("base snap"), "{err}");
@@ -263,6 +312,7 @@ mod tests {
                 label: "dev".into(),
                 recovery_kernel: "../k.snap".into(),
                 extra_args: vec![],
+                disk: None,
             })
             .is_err()
         );
@@ -274,6 +324,7 @@ mod tests {
             label: "20260101".into(),
             recovery_kernel: "systems/20260101/snaps/pc-kernel_6.1.snap".into(),
             extra_args: vec![],
+            disk: None,
         })
         .unwrap();
         assert!(cfg.contains("configfile ($boot)/EFI/ubuntu/grub.cfg"));
@@ -288,6 +339,56 @@ mod tests {
         assert!(cfg.contains("snapsmith_recover no-run-kernel\nelif"));
         assert!(cfg.contains("snapsmith.mode=recover snapsmith.system=$snapd_recovery_system"));
         assert!(!cfg.contains('@'));
+    }
+
+    fn boot_disk() -> BootDisk {
+        BootDisk {
+            ids: super::super::diskid::DiskIds {
+                disk: "d0000000-0000-4000-8000-000000000000".into(),
+                seed: "a0000000-0000-4000-8000-000000000001".into(),
+                boot: "b0000000-0000-4000-8000-000000000002".into(),
+                save: None,
+                data: "c0000000-0000-4000-8000-000000000004".into(),
+            },
+            boot_number: 2,
+        }
+    }
+
+    #[test]
+    fn with_an_identity_grub_stays_on_its_own_disk() {
+        let cfg = run_config(&RunConfig {
+            extra_args: vec!["quiet".into()],
+            legacy_base: None,
+            disk: Some(boot_disk()),
+        })
+        .unwrap();
+        assert!(!cfg.contains("search"), "{cfg}");
+        assert!(cfg.contains("regexp --set=1:snapsmith_disk '^\\(([^,)]+)' \"$cmdpath\""));
+        assert!(cfg.contains("probe --set=snapsmith_uuid --part-uuid ($snapsmith_disk,gpt2)"));
+        assert!(cfg.contains(
+            "if [ \"$snapsmith_uuid\" = \"b0000000-0000-4000-8000-000000000002\" ]; then\n  \
+             set boot=\"$snapsmith_disk,gpt2\""
+        ));
+        assert!(cfg.contains(
+            "snapsmith.kernel=$1 snapsmith.disk=d0000000-0000-4000-8000-000000000000 \
+             snapsmith.seed-uuid=a0000000-0000-4000-8000-000000000001 \
+             snapsmith.boot-uuid=b0000000-0000-4000-8000-000000000002 \
+             snapsmith.data-uuid=c0000000-0000-4000-8000-000000000004 'quiet'\n"
+        ));
+        let seed = seed_config(&SeedConfig {
+            label: "dev".into(),
+            recovery_kernel: "snaps/k_1.snap".into(),
+            extra_args: vec![],
+            disk: Some(boot_disk()),
+        })
+        .unwrap();
+        assert!(!seed.contains("search"), "{seed}");
+        assert!(seed.contains("  probe --set=snapsmith_uuid --part-uuid"));
+        assert!(seed.contains("if [ -n \"$boot\" -a -f ($boot)/EFI/ubuntu/grub.cfg ]"));
+        assert!(seed.contains(
+            "snapsmith.system=$snapd_recovery_system snapsmith.disk=d0000000-0000-4000-8000-000000000000 "
+        ));
+        assert!(!seed.contains('@') && !cfg.contains('@'));
     }
 
     #[test]
