@@ -6,11 +6,11 @@
 //! [`crate::boot::state`] and [`crate::boot::update`]; this file does the I/O and the markers
 //! (listed in docs/agent.md).
 
+use super::bootdisk::{self, Role};
 use super::cmdline::Options;
 use super::health::{self, Health};
 use super::shared::{
-    GRUBENV, MARKER, WRITABLE, console, mount_named, read_grubenv, read_modeenv, write_grubenv,
-    write_synced,
+    GRUBENV, MARKER, WRITABLE, console, read_grubenv, read_modeenv, write_grubenv, write_synced,
 };
 use super::sys;
 use super::watchdog::Watchdog;
@@ -70,8 +70,12 @@ pub fn settle(booted: &Booted) -> Result<Settled> {
     let scratch = scratch_dir()?;
     let mounts = Mounts {
         // Read-only but while the agent or the installer writes (see sys::writable).
-        boot: mount_named(&booted.opts.boot_partition, &scratch.join("boot"), true)?,
-        update: mount_named(update::PARTITION, &scratch.join("update"), true)?,
+        boot: bootdisk::mount_role(&booted.opts, Role::Boot, &scratch.join("boot"), true)?,
+        // Only ever read: mounted read-only, found by its partition type.
+        update: bootdisk::update_partition()
+            .map(|dev| bootdisk::mount_vfat(&dev, &scratch.join("update"), true))
+            .transpose()
+            .context("the update disk")?,
     };
     let modeenv_path = Path::new(WRITABLE).join(crate::seed::MODEENV_PATH);
     let env = read_modeenv(&modeenv_path)?;

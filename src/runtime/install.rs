@@ -12,6 +12,7 @@
 //! next boot to try it (states from [`crate::boot::state`]). The digest is recorded in
 //! `system-data/var/lib/snapsmith/applied` at staging, so a bad update is tried once.
 
+use super::cmdline::Options;
 use super::shared::{
     GRUBENV, MARKER, WRITABLE, console, copy_synced, with_mounted, write_grubenv, write_synced,
 };
@@ -32,6 +33,8 @@ pub struct Context<'a> {
     pub modeenv_path: &'a Path,
     /// A directory for temporary mount points.
     pub scratch: &'a Path,
+    /// Where the boot disk is (the seed's trust root is read from it).
+    pub opts: &'a Options,
 }
 
 /// Why one update snap is not staged: refused (a marker, nothing changed) or already done.
@@ -71,7 +74,7 @@ pub fn stage_all(ctx: &Context, env: Modeenv, grub: Option<Grubenv>) -> Result<u
     if listing.snaps.is_empty() {
         return Ok(0);
     }
-    let root = match trust::load_root(ctx.scratch, &env.recovery_system) {
+    let root = match trust::load_root(ctx.scratch, ctx.opts, &env.recovery_system) {
         Ok(root) => root,
         Err(err) => {
             for file in &listing.snaps {
