@@ -53,6 +53,7 @@ pub fn first_boot(marker: &str, timeout: Duration) -> Scenario {
         write: BTreeMap::new(),
         seed_env: BTreeMap::new(),
         damage: Vec::new(),
+        rogue_disk: false,
         steps: vec![Step::marker(marker, timeout.as_secs_f64())],
         outcome: Outcome::Running,
         host_checks: Vec::new(),

@@ -44,6 +44,8 @@ pub enum CheckKind {
     AppCounters,
     /// ubuntu-data holds exactly the bytes it held before boot (recover mode never writes it).
     DataUnchanged,
+    /// The rogue disk of the `rogue-disk` scenario holds exactly the bytes it was written with.
+    RogueUnchanged,
 }
 
 impl CheckKind {
@@ -72,6 +74,7 @@ impl CheckKind {
             CheckKind::AppActive => "app-active",
             CheckKind::AppCounters => "app-counters",
             CheckKind::DataUnchanged => "data-unchanged",
+            CheckKind::RogueUnchanged => "rogue-unchanged",
         }
     }
 }
@@ -91,6 +94,8 @@ pub struct Expected {
     pub seed_grubenv: BTreeMap<String, String>,
     /// SHA3-384 of ubuntu-data's bytes as the harness left them before boot (filled in then).
     pub data_digest: Option<String>,
+    /// The rogue disk attached beside the scenario's, as written (filled in before boot).
+    pub rogue: Option<super::rogue::Rogue>,
 }
 
 /// One check's verdict, as the report records it.
@@ -137,6 +142,7 @@ fn check(kind: CheckKind, disk: &DiskReader, image: &DiskReader, e: &Expected) -
         CheckKind::AppActive => apps::app_active(disk),
         CheckKind::AppCounters => apps::app_counters(disk),
         CheckKind::DataUnchanged => data_unchanged(disk, e),
+        CheckKind::RogueUnchanged => rogue_unchanged(e),
     }
 }
 
@@ -238,6 +244,18 @@ fn data_unchanged(disk: &DiskReader, e: &Expected) -> Result<String> {
         bail!("{DATA}'s bytes changed (SHA3-384 {have}, before boot {want})");
     }
     Ok(format!("{DATA} byte for byte as before boot"))
+}
+
+fn rogue_unchanged(e: &Expected) -> Result<String> {
+    let rogue = e.rogue.as_ref().context("no rogue disk was attached")?;
+    let have = super::rogue::file_digest(&rogue.path)?;
+    if have != rogue.digest {
+        bail!(
+            "the rogue disk's bytes changed (SHA3-384 {have}, as written {})",
+            rogue.digest
+        );
+    }
+    Ok("the rogue disk byte for byte as written".to_string())
 }
 
 fn snap_set(disk: &DiskReader, e: &Expected) -> Result<String> {

@@ -230,6 +230,7 @@ mod tests {
             data: Default::default(),
             seed_env: Default::default(),
             damage: Vec::new(),
+            rogue_disk: false,
             host_checks: Vec::new(),
             expect: Default::default(),
             expect_console: Vec::new(),

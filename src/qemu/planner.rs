@@ -60,6 +60,8 @@ pub struct PlannedBoot {
     pub seed_env: BTreeMap<String, String>,
     /// What the harness destroys on the disk before the boot.
     pub damage: Vec<Damage>,
+    /// A rogue disk is attached before the boot disk.
+    pub rogue_disk: bool,
     /// The host checks to run on the disk after the VM stopped, and what they expect.
     pub host_checks: Vec<CheckKind>,
     pub expect: hostcheck::Expected,
@@ -165,6 +167,7 @@ fn plan_boot(
         data: data_files(s),
         seed_env: s.seed_env.clone(),
         damage: s.damage.clone(),
+        rogue_disk: s.rogue_disk,
         host_checks: s.host_checks.clone(),
         expect: disk_expectations(s, vars, info),
         expect_console: s.expect_console.clone(),
@@ -206,6 +209,7 @@ fn disk_expectations(
         data_files: data_files(s),
         seed_grubenv: info.seed_grubenv.clone(),
         data_digest: None,
+        rogue: None,
     }
 }
 

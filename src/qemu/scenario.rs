@@ -263,6 +263,9 @@ pub struct Scenario {
     /// What the harness destroys on the disk before boot.
     #[serde(default)]
     pub damage: Vec<Damage>,
+    /// A rogue disk ([`super::rogue`]) is attached writable, before the boot disk.
+    #[serde(default)]
+    pub rogue_disk: bool,
     pub steps: Vec<Step>,
     pub outcome: Outcome,
     /// What the host reads on the scenario's disk after its VM stopped; the scenario passes
@@ -338,6 +341,10 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "recover-refuses-bad-seed",
         include_str!("../../qemu/scenarios/recover-refuses-bad-seed.yaml"),
+    ),
+    (
+        "rogue-disk",
+        include_str!("../../qemu/scenarios/rogue-disk.yaml"),
     ),
 ];
 
