@@ -102,6 +102,12 @@ fn grub_files_and_kernel_assets_land_on_seed_and_boot() {
             ("snap_try_kernel", "")
         ]
     );
+    // The second copy is the same block.
+    assert_eq!(
+        read(&out, "ubuntu-boot", "EFI/ubuntu/grubenv2"),
+        read(&out, "ubuntu-boot", "EFI/ubuntu/grubenv")
+    );
+    assert!(run_cfg.contains("set snap_kernel=\"pc-kernel_x1.snap\"\n"));
     // The kit's kernel snap is a unified kernel.efi: it is extracted byte for byte.
     let snap = snapsmith::snap::SnapFile::open(&kit.kernel).unwrap();
     assert_eq!(
@@ -201,6 +207,7 @@ fn grub_parses_both_configs() {
             extra_args: vec!["quiet".into()],
             legacy_base: Some("core_1.snap".into()),
             disk: disk.clone(),
+            default_kernel: Some("pc-kernel_1.snap".into()),
         })
         .unwrap();
         let seed = seed_config(&SeedConfig {

@@ -39,6 +39,8 @@ pub struct RunConfig {
     pub legacy_base: Option<String>,
     /// The boot disk's identity; `None` searches ubuntu-boot by label on every disk.
     pub disk: Option<BootDisk>,
+    /// The known-good kernel GRUB boots when neither grubenv copy can be read (the image's).
+    pub default_kernel: Option<String>,
 }
 
 /// What the seed config needs to know at build time.
@@ -123,14 +125,24 @@ pub fn run_config(cfg: &RunConfig) -> Result<String> {
         extra = format!(" snapsmith.base={base}{extra}");
     }
     let disk = cfg.disk.as_ref();
+    let default = match &cfg.default_kernel {
+        Some(k) => {
+            check_file_name("default kernel snap", k)?;
+            DEFAULT_TEMPLATE.replace("@KERNEL@", k)
+        }
+        None => String::new(),
+    };
     Ok(RUN_TEMPLATE
+        .replace("@DEFAULT@", &default)
         .replace("@FIND_BOOT@", &find_boot(disk))
         .replace("@STATIC@", STATIC_ARGS)
         .replace("@EXTRA@", &format!("{}{extra}", disk_args(disk)))
         .replace("@DIR@", GRUB_DIR)
         .replace("@LABEL@", BOOT_LABEL)
         .replace("@BOOT@", GRUB_BOOT_MARKER)
-        .replace("@ROLLBACK@", GRUB_ROLLBACK_MARKER))
+        .replace("@ROLLBACK@", GRUB_ROLLBACK_MARKER)
+        .replace("@BACKUP@", GRUBENV_BACKUP)
+        .replace("@ENV@", GRUB_ENV_MARKER))
 }
 
 /// The seed's `EFI/ubuntu/grub.cfg` (read by the GRUB image from its own partition).
@@ -181,6 +193,20 @@ pub fn run_env(kernel: &str) -> Result<Vec<u8>> {
     Ok(env.encode()?)
 }
 
+/// The second copy of ubuntu-boot's grubenv, read when the first does not load.
+pub const GRUBENV_BACKUP: &str = "grubenv2";
+/// Printed by GRUB when it reads the second copy or falls back to its default kernel.
+pub const GRUB_ENV_MARKER: &str = "snapsmith: grub env";
+
+/// Neither copy named a kernel: the known-good default, nothing tried.
+const DEFAULT_TEMPLATE: &str = r#"if [ -z "$snap_kernel" ]; then
+  set kernel_status=""
+  set snap_try_kernel=""
+  set snap_kernel="@KERNEL@"
+  echo "@ENV@ unreadable: booting the default kernel @KERNEL@"
+fi
+"#;
+
 /// Run mode: GRUB reads the kernel state from ubuntu-boot's grubenv, moves `try` to `trying`
 /// (and boots the try kernel) or `trying` to empty (the try boot never committed: roll back),
 /// and boots the chosen kernel's extracted `vmlinuz` + `initrd.img` (or a unified
@@ -191,16 +217,39 @@ set timeout=0
 set kernel_status=""
 set snap_kernel=""
 set snap_try_kernel=""
-load_env -f ($boot)/@DIR@/grubenv kernel_status snap_kernel snap_try_kernel
+set snapsmith_env="grubenv"
+if load_env -f ($boot)/@DIR@/grubenv kernel_status snap_kernel snap_try_kernel; then
+  set snapsmith_env="grubenv"
+elif load_env -f ($boot)/@DIR@/@BACKUP@ kernel_status snap_kernel snap_try_kernel; then
+  set snapsmith_env="@BACKUP@"
+  echo "@ENV@ grubenv unreadable: using @BACKUP@"
+fi
+@DEFAULT@
+# Both copies, the first first; snapsmith_saved is empty when either write failed.
+function snapsmith_save {
+  set snapsmith_saved=""
+  if save_env -f ($boot)/@DIR@/grubenv kernel_status; then
+    if save_env -f ($boot)/@DIR@/@BACKUP@ kernel_status; then
+      set snapsmith_saved="yes"
+    fi
+  fi
+}
+
 set kernel="$snap_kernel"
 if [ "$kernel_status" = "try" -a -n "$snap_try_kernel" ]; then
   set kernel_status="trying"
-  save_env -f ($boot)/@DIR@/grubenv kernel_status
-  set kernel="$snap_try_kernel"
+  snapsmith_save
+  if [ -n "$snapsmith_saved" ]; then
+    set kernel="$snap_try_kernel"
+  else
+    # A try that cannot be recorded as begun would be tried forever.
+    set kernel_status=""
+    echo "@ENV@ not written: not trying $snap_try_kernel"
+  fi
 elif [ "$kernel_status" = "trying" ]; then
   # The try boot never committed: back to the last good kernel.
   set kernel_status=""
-  save_env -f ($boot)/@DIR@/grubenv kernel_status
+  snapsmith_save
   echo "@ROLLBACK@ kernel=$snap_try_kernel running=$snap_kernel"
 fi
 
@@ -220,7 +269,7 @@ snapsmith_boot "$kernel"
 if [ "$kernel" != "$snap_kernel" ]; then
   # The try kernel could not be loaded at all.
   set kernel_status=""
-  save_env -f ($boot)/@DIR@/grubenv kernel_status
+  snapsmith_save
   echo "@ROLLBACK@ kernel=$kernel running=$snap_kernel"
   snapsmith_boot "$snap_kernel"
 fi
@@ -273,11 +322,20 @@ mod tests {
             extra_args: vec!["snapsmith.poweroff=idle".into(), "quiet".into()],
             legacy_base: Some("core_x1.snap".into()),
             disk: None,
+            default_kernel: None,
         })
         .unwrap();
         assert!(cfg.contains("search --no-floppy --label ubuntu-boot --set=boot"));
         assert!(cfg.contains("load_env -f ($boot)/EFI/ubuntu/grubenv kernel_status"));
-        assert!(cfg.contains("set kernel_status=\"trying\"\n  save_env -f ($boot)/EFI/ubuntu/grubenv kernel_status\n  set kernel=\"$snap_try_kernel\""));
+        assert!(cfg.contains(
+            "set kernel_status=\"trying\"\n  snapsmith_save\n  if [ -n \"$snapsmith_saved\" ]; then\n    \
+             set kernel=\"$snap_try_kernel\""
+        ));
+        assert!(cfg.contains(
+            "if save_env -f ($boot)/EFI/ubuntu/grubenv kernel_status; then\n    \
+             if save_env -f ($boot)/EFI/ubuntu/grubenv2 kernel_status; then"
+        ));
+        assert!(cfg.contains("elif load_env -f ($boot)/EFI/ubuntu/grubenv2 kernel_status"));
         assert!(cfg.contains(
             "linux ($boot)/EFI/ubuntu/$1/vmlinuz console=ttyS0 panic=-1 snapsmith.mode=run \
              snapsmith.kernel=$1 snapsmith.base=core_x1.snap 'snapsmith.poweroff=idle' 'quiet'\n"
@@ -295,6 +353,7 @@ mod tests {
                 extra_args: vec![bad.into()],
                 legacy_base: None,
                 disk: None,
+                default_kernel: None,
             })
             .unwrap_err();
             assert!(err.to_string().contains("kernel argument"), "{err}");
@@ -303,6 +362,7 @@ mod tests {
             extra_args: vec![],
             legacy_base: Some("core;reboot".into()),
             disk: None,
+            default_kernel: None,
         })
         .unwrap_err();
         assert!(err.to_string().contains("base snap"), "{err}");
@@ -360,9 +420,14 @@ mod tests {
             extra_args: vec!["quiet".into()],
             legacy_base: None,
             disk: Some(boot_disk()),
+            default_kernel: Some("pc-kernel_1.snap".into()),
         })
         .unwrap();
         assert!(!cfg.contains("search"), "{cfg}");
+        assert!(cfg.contains(
+            "if [ -z \"$snap_kernel\" ]; then\n  set kernel_status=\"\"\n  set snap_try_kernel=\"\"\n  \
+             set snap_kernel=\"pc-kernel_1.snap\"\n"
+        ));
         assert!(cfg.contains("regexp --set=1:snapsmith_disk '^\\(([^,)]+)' \"$cmdpath\""));
         assert!(cfg.contains("probe --set=snapsmith_uuid --part-uuid ($snapsmith_disk,gpt2)"));
         assert!(cfg.contains(

@@ -1,5 +1,6 @@
 //! The boot files of a build ([`BootAssets`]): on ubuntu-seed the GRUB EFI image, the seed
-//! `grub.cfg` and its `grubenv`; on ubuntu-boot the run-mode `grub.cfg`, its `grubenv` and the
+//! `grub.cfg` and its `grubenv`; on ubuntu-boot the run-mode `grub.cfg`, its `grubenv` (twice:
+//! `grubenv` and `grubenv2`) and the
 //! current kernel snap's assets extracted under `EFI/ubuntu/<kernel>_<rev>.snap/` (vfat has no
 //! symlinks, so GRUB picks the directory by the grubenv's kernel variables).
 //!
@@ -79,13 +80,13 @@ pub fn for_build(inputs: &BootInputs) -> Result<BootAssets> {
         extra_args,
         legacy_base: None,
         disk: boot_disk(inputs.plan)?,
+        default_kernel: Some(kernel_file.clone()),
     })?;
+    let env = grubcfg::run_env(kernel_file)?;
     let mut boot_files = vec![
         bytes(&format!("{GRUB_DIR}/grub.cfg"), run_cfg.into_bytes()),
-        bytes(
-            &format!("{GRUB_DIR}/grubenv"),
-            grubcfg::run_env(kernel_file)?,
-        ),
+        bytes(&format!("{GRUB_DIR}/grubenv"), env.clone()),
+        bytes(&format!("{GRUB_DIR}/{}", grubcfg::GRUBENV_BACKUP), env),
     ];
     boot_files.extend(kernel_assets(&kernel.path, kernel_file)?);
     Ok(BootAssets {

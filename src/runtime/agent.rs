@@ -7,11 +7,10 @@
 //! (listed in docs/agent.md).
 
 use super::bootdisk::{self, Role};
+use super::bootenv::{self, Order};
 use super::cmdline::Options;
 use super::health::{self, Health};
-use super::shared::{
-    GRUBENV, MARKER, WRITABLE, console, read_grubenv, read_modeenv, write_grubenv, write_synced,
-};
+use super::shared::{MARKER, WRITABLE, console, read_modeenv, write_synced};
 use super::sys;
 use super::watchdog::Watchdog;
 use super::{power, shared::MARKER_ERROR};
@@ -79,16 +78,22 @@ pub fn settle(booted: &Booted) -> Result<Settled> {
     };
     let modeenv_path = Path::new(WRITABLE).join(crate::seed::MODEENV_PATH);
     let env = read_modeenv(&modeenv_path)?;
-    let grub_path = mounts.boot.as_ref().map(|b| b.join(GRUBENV));
-    let grub = match &grub_path {
-        Some(p) if p.exists() => Some(read_grubenv(p)?),
-        _ => None,
-    };
+    let boot = mounts.boot.as_deref();
+    let grub = boot
+        .map(|b| bootenv::read(b, &booted.kernel))
+        .transpose()?
+        .flatten();
     let trying = state::is_try_boot(&env, grub.as_ref(), &booted.kernel, &booted.base);
     judge_health(&booted.watchdog, trying)?;
     let settled = state::settle(&env, grub.as_ref(), &booted.kernel, &booted.base);
-    if let (Some(next), Some(path)) = (&settled.grubenv, &grub_path) {
-        sys::writable(mounts.boot.as_deref(), || write_grubenv(path, next))?;
+    if let (Some(next), Some(b)) = (&settled.grubenv, boot) {
+        sys::writable(boot, || bootenv::write(b, next, Order::Commit))?;
+    }
+    if let (Some(in_force), Some(b)) = (settled.grubenv.as_ref().or(grub.as_ref()), boot) {
+        let stale = bootenv::stale(b, in_force);
+        if !stale.is_empty() {
+            sys::writable(boot, || bootenv::repair(b, in_force, &stale))?;
+        }
     }
     if let Some(next) = &settled.modeenv {
         write_synced(&modeenv_path, next.encode().as_bytes())?;

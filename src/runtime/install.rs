@@ -12,10 +12,9 @@
 //! next boot to try it (states from [`crate::boot::state`]). The digest is recorded in
 //! `system-data/var/lib/snapsmith/applied` at staging, so a bad update is tried once.
 
+use super::bootenv::{self, Order};
 use super::cmdline::Options;
-use super::shared::{
-    GRUBENV, MARKER, WRITABLE, console, copy_synced, with_mounted, write_grubenv, write_synced,
-};
+use super::shared::{MARKER, WRITABLE, console, copy_synced, with_mounted, write_synced};
 use super::trust;
 use crate::assertion::snap_trust::{Copied, Refusal, TrustRoot, Verdict};
 use crate::boot::grubenv::Grubenv;
@@ -253,7 +252,7 @@ fn stage_kernel(
     }
     let (next_env, next_grub) = state::stage_kernel(env, g, target)?;
     write_synced(ctx.modeenv_path, next_env.encode().as_bytes())?;
-    write_grubenv(&boot.join(GRUBENV), &next_grub)?;
+    bootenv::write(boot, &next_grub, Order::Staging)?;
     (*env, *grub) = (next_env, Some(next_grub));
     Ok(())
 }

@@ -12,6 +12,7 @@
 pub mod agent;
 pub mod apps;
 mod bootdisk;
+mod bootenv;
 mod cleanup;
 pub mod cmdline;
 pub mod health;
