@@ -449,6 +449,15 @@ fn data_unchanged_compares_every_byte_of_ubuntu_data() {
 }
 
 #[test]
+fn boot_state_sees_a_second_grubenv_copy_left_behind() {
+    if !ready() {
+        return;
+    }
+    let v = verdicts(|d| mtools_put(d, "ubuntu-boot", &boot_env("try"), "EFI/ubuntu/grubenv2"));
+    assert_fails(&v, "boot-state", "EFI/ubuntu/grubenv2 is");
+}
+
+#[test]
 fn rogue_unchanged_compares_every_byte_of_the_rogue_disk() {
     if !ready() {
         return;

@@ -190,6 +190,7 @@ fn validate_lists_its_scenarios() {
             "recover-when-boot-lost",
             "recover-refuses-bad-seed",
             "rogue-disk",
+            "grubenv-corrupt",
         ]
     );
     assert!(

@@ -178,7 +178,16 @@ fn boot_state(disk: &DiskReader, e: &Expected) -> Result<String> {
     let env = boot_grubenv(disk)?;
     let mode = modeenv(disk)?;
     let get = |m: &BTreeMap<String, String>, k: &str| m.get(k).cloned().unwrap_or_default();
-    let mut wrong = Vec::new();
+    let mut copy_wrong = None;
+    // The second copy, when the image has one, holds the same state.
+    let backup = format!("{GRUB_DIR}/{}", crate::boot::grubcfg::GRUBENV_BACKUP);
+    if let Some(bytes) = diskread::vfat_file(&disk.vfat(BOOT)?, &backup)? {
+        let copy = diskread::grubenv(&bytes).with_context(|| format!("{BOOT} {backup}"))?;
+        if copy != env {
+            copy_wrong = Some(format!("{backup} is {copy:?}, grubenv {env:?}"));
+        }
+    }
+    let mut wrong: Vec<String> = copy_wrong.into_iter().collect();
     let mut want = |what: &str, have: String, expect: &str| {
         if have != expect {
             wrong.push(format!("{what} is {have:?}, expected {expect:?}"));
