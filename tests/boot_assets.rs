@@ -59,7 +59,35 @@ fn grub_files_and_kernel_assets_land_on_seed_and_boot() {
     assert_eq!(seed_env.get("snapd_recovery_system"), Some("dev"));
 
     let run_cfg = String::from_utf8(read(&out, "ubuntu-boot", "EFI/ubuntu/grub.cfg")).unwrap();
-    assert!(run_cfg.contains("snapsmith.mode=run snapsmith.kernel=$1\n"));
+    // The boot disk's identity, as sfdisk reads it from the image, lowercase (as GRUB's probe
+    // prints it).
+    let table: serde_json::Value = serde_json::from_slice(
+        &snapsmith::exec::Cmd::new("sfdisk")
+            .arg("--json")
+            .arg(out.join("pc.img"))
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let table = &table["partitiontable"];
+    let uuid = |name: &str| {
+        let parts = table["partitions"].as_array().unwrap();
+        let p = parts.iter().find(|p| p["name"] == name).unwrap();
+        p["uuid"].as_str().unwrap().to_lowercase()
+    };
+    let identity = format!(
+        "snapsmith.mode=run snapsmith.kernel=$1 snapsmith.disk={} snapsmith.seed-uuid={} \
+         snapsmith.boot-uuid={} snapsmith.save-uuid={} snapsmith.data-uuid={}\n",
+        table["id"].as_str().unwrap().to_lowercase(),
+        uuid("ubuntu-seed"),
+        uuid("ubuntu-boot"),
+        uuid("ubuntu-save"),
+        uuid("ubuntu-data"),
+    );
+    assert!(run_cfg.contains(&identity), "{identity} not in {run_cfg}");
+    assert!(run_cfg.contains(&format!("= \"{}\" ]", uuid("ubuntu-boot"))));
+    assert!(seed_cfg.contains(&format!("= \"{}\" ]", uuid("ubuntu-boot"))));
     assert!(
         !run_cfg.contains("snapsmith.base"),
         "the modeenv names the base"
@@ -74,6 +102,12 @@ fn grub_files_and_kernel_assets_land_on_seed_and_boot() {
             ("snap_try_kernel", "")
         ]
     );
+    // The second copy is the same block.
+    assert_eq!(
+        read(&out, "ubuntu-boot", "EFI/ubuntu/grubenv2"),
+        read(&out, "ubuntu-boot", "EFI/ubuntu/grubenv")
+    );
+    assert!(run_cfg.contains("set snap_kernel=\"pc-kernel_x1.snap\"\n"));
     // The kit's kernel snap is a unified kernel.efi: it is extracted byte for byte.
     let snap = snapsmith::snap::SnapFile::open(&kit.kernel).unwrap();
     assert_eq!(
@@ -158,24 +192,39 @@ fn grub_parses_both_configs() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let run = run_config(&RunConfig {
-        extra_args: vec!["snapsmith.poweroff=idle".into()],
-        legacy_base: Some("core_1.snap".into()),
-    })
-    .unwrap();
-    let seed = seed_config(&SeedConfig {
-        label: "dev".into(),
-        recovery_kernel: "snaps/pc-kernel_1.snap".into(),
-        extra_args: vec![],
-    })
-    .unwrap();
-    for (name, text) in [("run.cfg", run), ("seed.cfg", seed)] {
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        snapsmith::exec::Cmd::new("grub-script-check")
-            .arg(&path)
-            .run()
-            .unwrap();
+    let identity = snapsmith::boot::diskid::BootDisk {
+        ids: snapsmith::boot::diskid::DiskIds {
+            disk: "d0000000-0000-4000-8000-000000000000".into(),
+            seed: "a0000000-0000-4000-8000-000000000001".into(),
+            boot: "b0000000-0000-4000-8000-000000000002".into(),
+            save: Some("e0000000-0000-4000-8000-000000000003".into()),
+            data: "c0000000-0000-4000-8000-000000000004".into(),
+        },
+        boot_number: 2,
+    };
+    for disk in [None, Some(identity)] {
+        let run = run_config(&RunConfig {
+            extra_args: vec!["quiet".into()],
+            legacy_base: Some("core_1.snap".into()),
+            disk: disk.clone(),
+            default_kernel: Some("pc-kernel_1.snap".into()),
+        })
+        .unwrap();
+        let seed = seed_config(&SeedConfig {
+            label: "dev".into(),
+            recovery_kernel: "snaps/pc-kernel_1.snap".into(),
+            extra_args: vec![],
+            disk,
+        })
+        .unwrap();
+        for (name, text) in [("run.cfg", run), ("seed.cfg", seed)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            snapsmith::exec::Cmd::new("grub-script-check")
+                .arg(&path)
+                .run()
+                .unwrap();
+        }
     }
 }
 

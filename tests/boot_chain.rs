@@ -50,9 +50,8 @@ fn ready() -> Option<PathBuf> {
     Some(deb)
 }
 
-/// The example snaps, made the way scripts/demo makes them, in `dir/snaps`; `cmdline_extra`
-/// becomes the gadget's `cmdline.extra`.
-fn example_snaps(deb: &Path, dir: &Path, cmdline_extra: Option<&str>) -> PathBuf {
+/// The example snaps, made the way scripts/demo makes them, in `dir/snaps`.
+fn example_snaps(deb: &Path, dir: &Path) -> PathBuf {
     let snaps = dir.join("snaps");
     std::fs::create_dir_all(&snaps).unwrap();
     snapsmith()
@@ -83,9 +82,6 @@ fn example_snaps(deb: &Path, dir: &Path, cmdline_extra: Option<&str>) -> PathBuf
         .arg(&gadget)
         .run()
         .unwrap();
-    if let Some(extra) = cmdline_extra {
-        std::fs::write(gadget.join("cmdline.extra"), extra).unwrap();
-    }
     for (tree, name) in [
         (base, "core"),
         (repo().join("examples/hello"), "hello"),
@@ -139,7 +135,7 @@ fn example_image_boots_through_grub_into_the_base() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let snaps = example_snaps(&deb, dir.path(), None);
+    let snaps = example_snaps(&deb, dir.path());
     let (image, manifest) = build(&snaps, &dir.path().join("out"));
     let (offset, size) = partition(&manifest, "ubuntu-boot");
     let before = snapsmith::build::sha256_window(&image, offset, size).unwrap();
@@ -260,8 +256,9 @@ fn grub_rolls_back_a_try_kernel_that_panics() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    // The agent powers off once idle (after unmounting), so the disk can be checked.
-    let snaps = example_snaps(&deb, dir.path(), Some("snapsmith.poweroff=idle\n"));
+    // Once idle, the power button (QMP) powers the agent off after unmounting, so the disk
+    // can be checked.
+    let snaps = example_snaps(&deb, dir.path());
     let (image, manifest) = build(&snaps, &dir.path().join("out"));
     let boot = partition(&manifest, "ubuntu-boot");
     let tried = "pc-kernel_x2.snap";
@@ -272,6 +269,7 @@ fn grub_rolls_back_a_try_kernel_that_panics() {
     let mut spec = VmSpec::new(qemu::detect());
     spec.firmware = Some(Firmware::Bios(qemu::ovmf().unwrap()));
     spec.disks.push(Disk::raw(&image));
+    spec.qmp = Some(dir.path().join("qmp.sock"));
     let log = dir.path().join("serial.log");
     let mut vm = Vm::start(&spec, &log).unwrap();
     vm.wait_for(
@@ -310,6 +308,7 @@ fn grub_rolls_back_a_try_kernel_that_panics() {
     )
     .unwrap();
     vm.wait_for("snapsmith: idle", TIMEOUT).unwrap();
+    vm.qmp("system_powerdown").unwrap();
     vm.wait_exit(TIMEOUT).unwrap();
     let at = |text: &str| {
         vm.lines()

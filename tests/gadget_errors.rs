@@ -357,4 +357,29 @@ fn kernel_command_line_files() {
         &[],
         &["cmdline.extra: \"init\" may not be set by a gadget"],
     );
+    // snapsmith's own arguments (the boot disk's identity above all) are the boot's to set.
+    std::fs::write(
+        dir.path().join("cmdline.extra"),
+        "snapsmith.disk=00000000-0000-0000-0000-000000000001\n",
+    )
+    .unwrap();
+    refused(
+        dir.path(),
+        &[],
+        &["cmdline.extra: \"snapsmith.disk\" may not be set by a gadget"],
+    );
+    // A link out of the gadget tree is not read.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("args"), "quiet\n").unwrap();
+    std::fs::remove_file(dir.path().join("cmdline.extra")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("args"),
+        dir.path().join("cmdline.extra"),
+    )
+    .unwrap();
+    refused(
+        dir.path(),
+        &[],
+        &["cmdline.extra: not a file of the gadget tree"],
+    );
 }

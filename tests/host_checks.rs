@@ -83,6 +83,7 @@ fn expected() -> Expected {
         data_files: BTreeMap::from([(DATA_FILE.into(), b"kept across updates\n".to_vec())]),
         seed_grubenv: env.iter().map(|(k, v)| (k.into(), v.into())).collect(),
         data_digest: None,
+        rogue: None,
         after: Default::default(),
     }
 }
@@ -534,4 +535,64 @@ fn data_unchanged_compares_every_byte_of_ubuntu_data() {
     );
     let none = hostcheck::run(&[CheckKind::DataUnchanged], &disk, &image, &expected());
     assert!(none[0].detail.contains("no digest"), "{none:?}");
+}
+
+#[test]
+fn boot_state_sees_a_second_grubenv_copy_left_behind() {
+    if !ready() {
+        return;
+    }
+    let v = verdicts(|d| mtools_put(d, "ubuntu-boot", &boot_env("try"), "EFI/ubuntu/grubenv2"));
+    assert_fails(&v, "boot-state", "EFI/ubuntu/grubenv2 is");
+}
+
+#[test]
+fn rogue_unchanged_compares_every_byte_of_the_rogue_disk() {
+    if !ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let image = image(dir.path());
+    let rogue =
+        snapsmith::qemu::rogue::write_rogue_disk(dir.path(), &DiskReader::open(&image).unwrap())
+            .unwrap();
+    // Named and labelled like the device's own partitions, with a modeenv and base of its own.
+    let table = diskread::sfdisk_json(&rogue.path).unwrap();
+    for name in ["ubuntu-seed", "ubuntu-boot", "ubuntu-data"] {
+        assert!(table.contains(&format!("\"name\": \"{name}\"")), "{table}");
+    }
+    let data = DiskReader::open(&rogue.path)
+        .unwrap()
+        .ext4("ubuntu-data")
+        .unwrap();
+    let modeenv = diskread::ext4_file(&data, "system-data/var/lib/snapd/modeenv").unwrap();
+    assert!(
+        String::from_utf8(modeenv.unwrap())
+            .unwrap()
+            .contains("base=core_666.snap")
+    );
+    assert_eq!(
+        diskread::ext4_file(&data, &format!("{SNAPS}/core_666.snap")).unwrap(),
+        Some(b"base".to_vec())
+    );
+    let e = Expected {
+        rogue: Some(rogue.clone()),
+        ..expected()
+    };
+    let check = || hostcheck::run(&[CheckKind::RogueUnchanged], &image, &image, &e);
+    assert!(check()[0].passed, "{:?}", check());
+    // One byte where no file lives, as a mount's superblock update would change one.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&rogue.path)
+        .unwrap();
+    let size = file.metadata().unwrap().len();
+    std::os::unix::fs::FileExt::write_all_at(&file, b"x", size / 2).unwrap();
+    let v = check();
+    assert!(
+        !v[0].passed && v[0].detail.contains("rogue disk's bytes changed"),
+        "{v:?}"
+    );
+    let none = hostcheck::run(&[CheckKind::RogueUnchanged], &image, &image, &expected());
+    assert!(none[0].detail.contains("no rogue disk"), "{none:?}");
 }

@@ -190,6 +190,8 @@ fn validate_lists_its_scenarios() {
             "recover-when-data-lost",
             "recover-when-boot-lost",
             "recover-refuses-bad-seed",
+            "rogue-disk",
+            "grubenv-corrupt",
         ]
     );
     assert!(

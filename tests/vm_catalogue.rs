@@ -94,6 +94,16 @@ fn the_default_catalogue_passes_on_the_example_device() {
     let data_lost = by_name("recover-when-data-lost");
     assert!(checked(data_lost), "{data_lost}");
     assert!(data_lost["resets"].as_array().is_none_or(|r| r.is_empty()));
+    // The rogue disk was read back byte for byte after the device booted from its own disk.
+    let rogue = by_name("rogue-disk");
+    assert!(
+        rogue["host_checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["check"] == "rogue-unchanged" && c["passed"] == true),
+        "{rogue}"
+    );
     // Every scenario ends with the power button, and QEMU saw it pressed; except the refused
     // seed, where the device stays stopped at its refusal and the harness stops the VM.
     for s in scenarios {

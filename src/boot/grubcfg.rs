@@ -3,10 +3,13 @@
 //! `grub.cfg` on ubuntu-boot with the kernel try/trying/rollback state machine, and the initial
 //! environment blocks of both. docs/boot-protocol.md describes the protocol they implement.
 //!
-//! GRUB finds ubuntu-boot by its filesystem label (`search --label`), which compares exactly:
-//! snapsmith's FAT writer stores the label in the same case in the boot sector and the root
-//! directory, so `ubuntu-boot` matches.
+//! With the boot disk's identity ([`BootDisk`], GPT images) GRUB takes ubuntu-boot only from the
+//! disk it was loaded from: the disk named in `$cmdpath`, partition number as built, confirmed
+//! by `probe --part-uuid`; the identity goes on the kernel command line for the runtime.
+//! Without it (MBR images) GRUB finds ubuntu-boot by its filesystem label (`search --label`),
+//! which compares exactly: snapsmith's FAT writer stores the label in the same case.
 
+use super::diskid::BootDisk;
 use super::grubenv::{Grubenv, GrubenvError};
 use anyhow::{Result, bail};
 
@@ -34,6 +37,10 @@ pub struct RunConfig {
     /// `snapsmith.base=<file>` for inits that take the base from the command line instead of
     /// the modeenv; `None` leaves the choice to the modeenv.
     pub legacy_base: Option<String>,
+    /// The boot disk's identity; `None` searches ubuntu-boot by label on every disk.
+    pub disk: Option<BootDisk>,
+    /// The known-good kernel GRUB boots when neither grubenv copy can be read (the image's).
+    pub default_kernel: Option<String>,
 }
 
 /// What the seed config needs to know at build time.
@@ -44,6 +51,8 @@ pub struct SeedConfig {
     /// Path of the recovery system's kernel snap on ubuntu-seed (`snaps/pc-kernel_1.snap`).
     pub recovery_kernel: String,
     pub extra_args: Vec<String>,
+    /// As [`RunConfig::disk`].
+    pub disk: Option<BootDisk>,
 }
 
 /// Checks that kernel arguments can be placed in a GRUB script single-quoted: one word each,
@@ -62,6 +71,38 @@ pub fn check_args(args: &[String]) -> Result<()> {
 fn quoted(args: &[String]) -> String {
     args.iter().map(|a| format!(" '{a}'")).collect()
 }
+
+/// The GRUB lines that set `$boot` to ubuntu-boot (`hdN,gptM`), or leave it empty with an
+/// error line when the disk GRUB was loaded from has no such partition.
+fn find_boot(disk: Option<&BootDisk>) -> String {
+    let Some(d) = disk else {
+        return format!("search --no-floppy --label {BOOT_LABEL} --set=boot");
+    };
+    FIND_BOOT_TEMPLATE
+        .replace("@N@", &d.boot_number.to_string())
+        .replace("@UUID@", &d.ids.boot)
+}
+
+/// The identity's kernel arguments, with a leading space (empty without one).
+fn disk_args(disk: Option<&BootDisk>) -> String {
+    disk.map(|d| format!(" {}", d.ids.kernel_args()))
+        .unwrap_or_default()
+}
+
+/// `$cmdpath` is `(hdN,gptM)/EFI/boot`: the disk is what precedes the first comma. GRUB 2.06's
+/// `search` knows no partition UUIDs, so the partition is taken by number and confirmed.
+const FIND_BOOT_TEMPLATE: &str = r#"set boot=""
+set snapsmith_disk=""
+regexp --set=1:snapsmith_disk '^\(([^,)]+)' "$cmdpath"
+set snapsmith_uuid=""
+if [ -n "$snapsmith_disk" ]; then
+  probe --set=snapsmith_uuid --part-uuid ($snapsmith_disk,gpt@N@)
+fi
+if [ "$snapsmith_uuid" = "@UUID@" ]; then
+  set boot="$snapsmith_disk,gpt@N@"
+else
+  echo "snapsmith: error grub: the boot disk ($snapsmith_disk, from $cmdpath) has no ubuntu-boot @UUID@ at partition @N@"
+fi"#;
 
 /// File names (`<name>_<rev>.snap`) go into GRUB commands and kernel arguments unquoted.
 fn check_file_name(what: &str, name: &str) -> Result<()> {
@@ -83,13 +124,25 @@ pub fn run_config(cfg: &RunConfig) -> Result<String> {
         check_file_name("base snap", base)?;
         extra = format!(" snapsmith.base={base}{extra}");
     }
+    let disk = cfg.disk.as_ref();
+    let default = match &cfg.default_kernel {
+        Some(k) => {
+            check_file_name("default kernel snap", k)?;
+            DEFAULT_TEMPLATE.replace("@KERNEL@", k)
+        }
+        None => String::new(),
+    };
     Ok(RUN_TEMPLATE
+        .replace("@DEFAULT@", &default)
+        .replace("@FIND_BOOT@", &find_boot(disk))
         .replace("@STATIC@", STATIC_ARGS)
-        .replace("@EXTRA@", &extra)
+        .replace("@EXTRA@", &format!("{}{extra}", disk_args(disk)))
         .replace("@DIR@", GRUB_DIR)
         .replace("@LABEL@", BOOT_LABEL)
         .replace("@BOOT@", GRUB_BOOT_MARKER)
-        .replace("@ROLLBACK@", GRUB_ROLLBACK_MARKER))
+        .replace("@ROLLBACK@", GRUB_ROLLBACK_MARKER)
+        .replace("@BACKUP@", GRUBENV_BACKUP)
+        .replace("@ENV@", GRUB_ENV_MARKER))
 }
 
 /// The seed's `EFI/ubuntu/grub.cfg` (read by the GRUB image from its own partition).
@@ -106,9 +159,14 @@ pub fn seed_config(cfg: &SeedConfig) -> Result<String> {
             cfg.recovery_kernel
         );
     }
+    let disk = cfg.disk.as_ref();
     Ok(SEED_TEMPLATE
+        .replace("@FIND_BOOT@", &find_boot(disk).replace('\n', "\n  "))
         .replace("@STATIC@", STATIC_ARGS)
-        .replace("@EXTRA@", &quoted(&cfg.extra_args))
+        .replace(
+            "@EXTRA@",
+            &format!("{}{}", disk_args(disk), quoted(&cfg.extra_args)),
+        )
         .replace("@DIR@", GRUB_DIR)
         .replace("@LABEL@", BOOT_LABEL)
         .replace("@SYSTEM@", &cfg.label)
@@ -135,26 +193,63 @@ pub fn run_env(kernel: &str) -> Result<Vec<u8>> {
     Ok(env.encode()?)
 }
 
+/// The second copy of ubuntu-boot's grubenv, read when the first does not load.
+pub const GRUBENV_BACKUP: &str = "grubenv2";
+/// Printed by GRUB when it reads the second copy or falls back to its default kernel.
+pub const GRUB_ENV_MARKER: &str = "snapsmith: grub env";
+
+/// Neither copy named a kernel: the known-good default, nothing tried.
+const DEFAULT_TEMPLATE: &str = r#"if [ -z "$snap_kernel" ]; then
+  set kernel_status=""
+  set snap_try_kernel=""
+  set snap_kernel="@KERNEL@"
+  echo "@ENV@ unreadable: booting the default kernel @KERNEL@"
+fi
+"#;
+
 /// Run mode: GRUB reads the kernel state from ubuntu-boot's grubenv, moves `try` to `trying`
 /// (and boots the try kernel) or `trying` to empty (the try boot never committed: roll back),
 /// and boots the chosen kernel's extracted `vmlinuz` + `initrd.img` (or a unified
 /// `kernel.efi`). A try kernel that cannot even be loaded rolls back at once.
 const RUN_TEMPLATE: &str = r#"# snapsmith run-mode boot configuration (generated; see docs/boot-protocol.md)
 set timeout=0
-search --no-floppy --label @LABEL@ --set=boot
+@FIND_BOOT@
 set kernel_status=""
 set snap_kernel=""
 set snap_try_kernel=""
-load_env -f ($boot)/@DIR@/grubenv kernel_status snap_kernel snap_try_kernel
+set snapsmith_env="grubenv"
+if load_env -f ($boot)/@DIR@/grubenv kernel_status snap_kernel snap_try_kernel; then
+  set snapsmith_env="grubenv"
+elif load_env -f ($boot)/@DIR@/@BACKUP@ kernel_status snap_kernel snap_try_kernel; then
+  set snapsmith_env="@BACKUP@"
+  echo "@ENV@ grubenv unreadable: using @BACKUP@"
+fi
+@DEFAULT@
+# Both copies, the first first; snapsmith_saved is empty when either write failed.
+function snapsmith_save {
+  set snapsmith_saved=""
+  if save_env -f ($boot)/@DIR@/grubenv kernel_status; then
+    if save_env -f ($boot)/@DIR@/@BACKUP@ kernel_status; then
+      set snapsmith_saved="yes"
+    fi
+  fi
+}
+
 set kernel="$snap_kernel"
 if [ "$kernel_status" = "try" -a -n "$snap_try_kernel" ]; then
   set kernel_status="trying"
-  save_env -f ($boot)/@DIR@/grubenv kernel_status
-  set kernel="$snap_try_kernel"
+  snapsmith_save
+  if [ -n "$snapsmith_saved" ]; then
+    set kernel="$snap_try_kernel"
+  else
+    # A try that cannot be recorded as begun would be tried forever.
+    set kernel_status=""
+    echo "@ENV@ not written: not trying $snap_try_kernel"
+  fi
 elif [ "$kernel_status" = "trying" ]; then
   # The try boot never committed: back to the last good kernel.
   set kernel_status=""
-  save_env -f ($boot)/@DIR@/grubenv kernel_status
+  snapsmith_save
   echo "@ROLLBACK@ kernel=$snap_try_kernel running=$snap_kernel"
 fi
 
@@ -174,7 +269,7 @@ snapsmith_boot "$kernel"
 if [ "$kernel" != "$snap_kernel" ]; then
   # The try kernel could not be loaded at all.
   set kernel_status=""
-  save_env -f ($boot)/@DIR@/grubenv kernel_status
+  snapsmith_save
   echo "@ROLLBACK@ kernel=$kernel running=$snap_kernel"
   snapsmith_boot "$snap_kernel"
 fi
@@ -204,8 +299,8 @@ function snapsmith_recover {
 }
 
 if [ -z "$snapd_recovery_mode" -o "$snapd_recovery_mode" = "run" ]; then
-  search --no-floppy --label @LABEL@ --set=boot
-  if [ -f ($boot)/@DIR@/grub.cfg ]; then
+  @FIND_BOOT@
+  if [ -n "$boot" -a -f ($boot)/@DIR@/grub.cfg ]; then
     configfile ($boot)/@DIR@/grub.cfg
   fi
   echo "snapsmith: grub found no bootable kernel on @LABEL@"
@@ -226,11 +321,21 @@ mod tests {
         let cfg = run_config(&RunConfig {
             extra_args: vec!["snapsmith.poweroff=idle".into(), "quiet".into()],
             legacy_base: Some("core_x1.snap".into()),
+            disk: None,
+            default_kernel: None,
         })
         .unwrap();
         assert!(cfg.contains("search --no-floppy --label ubuntu-boot --set=boot"));
         assert!(cfg.contains("load_env -f ($boot)/EFI/ubuntu/grubenv kernel_status"));
-        assert!(cfg.contains("set kernel_status=\"trying\"\n  save_env -f ($boot)/EFI/ubuntu/grubenv kernel_status\n  set kernel=\"$snap_try_kernel\""));
+        assert!(cfg.contains(
+            "set kernel_status=\"trying\"\n  snapsmith_save\n  if [ -n \"$snapsmith_saved\" ]; then\n    \
+             set kernel=\"$snap_try_kernel\""
+        ));
+        assert!(cfg.contains(
+            "if save_env -f ($boot)/EFI/ubuntu/grubenv kernel_status; then\n    \
+             if save_env -f ($boot)/EFI/ubuntu/grubenv2 kernel_status; then"
+        ));
+        assert!(cfg.contains("elif load_env -f ($boot)/EFI/ubuntu/grubenv2 kernel_status"));
         assert!(cfg.contains(
             "linux ($boot)/EFI/ubuntu/$1/vmlinuz console=ttyS0 panic=-1 snapsmith.mode=run \
              snapsmith.kernel=$1 snapsmith.base=core_x1.snap 'snapsmith.poweroff=idle' 'quiet'\n"
@@ -247,6 +352,8 @@ mod tests {
             let err = run_config(&RunConfig {
                 extra_args: vec![bad.into()],
                 legacy_base: None,
+                disk: None,
+                default_kernel: None,
             })
             .unwrap_err();
             assert!(err.to_string().contains("kernel argument"), "{err}");
@@ -254,6 +361,8 @@ mod tests {
         let err = run_config(&RunConfig {
             extra_args: vec![],
             legacy_base: Some("core;reboot".into()),
+            disk: None,
+            default_kernel: None,
         })
         .unwrap_err();
         assert!(err.to_string().contains("base snap"), "{err}");
@@ -263,6 +372,7 @@ mod tests {
                 label: "dev".into(),
                 recovery_kernel: "../k.snap".into(),
                 extra_args: vec![],
+                disk: None,
             })
             .is_err()
         );
@@ -274,6 +384,7 @@ mod tests {
             label: "20260101".into(),
             recovery_kernel: "systems/20260101/snaps/pc-kernel_6.1.snap".into(),
             extra_args: vec![],
+            disk: None,
         })
         .unwrap();
         assert!(cfg.contains("configfile ($boot)/EFI/ubuntu/grub.cfg"));
@@ -288,6 +399,61 @@ mod tests {
         assert!(cfg.contains("snapsmith_recover no-run-kernel\nelif"));
         assert!(cfg.contains("snapsmith.mode=recover snapsmith.system=$snapd_recovery_system"));
         assert!(!cfg.contains('@'));
+    }
+
+    fn boot_disk() -> BootDisk {
+        BootDisk {
+            ids: super::super::diskid::DiskIds {
+                disk: "d0000000-0000-4000-8000-000000000000".into(),
+                seed: "a0000000-0000-4000-8000-000000000001".into(),
+                boot: "b0000000-0000-4000-8000-000000000002".into(),
+                save: None,
+                data: "c0000000-0000-4000-8000-000000000004".into(),
+            },
+            boot_number: 2,
+        }
+    }
+
+    #[test]
+    fn with_an_identity_grub_stays_on_its_own_disk() {
+        let cfg = run_config(&RunConfig {
+            extra_args: vec!["quiet".into()],
+            legacy_base: None,
+            disk: Some(boot_disk()),
+            default_kernel: Some("pc-kernel_1.snap".into()),
+        })
+        .unwrap();
+        assert!(!cfg.contains("search"), "{cfg}");
+        assert!(cfg.contains(
+            "if [ -z \"$snap_kernel\" ]; then\n  set kernel_status=\"\"\n  set snap_try_kernel=\"\"\n  \
+             set snap_kernel=\"pc-kernel_1.snap\"\n"
+        ));
+        assert!(cfg.contains("regexp --set=1:snapsmith_disk '^\\(([^,)]+)' \"$cmdpath\""));
+        assert!(cfg.contains("probe --set=snapsmith_uuid --part-uuid ($snapsmith_disk,gpt2)"));
+        assert!(cfg.contains(
+            "if [ \"$snapsmith_uuid\" = \"b0000000-0000-4000-8000-000000000002\" ]; then\n  \
+             set boot=\"$snapsmith_disk,gpt2\""
+        ));
+        assert!(cfg.contains(
+            "snapsmith.kernel=$1 snapsmith.disk=d0000000-0000-4000-8000-000000000000 \
+             snapsmith.seed-uuid=a0000000-0000-4000-8000-000000000001 \
+             snapsmith.boot-uuid=b0000000-0000-4000-8000-000000000002 \
+             snapsmith.data-uuid=c0000000-0000-4000-8000-000000000004 'quiet'\n"
+        ));
+        let seed = seed_config(&SeedConfig {
+            label: "dev".into(),
+            recovery_kernel: "snaps/k_1.snap".into(),
+            extra_args: vec![],
+            disk: Some(boot_disk()),
+        })
+        .unwrap();
+        assert!(!seed.contains("search"), "{seed}");
+        assert!(seed.contains("  probe --set=snapsmith_uuid --part-uuid"));
+        assert!(seed.contains("if [ -n \"$boot\" -a -f ($boot)/EFI/ubuntu/grub.cfg ]"));
+        assert!(seed.contains(
+            "snapsmith.system=$snapd_recovery_system snapsmith.disk=d0000000-0000-4000-8000-000000000000 "
+        ));
+        assert!(!seed.contains('@') && !cfg.contains('@'));
     }
 
     #[test]

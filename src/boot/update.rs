@@ -1,10 +1,14 @@
 //! The update disk as the device reads it, and the record of applied updates on ubuntu-data,
-//! as pure codecs. The disk's partition (named `snapsmith-update`) holds update snaps
+//! as pure codecs. The disk's partition (named `snapsmith-update`, of type [`PARTITION_TYPE`]) holds update snaps
 //! (`*.snap`) and, beside each asserted one, its assertions (`<stem>.assert`); the device
 //! takes nothing else from it (docs/update-disk.md): no manifest, no commands, no data files.
 
 /// GPT partition name of the update disk.
 pub const PARTITION: &str = "snapsmith-update";
+/// GPT type of the update partition, snapsmith's own (a random version-4 UUID): the device finds
+/// the update disk by this type, never by a name any disk can carry.
+pub const PARTITION_TYPE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x5b3c_1f0e_8e52_4d5b_9f7a_2c6e_1d0a_4b71);
 /// Digests of applied update snaps, one per line, under ubuntu-data.
 pub const APPLIED_PATH: &str = "system-data/var/lib/snapsmith/applied";
 

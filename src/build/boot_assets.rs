@@ -1,5 +1,6 @@
 //! The boot files of a build ([`BootAssets`]): on ubuntu-seed the GRUB EFI image, the seed
-//! `grub.cfg` and its `grubenv`; on ubuntu-boot the run-mode `grub.cfg`, its `grubenv` and the
+//! `grub.cfg` and its `grubenv`; on ubuntu-boot the run-mode `grub.cfg`, its `grubenv` (twice:
+//! `grubenv` and `grubenv2`) and the
 //! current kernel snap's assets extracted under `EFI/ubuntu/<kernel>_<rev>.snap/` (vfat has no
 //! symlinks, so GRUB picks the directory by the grubenv's kernel variables).
 //!
@@ -8,12 +9,15 @@
 
 use super::BootAssets;
 use super::grub_efi::{self, BOOT_EFI_PATH};
+use crate::boot::diskid::{BootDisk, DiskIds, guid};
 use crate::boot::grubcfg::{self, GRUB_DIR, RunConfig, SeedConfig};
 use crate::gadget::Gadget;
 use crate::gadget::extras::CmdlineFile;
 use crate::gadget::schema::Bootloader;
-use crate::plan::{FileEntry, FileSource, ImagePlan, StructureContent};
-use crate::seed::{self, ModelId, ROLE_SEED, SeedSnap};
+use crate::plan::{
+    DiskId, FileEntry, FileSource, ImagePlan, PartitionEntry, PartitionKind, StructureContent,
+};
+use crate::seed::{self, ModelId, ROLE_BOOT, ROLE_DATA, ROLE_SAVE, ROLE_SEED, SeedSnap};
 use crate::snap::{SnapFile, SnapType};
 use anyhow::{Context, Result, bail};
 
@@ -60,6 +64,7 @@ pub fn for_build(inputs: &BootInputs) -> Result<BootAssets> {
         label: inputs.label.to_string(),
         recovery_kernel: seed::seed_path(inputs.label, kernel),
         extra_args: extra_args.clone(),
+        disk: boot_disk(inputs.plan)?,
     })?;
     seed_files.push(bytes(
         &format!("{GRUB_DIR}/grub.cfg"),
@@ -74,19 +79,60 @@ pub fn for_build(inputs: &BootInputs) -> Result<BootAssets> {
     let run_cfg = grubcfg::run_config(&RunConfig {
         extra_args,
         legacy_base: None,
+        disk: boot_disk(inputs.plan)?,
+        default_kernel: Some(kernel_file.clone()),
     })?;
+    let env = grubcfg::run_env(kernel_file)?;
     let mut boot_files = vec![
         bytes(&format!("{GRUB_DIR}/grub.cfg"), run_cfg.into_bytes()),
-        bytes(
-            &format!("{GRUB_DIR}/grubenv"),
-            grubcfg::run_env(kernel_file)?,
-        ),
+        bytes(&format!("{GRUB_DIR}/grubenv"), env.clone()),
+        bytes(&format!("{GRUB_DIR}/{}", grubcfg::GRUBENV_BACKUP), env),
     ];
     boot_files.extend(kernel_assets(&kernel.path, kernel_file)?);
     Ok(BootAssets {
         seed: seed_files,
         boot: boot_files,
     })
+}
+
+/// The boot disk's identity as the plan records it: the GPT disk GUID of the volume with
+/// ubuntu-boot and the unique GUIDs of its seed, boot, save and data partitions. `None` for an
+/// MBR volume (GRUB then searches by label).
+pub fn boot_disk(plan: &ImagePlan) -> Result<Option<BootDisk>> {
+    let Some(volume) = plan.volumes.iter().find(|v| {
+        v.structures
+            .iter()
+            .any(|s| s.role.as_deref() == Some(ROLE_BOOT))
+    }) else {
+        return Ok(None);
+    };
+    let DiskId::Gpt(disk) = volume.disk_id else {
+        return Ok(None);
+    };
+    let part = |role: &str| {
+        volume.structures.iter().find_map(|s| match &s.partition {
+            Some(PartitionEntry {
+                number,
+                kind: PartitionKind::Gpt { unique_guid, .. },
+            }) if s.role.as_deref() == Some(role) => Some((*number, guid(unique_guid))),
+            _ => None,
+        })
+    };
+    let need = |role: &str| {
+        part(role)
+            .with_context(|| format!("the boot volume {} has no {role} partition", volume.name))
+    };
+    let (boot_number, boot) = need(ROLE_BOOT)?;
+    Ok(Some(BootDisk {
+        ids: DiskIds {
+            disk: guid(&disk),
+            seed: need(ROLE_SEED)?.1,
+            boot,
+            save: part(ROLE_SAVE).map(|p| p.1),
+            data: need(ROLE_DATA)?.1,
+        },
+        boot_number,
+    }))
 }
 
 /// The gadget's kernel arguments: gadget.yaml `kernel-cmdline: append`, then `cmdline.extra`.

@@ -16,7 +16,8 @@ pub const PREFIX: &str = "/EFI/ubuntu";
 /// Modules built into the image. grub-mkimage adds their dependencies (fshelp, gzio, xzio,
 /// lzopio, extcmd, ...). `squash4` and `loopback` serve the recovery boot from the seed's
 /// kernel snap (GRUB 2.06 reads gzip, xz and lzo squashfs only); `chain` boots a unified
-/// `kernel.efi`.
+/// `kernel.efi`; `regexp` and `probe` take ubuntu-boot from the disk GRUB was loaded from
+/// (`$cmdpath`) and confirm its partition UUID.
 pub const MODULES: &[&str] = &[
     "part_gpt",
     "fat",
@@ -30,6 +31,8 @@ pub const MODULES: &[&str] = &[
     "chain",
     "squash4",
     "loopback",
+    "regexp",
+    "probe",
 ];
 
 /// Builds the x86_64 GRUB EFI image and returns its bytes.

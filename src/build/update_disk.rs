@@ -24,9 +24,8 @@ const ESP_TYPE: Uuid = uuid::uuid!("C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
 const LINUX_TYPE: Uuid = uuid::uuid!("0FC63DAF-8483-4772-8E79-3D69C72E3D72");
 /// GPT type of a basic data partition.
 const DATA_TYPE: Uuid = uuid::uuid!("EBD0A0A2-B9E5-4433-87C0-68B6B72699C7");
-/// GPT type of the update partition, snapsmith's own (a random version-4 UUID), so the device
-/// can find it by type rather than by a name any disk can carry.
-pub const UPDATE_TYPE: Uuid = uuid::uuid!("5B3C1F0E-8E52-4D5B-9F7A-2C6E1D0A4B71");
+/// GPT type of the update partition, snapsmith's own (see [`crate::boot::update::PARTITION_TYPE`]).
+pub const UPDATE_TYPE: Uuid = crate::boot::update::PARTITION_TYPE;
 
 /// One partition of a small GPT disk.
 #[derive(Debug, Clone)]

@@ -68,10 +68,12 @@ pub fn cmdline(raw: Option<&RawCmdline>) -> Result<Option<KernelCmdline>, Gadget
     }))
 }
 
-/// Kernel arguments a gadget may not set, by parameter name.
+/// Kernel arguments a gadget may not set, by parameter name: snapd's, and snapsmith's own
+/// (`snapsmith.*`: the boot disk's identity, the mode and the kernel are the boot's to say).
 pub fn banned_arg(arg: &str) -> Option<&str> {
     let name = arg.split_once('=').map_or(arg, |(n, _)| n).trim();
     let banned = ["root", "nfsroot", "init"].contains(&name)
+        || name.starts_with("snapsmith")
         || (name.starts_with("snapd") && !["snapd_system_disk", "snapd.debug"].contains(&name));
     banned.then_some(name)
 }
@@ -86,11 +88,14 @@ pub enum CmdlineFile {
 }
 
 /// Reads `cmdline.extra` or `cmdline.full` from a gadget tree (never both); `#` lines are
-/// comments; banned arguments are refused.
+/// comments; banned arguments are refused. A symlink is followed only when it stays inside the
+/// gadget tree; one that leads out of it (or dangles) is refused.
 pub fn cmdline_file(root: &Path) -> Result<Option<CmdlineFile>> {
     let extra = root.join("cmdline.extra");
     let full = root.join("cmdline.full");
-    let (path, wrap): (_, fn(Vec<String>) -> CmdlineFile) = match (extra.exists(), full.exists()) {
+    let present = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+    let (path, wrap): (_, fn(Vec<String>) -> CmdlineFile) = match (present(&extra), present(&full))
+    {
         (true, true) => {
             bail!("the gadget ships both cmdline.extra and cmdline.full; only one is allowed")
         }
@@ -98,6 +103,7 @@ pub fn cmdline_file(root: &Path) -> Result<Option<CmdlineFile>> {
         (false, true) => (full, CmdlineFile::Full),
         (false, false) => return Ok(None),
     };
+    inside_tree(root, &path)?;
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let args: Vec<String> = text
@@ -110,4 +116,19 @@ pub fn cmdline_file(root: &Path) -> Result<Option<CmdlineFile>> {
         bail!("{}: {bad:?} may not be set by a gadget", path.display());
     }
     Ok(Some(wrap(args)))
+}
+
+/// Refuses `path` unless it resolves to a regular file inside `root`.
+fn inside_tree(root: &Path, path: &Path) -> Result<()> {
+    let resolved = std::fs::canonicalize(path)
+        .with_context(|| format!("{}: a link that leads nowhere", path.display()))?;
+    let root = std::fs::canonicalize(root).with_context(|| format!("{}", root.display()))?;
+    if !resolved.starts_with(&root) || !resolved.is_file() {
+        bail!(
+            "{}: not a file of the gadget tree (it leads to {})",
+            path.display(),
+            resolved.display()
+        );
+    }
+    Ok(())
 }

@@ -53,6 +53,7 @@ pub fn first_boot(marker: &str, timeout: Duration) -> Scenario {
         write: BTreeMap::new(),
         seed_env: BTreeMap::new(),
         damage: Vec::new(),
+        rogue_disk: false,
         crashing_app: false,
         open: Vec::new(),
         after: Default::default(),

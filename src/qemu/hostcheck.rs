@@ -44,6 +44,8 @@ pub enum CheckKind {
     AppCounters,
     /// ubuntu-data holds exactly the bytes it held before boot (recover mode never writes it).
     DataUnchanged,
+    /// The rogue disk of the `rogue-disk` scenario holds exactly the bytes it was written with.
+    RogueUnchanged,
     /// The files the scenario expects on ubuntu-data afterwards have exactly their bytes, and
     /// those it expects absent are absent.
     DataAfter,
@@ -75,6 +77,7 @@ impl CheckKind {
             CheckKind::AppActive => "app-active",
             CheckKind::AppCounters => "app-counters",
             CheckKind::DataUnchanged => "data-unchanged",
+            CheckKind::RogueUnchanged => "rogue-unchanged",
             CheckKind::DataAfter => "data-after",
         }
     }
@@ -95,6 +98,8 @@ pub struct Expected {
     pub seed_grubenv: BTreeMap<String, String>,
     /// SHA3-384 of ubuntu-data's bytes as the harness left them before boot (filled in then).
     pub data_digest: Option<String>,
+    /// The rogue disk attached beside the scenario's, as written (filled in before boot).
+    pub rogue: Option<super::rogue::Rogue>,
     /// What ubuntu-data must hold after the scenario (paths on the filesystem).
     pub after: After,
 }
@@ -170,6 +175,7 @@ fn check(kind: CheckKind, disk: &DiskReader, image: &DiskReader, e: &Expected) -
         CheckKind::AppActive => apps::app_active(disk),
         CheckKind::AppCounters => apps::app_counters(disk),
         CheckKind::DataUnchanged => data_unchanged(disk, e),
+        CheckKind::RogueUnchanged => rogue_unchanged(e),
         CheckKind::DataAfter => data_after(disk, &e.after),
     }
 }
@@ -206,7 +212,16 @@ fn boot_state(disk: &DiskReader, e: &Expected) -> Result<String> {
     let env = boot_grubenv(disk)?;
     let mode = modeenv(disk)?;
     let get = |m: &BTreeMap<String, String>, k: &str| m.get(k).cloned().unwrap_or_default();
-    let mut wrong = Vec::new();
+    let mut copy_wrong = None;
+    // The second copy, when the image has one, holds the same state.
+    let backup = format!("{GRUB_DIR}/{}", crate::boot::grubcfg::GRUBENV_BACKUP);
+    if let Some(bytes) = diskread::vfat_file(&disk.vfat(BOOT)?, &backup)? {
+        let copy = diskread::grubenv(&bytes).with_context(|| format!("{BOOT} {backup}"))?;
+        if copy != env {
+            copy_wrong = Some(format!("{backup} is {copy:?}, grubenv {env:?}"));
+        }
+    }
+    let mut wrong: Vec<String> = copy_wrong.into_iter().collect();
     let mut want = |what: &str, have: String, expect: &str| {
         if have != expect {
             wrong.push(format!("{what} is {have:?}, expected {expect:?}"));
@@ -303,6 +318,18 @@ fn data_unchanged(disk: &DiskReader, e: &Expected) -> Result<String> {
         bail!("{DATA}'s bytes changed (SHA3-384 {have}, before boot {want})");
     }
     Ok(format!("{DATA} byte for byte as before boot"))
+}
+
+fn rogue_unchanged(e: &Expected) -> Result<String> {
+    let rogue = e.rogue.as_ref().context("no rogue disk was attached")?;
+    let have = super::rogue::file_digest(&rogue.path)?;
+    if have != rogue.digest {
+        bail!(
+            "the rogue disk's bytes changed (SHA3-384 {have}, as written {})",
+            rogue.digest
+        );
+    }
+    Ok("the rogue disk byte for byte as written".to_string())
 }
 
 fn snap_set(disk: &DiskReader, e: &Expected) -> Result<String> {

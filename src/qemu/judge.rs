@@ -230,6 +230,7 @@ mod tests {
             data: Default::default(),
             seed_env: Default::default(),
             damage: Vec::new(),
+            rogue_disk: false,
             open: Vec::new(),
             crashing_app: false,
             host_checks: Vec::new(),

@@ -25,6 +25,7 @@ pub mod planner;
 mod prepare;
 pub mod qmp;
 pub mod queue;
+pub mod rogue;
 pub mod runner;
 pub mod scenario;
 pub mod signing;

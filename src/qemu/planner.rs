@@ -60,6 +60,8 @@ pub struct PlannedBoot {
     pub seed_env: BTreeMap<String, String>,
     /// What the harness destroys on the disk before the boot.
     pub damage: Vec<Damage>,
+    /// A rogue disk is attached before the boot disk.
+    pub rogue_disk: bool,
     /// Paths on ubuntu-data the harness opens to all before the boot.
     pub open: Vec<String>,
     /// A derived app revision that fails its first start is installed before the boot (its
@@ -170,6 +172,7 @@ fn plan_boot(
         data: data_files(s),
         seed_env: s.seed_env.clone(),
         damage: s.damage.clone(),
+        rogue_disk: s.rogue_disk,
         open: s.open.iter().map(|p| format!("system-data/{p}")).collect(),
         crashing_app: s.crashing_app,
         host_checks: s.host_checks.clone(),
@@ -213,6 +216,7 @@ fn disk_expectations(
         data_files: data_files(s),
         seed_grubenv: info.seed_grubenv.clone(),
         data_digest: None,
+        rogue: None,
         after: s.after.under("system-data/"),
     }
 }

@@ -41,6 +41,7 @@ pub fn prepare_disk(image: &Path, disk: &Path, boot: &PlannedBoot) -> Result<Opt
             Damage::DataSuperblock => destroy_superblock(&reader)?,
             Damage::SeedSnap => flip_seed_gadget_byte(&reader)?,
             Damage::BootKernels => delete_boot_kernels(&reader)?,
+            Damage::BootGrubenv => garble_boot_grubenv(&reader)?,
         }
     }
     let wants_digest = boot
@@ -137,6 +138,23 @@ fn delete_boot_kernels(disk: &DiskReader) -> Result<()> {
             }
         }
         Ok(())
+    })
+}
+
+/// Overwrites ubuntu-boot's `EFI/ubuntu/grubenv` in place with as many bytes of garbage (no
+/// GRUB environment block signature), leaving the second copy as built.
+fn garble_boot_grubenv(disk: &DiskReader) -> Result<()> {
+    with_fat(disk, BOOT, |fs| {
+        let path = format!("{GRUB_DIR}/grubenv");
+        let mut f = fs
+            .root_dir()
+            .open_file(&path)
+            .with_context(|| format!("{BOOT} has no {path}"))?;
+        let len = f.seek(SeekFrom::End(0))?;
+        let garbage: Vec<u8> = (0..len).map(|i| (i * 131 % 251) as u8).collect();
+        f.seek(SeekFrom::Start(0))?;
+        f.write_all(&garbage)?;
+        Ok(f.flush()?)
     })
 }
 

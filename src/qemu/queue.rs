@@ -161,11 +161,20 @@ fn run_one(bench: &Bench, boot: &PlannedBoot) -> Result<Run> {
         .transpose()?;
     let disk = dir.join("disk.img");
     let data_digest = super::prepare::prepare_disk(&bench.image, &disk, boot)?;
+    let rogue = boot
+        .rogue_disk
+        .then(|| super::rogue::write_rogue_disk(&dir, &super::diskread::DiskReader::open(&disk)?))
+        .transpose()?;
     let expect = hostcheck::Expected {
         data_digest,
+        rogue: rogue.clone(),
         ..boot.expect.clone()
     };
-    let spec = vm_spec(bench, &disk, update_disk.as_deref())?;
+    let mut spec = vm_spec(bench, &disk, update_disk.as_deref())?;
+    if let Some(r) = &rogue {
+        // Enumerated first: the firmware, GRUB and Linux all meet it before the boot disk.
+        spec.disks.insert(0, Disk::raw(&r.path));
+    }
     let log = bench
         .serial_log
         .clone()
@@ -181,6 +190,9 @@ fn run_one(bench: &Bench, boot: &PlannedBoot) -> Result<Run> {
         run.host_checks.extend(after);
     }
     let _ = std::fs::remove_file(&disk);
+    if let Some(r) = rogue {
+        let _ = std::fs::remove_file(r.path);
+    }
     if let Some(disk) = update_disk {
         let _ = std::fs::remove_file(disk);
     }

@@ -6,12 +6,11 @@
 //! [`crate::boot::state`] and [`crate::boot::update`]; this file does the I/O and the markers
 //! (listed in docs/agent.md).
 
+use super::bootdisk::{self, Role};
+use super::bootenv::{self, Order};
 use super::cmdline::Options;
 use super::health::{self, Health};
-use super::shared::{
-    GRUBENV, MARKER, WRITABLE, console, mount_named, read_grubenv, read_modeenv, write_grubenv,
-    write_synced,
-};
+use super::shared::{MARKER, WRITABLE, console, read_modeenv, write_synced};
 use super::sys;
 use super::watchdog::Watchdog;
 use super::{power, shared::MARKER_ERROR};
@@ -70,21 +69,31 @@ pub fn settle(booted: &Booted) -> Result<Settled> {
     let scratch = scratch_dir()?;
     let mounts = Mounts {
         // Read-only but while the agent or the installer writes (see sys::writable).
-        boot: mount_named(&booted.opts.boot_partition, &scratch.join("boot"), true)?,
-        update: mount_named(update::PARTITION, &scratch.join("update"), true)?,
+        boot: bootdisk::mount_role(&booted.opts, Role::Boot, &scratch.join("boot"), true)?,
+        // Only ever read: mounted read-only, found by its partition type.
+        update: bootdisk::update_partition()
+            .map(|dev| bootdisk::mount_vfat(&dev, &scratch.join("update"), true))
+            .transpose()
+            .context("the update disk")?,
     };
     let modeenv_path = Path::new(WRITABLE).join(crate::seed::MODEENV_PATH);
     let env = read_modeenv(&modeenv_path)?;
-    let grub_path = mounts.boot.as_ref().map(|b| b.join(GRUBENV));
-    let grub = match &grub_path {
-        Some(p) if p.exists() => Some(read_grubenv(p)?),
-        _ => None,
-    };
+    let boot = mounts.boot.as_deref();
+    let grub = boot
+        .map(|b| bootenv::read(b, &booted.kernel))
+        .transpose()?
+        .flatten();
     let trying = state::is_try_boot(&env, grub.as_ref(), &booted.kernel, &booted.base);
     judge_health(&booted.watchdog, trying)?;
     let settled = state::settle(&env, grub.as_ref(), &booted.kernel, &booted.base);
-    if let (Some(next), Some(path)) = (&settled.grubenv, &grub_path) {
-        sys::writable(mounts.boot.as_deref(), || write_grubenv(path, next))?;
+    if let (Some(next), Some(b)) = (&settled.grubenv, boot) {
+        sys::writable(boot, || bootenv::write(b, next, Order::Commit))?;
+    }
+    if let (Some(in_force), Some(b)) = (settled.grubenv.as_ref().or(grub.as_ref()), boot) {
+        let stale = bootenv::stale(b, in_force);
+        if !stale.is_empty() {
+            sys::writable(boot, || bootenv::repair(b, in_force, &stale))?;
+        }
     }
     if let Some(next) = &settled.modeenv {
         write_synced(&modeenv_path, next.encode().as_bytes())?;

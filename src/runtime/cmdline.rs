@@ -10,7 +10,12 @@
 //! the GPT name of ubuntu-boot, `snapsmith.poweroff=idle` power off once nothing is pending.
 //! Recover mode (docs/recovery.md): `snapsmith.mode=recover`, `snapsmith.system=LABEL` the
 //! recovery system on ubuntu-seed.
+//!
+//! The boot disk's identity (`snapsmith.disk=GUID`, `snapsmith.{seed,boot,save,data}-uuid=`,
+//! parsed by [`crate::boot::diskid`]): when given, partitions come only from that disk, by UUID,
+//! and the partition names above are not used.
 
+use crate::boot::diskid::DiskIds;
 use std::time::Duration;
 
 /// Where the data partition keeps snaps, as snapd lays it out.
@@ -30,6 +35,8 @@ pub struct Options {
     pub poweroff_idle: bool,
     /// Recover mode: the recovery system's label on ubuntu-seed (`snapsmith.system=`).
     pub system: Option<String>,
+    /// The boot disk's identity, as GRUB passes it.
+    pub disk: Option<DiskIds>,
 }
 
 impl Default for Options {
@@ -44,13 +51,17 @@ impl Default for Options {
             boot_partition: "ubuntu-boot".to_string(),
             poweroff_idle: false,
             system: None,
+            disk: None,
         }
     }
 }
 
 /// Parses a kernel command line; unknown words are left to the kernel and the base.
 pub fn parse(cmdline: &str) -> Result<Options, String> {
-    let mut opts = Options::default();
+    let mut opts = Options {
+        disk: DiskIds::from_cmdline(cmdline)?,
+        ..Options::default()
+    };
     for word in cmdline.split_whitespace() {
         let Some((key, value)) = word.split_once('=') else {
             continue;

@@ -1,6 +1,6 @@
 //! snapsmith's init: PID 1 of the initramfs. It mounts /proc, /sys and /dev, loads the boot
-//! modules in the order the initramfs lists them, waits for the data partition (found by its
-//! GPT partition name), loop-mounts the base snap read-only, moves the pseudo filesystems into
+//! modules in the order the initramfs lists them, waits for the data partition (on the boot
+//! disk by its recorded UUID, or by GPT name without one: see the runtime's `bootdisk`), loop-mounts the base snap read-only, moves the pseudo filesystems into
 //! it and switches root.
 //!
 //! In run mode (`snapsmith.mode=run`) the base comes from modeenv: the booted kernel must be
@@ -13,11 +13,11 @@
 //! (see the runtime's `recover` module); run mode falls back to it when ubuntu-data does not mount or its
 //! base is missing.
 
+use super::bootdisk::{self, Role};
 use super::cmdline::{self, Options, SNAPS_DIR};
 use super::recover::{self, Recovered};
 use super::shared::{
-    MARKER_INIT, MARKER_READY, WRITABLE, console, mount_snap, read_modeenv, wait_for_partition,
-    write_synced,
+    MARKER_INIT, MARKER_READY, WRITABLE, console, mount_snap, read_modeenv, write_synced,
 };
 use super::watchdog::{self, Watchdog};
 use super::{cleanup, sys};
@@ -36,7 +36,7 @@ pub enum Switched {
     RunMode {
         kernel: String,
         base: String,
-        opts: Options,
+        opts: Box<Options>,
         watchdog: Watchdog,
     },
     /// Recover mode: stay PID 1 in the recovery system's base.
@@ -108,7 +108,7 @@ fn run_mode(opts: &Options, start: Instant, watchdog: Watchdog) -> Result<Switch
     let path = Path::new(WRITABLE).join(crate::seed::MODEENV_PATH);
     let env = match mount_data(opts).and_then(|()| read_modeenv(&path)) {
         Ok(env) => env,
-        Err(why) => return request_recover(why, watchdog),
+        Err(why) => return request_recover(opts, why, watchdog),
     };
     state::check_kernel(&env, &kernel)?;
     let boot = state::choose_base(&env).with_context(|| format!("{}", path.display()))?;
@@ -117,7 +117,7 @@ fn run_mode(opts: &Options, start: Instant, watchdog: Watchdog) -> Result<Switch
     if boot.base == env.base
         && let Err(why) = sys::require_entry(&snap, "base snap")
     {
-        return request_recover(why, watchdog);
+        return request_recover(opts, why, watchdog);
     }
     if let Some(next) = &boot.write {
         write_synced(&path, next.encode().as_bytes())?;
@@ -127,16 +127,16 @@ fn run_mode(opts: &Options, start: Instant, watchdog: Watchdog) -> Result<Switch
     Ok(Switched::RunMode {
         kernel,
         base: boot.base,
-        opts: opts.clone(),
+        opts: Box::new(opts.clone()),
         watchdog,
     })
 }
 
 /// Sets the seed's grubenv to recover mode and asks for a reboot; when even that fails, the
 /// original error stands (the init prints it and reboots).
-fn request_recover(why: anyhow::Error, watchdog: Watchdog) -> Result<Switched> {
+fn request_recover(opts: &Options, why: anyhow::Error, watchdog: Watchdog) -> Result<Switched> {
     let _ = sys_mount::unmount(WRITABLE, sys_mount::UnmountFlags::empty());
-    match recover::request(&format!("{why:#}")) {
+    match recover::request(opts, &format!("{why:#}")) {
         Ok(()) => {
             watchdog.disarm();
             Ok(Switched::Reboot)
@@ -211,7 +211,7 @@ fn load_modules(list: &Path) -> Result<usize> {
 
 /// Waits for the data partition and mounts it on /writable.
 fn mount_data(opts: &Options) -> Result<()> {
-    let data = wait_for_partition(&opts.data_partition, opts.disk_timeout)?;
+    let data = bootdisk::wait(opts, Role::Data, opts.disk_timeout)?;
     console(&format!(
         "{MARKER_INIT} data={} partition={}",
         data.display(),

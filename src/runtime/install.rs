@@ -12,9 +12,9 @@
 //! next boot to try it (states from [`crate::boot::state`]). The digest is recorded in
 //! `system-data/var/lib/snapsmith/applied` at staging, so a bad update is tried once.
 
-use super::shared::{
-    GRUBENV, MARKER, WRITABLE, console, copy_synced, with_mounted, write_grubenv, write_synced,
-};
+use super::bootenv::{self, Order};
+use super::cmdline::Options;
+use super::shared::{MARKER, WRITABLE, console, copy_synced, with_mounted, write_synced};
 use super::trust;
 use crate::assertion::snap_trust::{Copied, Refusal, TrustRoot, Verdict};
 use crate::boot::grubenv::Grubenv;
@@ -32,6 +32,8 @@ pub struct Context<'a> {
     pub modeenv_path: &'a Path,
     /// A directory for temporary mount points.
     pub scratch: &'a Path,
+    /// Where the boot disk is (the seed's trust root is read from it).
+    pub opts: &'a Options,
 }
 
 /// Why one update snap is not staged: refused (a marker, nothing changed) or already done.
@@ -71,7 +73,7 @@ pub fn stage_all(ctx: &Context, env: Modeenv, grub: Option<Grubenv>) -> Result<u
     if listing.snaps.is_empty() {
         return Ok(0);
     }
-    let root = match trust::load_root(ctx.scratch, &env.recovery_system) {
+    let root = match trust::load_root(ctx.scratch, ctx.opts, &env.recovery_system) {
         Ok(root) => root,
         Err(err) => {
             for file in &listing.snaps {
@@ -250,7 +252,7 @@ fn stage_kernel(
     }
     let (next_env, next_grub) = state::stage_kernel(env, g, target)?;
     write_synced(ctx.modeenv_path, next_env.encode().as_bytes())?;
-    write_grubenv(&boot.join(GRUBENV), &next_grub)?;
+    bootenv::write(boot, &next_grub, Order::Staging)?;
     (*env, *grub) = (next_env, Some(next_grub));
     Ok(())
 }

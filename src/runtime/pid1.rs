@@ -64,7 +64,7 @@ fn run(start: Instant) -> Result<()> {
             let never = run_mode(&agent::Booted {
                 kernel,
                 base,
-                opts,
+                opts: *opts,
                 watchdog,
             })?;
             match never {}
@@ -85,6 +85,7 @@ fn run_mode(booted: &agent::Booted) -> Result<Infallible> {
                 boot_dir: settled.mounts.boot.as_deref(),
                 modeenv_path: &settled.modeenv_path,
                 scratch: &settled.scratch,
+                opts: &booted.opts,
             };
             let (env, grub) = (settled.modeenv.clone(), settled.grubenv.clone());
             // ubuntu-boot is writable only while updates are staged.

@@ -11,11 +11,9 @@
 //! boot is the recovery system. GRUB sets the mode back to `run` as it boots the recovery
 //! system (one shot), so leaving recover mode is a reboot, and no failure loops.
 
+use super::bootdisk::{self, Role};
 use super::cmdline::Options;
-use super::shared::{
-    GRUBENV, MARKER, WRITABLE, console, mount_named, mount_snap, read_grubenv, wait_for_partition,
-    write_grubenv,
-};
+use super::shared::{GRUBENV, MARKER, WRITABLE, console, mount_snap, read_grubenv, write_grubenv};
 use super::sys;
 use super::trust::SEED_PARTITION;
 use super::watchdog::Watchdog;
@@ -58,7 +56,7 @@ pub fn prepare(opts: &Options) -> Result<Prepared> {
         .clone()
         .context("recover mode needs snapsmith.system=<label> on the kernel command line")?;
     let started = Instant::now();
-    let seed_dev = wait_for_partition(SEED_PARTITION, opts.disk_timeout)?;
+    let seed_dev = bootdisk::wait(opts, Role::Seed, opts.disk_timeout)?;
     std::fs::create_dir_all(SEED_DIR).with_context(|| format!("creating {SEED_DIR}"))?;
     Mount::builder()
         .fstype("vfat")
@@ -143,20 +141,22 @@ fn snap_files(dir: &Path) -> Result<Vec<String>> {
 /// Mounts ubuntu-data read-only on /writable without journal replay (`noload`), so not one
 /// byte of it changes; returns `read-only` or why it is not available.
 fn mount_data_readonly(opts: &Options) -> String {
-    let uevents = super::shared::block_uevents();
-    let Some(dev) =
-        super::shared::find_partition(uevents.iter().map(String::as_str), &opts.data_partition)
-    else {
-        return format!("unavailable (no partition named {})", opts.data_partition);
+    let dev = match bootdisk::locate(opts, Role::Data) {
+        Ok(Some(dev)) => dev,
+        Ok(None) => return format!("unavailable (no partition {})", opts.data_partition),
+        Err(e) => return format!("unavailable ({e:#})"),
     };
     let mounted = Mount::builder()
         .fstype("ext4")
         .flags(MountFlags::RDONLY)
         .data("noload")
-        .mount(Path::new("/dev").join(&dev), WRITABLE);
+        .mount(&dev, WRITABLE);
     match mounted {
         Ok(_) => "read-only".to_string(),
-        Err(e) => format!("unavailable (/dev/{dev} does not mount as ext4: {e})"),
+        Err(e) => format!(
+            "unavailable ({} does not mount as ext4: {e})",
+            dev.display()
+        ),
     }
 }
 
@@ -167,9 +167,9 @@ pub fn data_mounted(p: &Prepared) -> bool {
 
 /// Run mode cannot boot (`why`): sets the seed's grubenv to recover mode so the next boot is
 /// the recovery system. Fails when the seed has no grubenv to set.
-pub fn request(why: &str) -> Result<()> {
+pub fn request(opts: &Options, why: &str) -> Result<()> {
     let at = Path::new("/seed-request");
-    let mounted = mount_named(SEED_PARTITION, at, false)?
+    let mounted = bootdisk::mount_role(opts, Role::Seed, at, false)?
         .with_context(|| format!("no {SEED_PARTITION} partition to recover from"))?;
     let path = mounted.join(GRUBENV);
     let result = read_grubenv(&path).and_then(|mut env| {

@@ -1,5 +1,5 @@
 //! What the init, the agent and the update installer share, and the only runtime file they all
-//! import: console markers, finding partitions by GPT name, synced writes, the boot-state file
+//! import: console markers, finding partitions by GPT name in sysfs (for `bootdisk`), synced writes, the boot-state file
 //! codecs on disk (modeenv, grubenv rewritten in place), and loop-mounting snaps. It imports no
 //! other runtime file, so init, agent and install depend on it and never on each other.
 
@@ -9,7 +9,6 @@ use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 use sys_mount::{Mount, MountFlags, UnmountFlags};
 
 /// The version of the marker protocol (docs/validate.md): raised when an existing marker changes
@@ -65,56 +64,6 @@ pub fn block_uevents() -> Vec<String> {
         .collect();
     out.sort();
     out
-}
-
-/// Polls sysfs until the partition named `name` has a device node, or `timeout` passes.
-pub fn wait_for_partition(name: &str, timeout: Duration) -> Result<PathBuf> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let uevents = block_uevents();
-        if let Some(dev) = find_partition(uevents.iter().map(String::as_str), name) {
-            let node = Path::new("/dev").join(dev);
-            if node.exists() {
-                return Ok(node);
-            }
-        }
-        if Instant::now() >= deadline {
-            let seen: Vec<&str> = uevents
-                .iter()
-                .filter_map(|u| u.lines().find_map(|l| l.strip_prefix("DEVNAME=")))
-                .collect();
-            let seen = if seen.is_empty() {
-                "none".to_string()
-            } else {
-                seen.join(" ")
-            };
-            bail!(
-                "no partition named {name} after {} s (block devices: {seen})",
-                timeout.as_secs_f64()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Mounts the vfat partition with GPT name `name` on `target` when the disk has it.
-pub fn mount_named(name: &str, target: &Path, readonly: bool) -> Result<Option<PathBuf>> {
-    let uevents = block_uevents();
-    let Some(dev) = find_partition(uevents.iter().map(String::as_str), name) else {
-        return Ok(None);
-    };
-    std::fs::create_dir_all(target)?;
-    let flags = if readonly {
-        MountFlags::RDONLY
-    } else {
-        MountFlags::empty()
-    };
-    Mount::builder()
-        .fstype("vfat")
-        .flags(flags)
-        .mount(Path::new("/dev").join(&dev), target)
-        .with_context(|| format!("mounting /dev/{dev} ({name}) as vfat"))?;
-    Ok(Some(target.to_path_buf()))
 }
 
 /// Writes `bytes` to a temporary file beside `path`, fsyncs it and renames it over `path`. The

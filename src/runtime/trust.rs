@@ -4,6 +4,8 @@
 //! the copy of the snap onto ubuntu-data hashed in the same pass. What is decided on them is
 //! [`crate::assertion::snap_trust`]'s, shared with the builder.
 
+use super::bootdisk::{self, Role};
+use super::cmdline::Options;
 use crate::assertion::snap_trust::TrustRoot;
 use crate::assertion::{self, Assertion};
 use crate::snap::SnapDigest;
@@ -17,9 +19,9 @@ pub const SEED_PARTITION: &str = "ubuntu-seed";
 
 /// Mounts ubuntu-seed read-only under `scratch`, reads the recovery system `label`'s model and
 /// model-etc and verifies them now; the seed is unmounted again either way.
-pub fn load_root(scratch: &Path, label: &str) -> Result<TrustRoot> {
+pub fn load_root(scratch: &Path, opts: &Options, label: &str) -> Result<TrustRoot> {
     let at = scratch.join("seed");
-    let mounted = super::shared::mount_named(SEED_PARTITION, &at, true)?
+    let mounted = bootdisk::mount_role(opts, Role::Seed, &at, true)?
         .with_context(|| format!("no {SEED_PARTITION} partition"))?;
     let system = mounted.join("systems").join(label);
     let read = |rel: &str| {
