@@ -123,6 +123,32 @@ pub fn dump_snap(info: &ImageInfo, file: &str, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The prefix of the image's installed snaps copied into the work directory.
+const INSTALLED: &str = "installed-";
+
+/// The installed snap `file`, copied out of the image into `work` once per run (as
+/// `installed-<file>`); [`forget_installed`] drops the copies of an earlier run.
+pub fn installed_snap(info: &ImageInfo, file: &str, work: &Path) -> Result<PathBuf> {
+    let copy = work.join(format!("{INSTALLED}{file}"));
+    if !copy.exists() {
+        dump_snap(info, file, &copy)?;
+    }
+    Ok(copy)
+}
+
+/// Removes the installed snaps an earlier run copied into `work`: another image may have a
+/// snap file of the same name with other bytes.
+pub fn forget_installed(work: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(work).with_context(|| format!("reading {}", work.display()))? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(INSTALLED) {
+            std::fs::remove_file(entry.path())
+                .with_context(|| format!("removing {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes the update snap for `kind` into `work`; `None` for no update. The forgeries of
 /// [`UpdateKind::Forged`] are a directory of snaps ([`super::derive_forged`]).
 pub fn derive_update(kind: UpdateKind, info: &ImageInfo, work: &Path) -> Result<Option<PathBuf>> {
@@ -134,10 +160,7 @@ pub fn derive_update(kind: UpdateKind, info: &ImageInfo, work: &Path) -> Result<
         Some(SnapType::Kernel) => (info.kernel()?.to_string(), "kernel"),
         Some(_) => (info.modeenv.base.clone(), "base"),
     };
-    let original = work.join(format!("installed-{installed}"));
-    if !original.exists() {
-        dump_snap(info, &installed, &original)?;
-    }
+    let original = installed_snap(info, &installed, work)?;
     let snap = SnapFile::open(&original)?;
     let tree = work.join(format!("tree-{kind:?}"));
     if tree.exists() {

@@ -8,7 +8,7 @@
 //! The harness installs the result beside the original on ubuntu-data; with no `current` link
 //! yet, the device activates the newest revision.
 
-use super::{ImageInfo, dump_snap};
+use super::ImageInfo;
 use crate::snap::{Compression, PackOptions, SnapFile};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -47,10 +47,7 @@ pub fn derive_crashing_app(info: &ImageInfo, work: &Path) -> Result<DerivedApp> 
     let system =
         |f: &str| f == env.base || f == env.gadget || env.current_kernels.iter().any(|k| k == f);
     for file in info.installed.iter().filter(|f| !system(f)) {
-        let original = work.join(format!("installed-{file}"));
-        if !original.exists() {
-            dump_snap(info, file, &original)?;
-        }
+        let original = super::installed_snap(info, file, work)?;
         let snap = SnapFile::open(&original)?;
         let Some(app) = snap.info().daemons().first().map(|s| (*s).to_string()) else {
             continue;

@@ -12,7 +12,7 @@
 //!
 //! The files go on the update disk as they are (see [`super::disks`]).
 
-use super::derive::{ImageInfo, dump_snap, set_field};
+use super::derive::{ImageInfo, set_field};
 use super::signing::{SeedSigning, SignError, find_key, original};
 use crate::assertion::{self, Keyring, PrivateKey};
 use crate::snap::{Compression, PackOptions, SnapAssertRequest, SnapFile, snap_assertions};
@@ -45,10 +45,7 @@ fn repack(
     out: &Path,
     edit: &[(&str, &str)],
 ) -> Result<()> {
-    let original = work.join(format!("installed-{file}"));
-    if !original.exists() {
-        dump_snap(info, file, &original)?;
-    }
+    let original = super::derive::installed_snap(info, file, work)?;
     let snap = SnapFile::open(&original)?;
     let tree = work.join("tree-forged");
     if tree.exists() {

@@ -56,6 +56,7 @@ pub fn validate_streaming(req: &Request, on_line: &(dyn Fn(&str) + Sync)) -> Res
     let image = std::path::absolute(&req.image)
         .with_context(|| format!("resolving {}", req.image.display()))?;
     super::host::tools()?;
+    derive::forget_installed(&req.work)?;
     let mut info = derive::read_image(&image)?;
     let checks_seed = req
         .scenarios
@@ -177,10 +178,7 @@ fn install_crashing_app(
 /// The current kernel snap's vmlinuz and initrd.img, for direct kernel boot.
 fn direct_kernel_files(info: &ImageInfo, work: &Path) -> Result<(PathBuf, PathBuf)> {
     let kernel = info.kernel()?;
-    let snap_path = work.join(format!("installed-{kernel}"));
-    if !snap_path.exists() {
-        derive::dump_snap(info, kernel, &snap_path)?;
-    }
+    let snap_path = derive::installed_snap(info, kernel, work)?;
     let snap = crate::snap::SnapFile::open(&snap_path)?;
     let mut out = Vec::new();
     for name in ["vmlinuz", "initrd.img"] {
