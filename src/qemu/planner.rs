@@ -4,7 +4,8 @@
 
 use super::derive::ImageInfo;
 use super::hostcheck::{self, CheckKind};
-use super::scenario::{Damage, Outcome, Revision, Scenario, UpdateKind, Wait, expand};
+use super::powercut::{Chosen, Phase, PowerCut};
+use super::scenario::{Damage, Expect, Outcome, Revision, Scenario, UpdateKind, Wait, expand};
 use crate::boot::update;
 use crate::snap::SnapType;
 use anyhow::Result;
@@ -65,6 +66,39 @@ pub struct PlannedBoot {
     pub expect: hostcheck::Expected,
     /// Console error patterns the scenario causes on purpose.
     pub expect_console: Vec<String>,
+    /// A boot of the `power-cut` scenario: the power goes before `expected` (which then is
+    /// what must follow once it is back).
+    pub cut: Option<CutBoot>,
+}
+
+/// Where a boot of `power-cut` loses its power, and what the host may find afterwards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CutBoot {
+    /// The cut's number in the run.
+    pub index: usize,
+    /// The point's name and phase.
+    pub point: String,
+    pub phase: Phase,
+    /// The console marker the delay counts from, placeholders filled in.
+    pub after: String,
+    /// Seconds from QEMU's start to wait for `after`.
+    pub timeout: f64,
+    /// Seconds after `after` when the power goes.
+    pub delay: f64,
+    /// The seed the cuts were chosen from.
+    pub seed: u64,
+    /// The good outcomes: the host checks must pass for one of them.
+    pub good: Vec<hostcheck::Expected>,
+}
+
+impl PlannedBoot {
+    /// The boot's directory under the work directory (a cut's has its number).
+    pub fn dir_name(&self) -> String {
+        match &self.cut {
+            Some(cut) => format!("{}-{:02}", self.name, cut.index + 1),
+            None => self.name.clone(),
+        }
+    }
 }
 
 /// What a validate run does.
@@ -94,8 +128,17 @@ pub fn plan(scenarios: &[Scenario], info: &ImageInfo) -> Result<Plan> {
     };
     let mut boots: Vec<PlannedBoot> = Vec::new();
     for s in scenarios {
-        let vars = placeholders(info, s.update.revision_step())?;
-        boots.push(plan_boot(s, boot, &vars, info));
+        match &s.power_cut {
+            Some(cuts) => {
+                for chosen in cuts.choose() {
+                    boots.push(plan_cut(s, cuts, chosen, boot, info)?);
+                }
+            }
+            None => {
+                let vars = placeholders(info, s.update.revision_step())?;
+                boots.push(plan_boot(s, s.update, boot, &vars, info));
+            }
+        }
     }
     let mut derive: Vec<UpdateKind> = boots
         .iter()
@@ -112,25 +155,56 @@ pub fn plan(scenarios: &[Scenario], info: &ImageInfo) -> Result<Plan> {
     })
 }
 
+/// One cut of a `power-cut` scenario: a boot with its point's update.
+fn plan_cut(
+    s: &Scenario,
+    cuts: &PowerCut,
+    chosen: Chosen,
+    boot: BootPath,
+    info: &ImageInfo,
+) -> Result<PlannedBoot> {
+    let point = &cuts.points[chosen.point];
+    let vars = placeholders(info, point.update.revision_step())?;
+    let mut planned = plan_boot(s, point.update, boot, &vars, info);
+    let good: Vec<hostcheck::Expected> = point
+        .good
+        .iter()
+        .map(|e| disk_expectations(s, point.update, e, &vars, info))
+        .collect();
+    planned.expect = good.first().cloned().unwrap_or_default();
+    planned.cut = Some(CutBoot {
+        index: chosen.index,
+        point: point.name.clone(),
+        phase: point.phase,
+        after: expand(&point.after, &vars),
+        timeout: point.timeout,
+        delay: chosen.delay,
+        seed: cuts.seed,
+        good,
+    });
+    Ok(planned)
+}
+
 fn plan_boot(
     s: &Scenario,
+    update: UpdateKind,
     boot: BootPath,
     vars: &BTreeMap<&str, String>,
     info: &ImageInfo,
 ) -> PlannedBoot {
     // A scenario that leaves the VM running and gives the agent nothing to do boots the image
     // alone, as a PC would.
-    let needs_disk = s.update != UpdateKind::None || s.outcome == Outcome::Poweroff;
+    let needs_disk = update != UpdateKind::None || s.outcome == Outcome::Poweroff;
     // The scenario's data files are written by the harness before boot (`data`), and the
     // harness powers the VM off with its power button: nothing on the update disk but snaps.
-    let update_disk = needs_disk.then_some(UpdateDisk { update: s.update });
+    let update_disk = needs_disk.then_some(UpdateDisk { update });
     let refused = (s.needs_bootloader && boot != BootPath::Firmware).then(|| {
         "needs GRUB, but the image's ESP has no EFI/BOOT/BOOTX64.EFI (booted without a \
          bootloader, kernel updates cannot be tried)"
             .to_string()
     });
     let refused = refused.or_else(|| {
-        (s.update == UpdateKind::Forged && info.modeenv.grade == "dangerous").then(|| {
+        (update == UpdateKind::Forged && info.modeenv.grade == "dangerous").then(|| {
             "needs an image of grade signed: a dangerous model accepts unasserted updates"
                 .to_string()
         })
@@ -166,8 +240,9 @@ fn plan_boot(
         seed_env: s.seed_env.clone(),
         damage: s.damage.clone(),
         host_checks: s.host_checks.clone(),
-        expect: disk_expectations(s, vars, info),
+        expect: disk_expectations(s, update, &s.expect, vars, info),
         expect_console: s.expect_console.clone(),
+        cut: None,
     }
 }
 
@@ -183,6 +258,8 @@ fn data_files(s: &Scenario) -> BTreeMap<String, Vec<u8>> {
 /// What the host checks expect after the scenario, with its revisions resolved to files.
 fn disk_expectations(
     s: &Scenario,
+    update: UpdateKind,
+    expect: &Expect,
     vars: &BTreeMap<&str, String>,
     info: &ImageInfo,
 ) -> hostcheck::Expected {
@@ -191,17 +268,17 @@ fn disk_expectations(
         Revision::New => vars[new].clone(),
     };
     let mut snaps: std::collections::BTreeSet<String> = info.installed.iter().cloned().collect();
-    let staged = match s.update.snap_type() {
+    let staged = match update.snap_type() {
         Some(SnapType::Kernel) => Some(&vars["new_kernel"]),
         Some(_) => Some(&vars["new_base"]),
         None => None,
     };
-    if let Some(file) = staged.filter(|_| s.expect.staged) {
+    if let Some(file) = staged.filter(|_| expect.staged) {
         snaps.insert(file.clone());
     }
     hostcheck::Expected {
-        kernel: pick(s.expect.kernel, "kernel", "new_kernel"),
-        base: pick(s.expect.base, "base", "new_base"),
+        kernel: pick(expect.kernel, "kernel", "new_kernel"),
+        base: pick(expect.base, "base", "new_base"),
         snaps,
         data_files: data_files(s),
         seed_grubenv: info.seed_grubenv.clone(),
