@@ -27,6 +27,9 @@ pub struct CutReport {
     pub at: Option<f64>,
     /// Writes the disk had not flushed, lost at the cut.
     pub writes_dropped: usize,
+    /// Seconds the cut's two VMs ran (up to the cut, and after it), and the boots they made.
+    pub seconds: f64,
+    pub boots: usize,
     pub passed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -46,6 +49,8 @@ pub fn cut_report(cut: &CutBoot, report: &ScenarioReport, done: Option<&CutOutco
         seed: cut.seed,
         at: done.and_then(|d| d.at),
         writes_dropped: done.map_or(0, |d| d.dropped),
+        seconds: report.total,
+        boots: report.timeline.len(),
         passed: report.passed,
         reason: report.reason.clone(),
         serial_log: report.serial_log.clone(),
