@@ -412,6 +412,41 @@ mod tests {
     }
 
     #[test]
+    fn power_cut_plans_a_boot_per_cut_with_its_point_update_and_good_revisions() {
+        let s = Scenario::load("power-cut").unwrap();
+        let plan = plan(&[s], &info(true)).unwrap();
+        assert_eq!(plan.boots.len(), 12);
+        let dirs: std::collections::BTreeSet<String> =
+            plan.boots.iter().map(PlannedBoot::dir_name).collect();
+        assert_eq!(dirs.len(), 12, "{dirs:?}");
+        let cut = |i: usize| plan.boots[i].cut.as_ref().unwrap();
+        assert_eq!(
+            (cut(1).point.as_str(), cut(1).phase),
+            ("try-kernel", Phase::TryBoot)
+        );
+        assert_eq!(
+            cut(1).after,
+            "snapsmith: update staged kernel=pc-kernel_x2.snap"
+        );
+        let kernels: Vec<&str> = cut(1).good.iter().map(|g| g.kernel.as_str()).collect();
+        assert_eq!(kernels, ["pc-kernel_x1.snap", "pc-kernel_x2.snap"]);
+        assert_eq!(
+            plan.boots[4].update_disk.as_ref().unwrap().update,
+            UpdateKind::BadKernel
+        );
+        assert_eq!(plan.boots[0].expect, cut(0).good[0]);
+        assert_eq!(
+            plan.derive,
+            [
+                UpdateKind::GoodKernel,
+                UpdateKind::BadKernel,
+                UpdateKind::GoodBase,
+                UpdateKind::BadBase
+            ]
+        );
+    }
+
+    #[test]
     fn without_a_bootloader_grub_scenarios_are_refused() {
         let s = Scenario::load("bad-kernel-rollback").unwrap();
         let plan = plan(&[s], &info(false)).unwrap();
