@@ -21,8 +21,8 @@ fn power_cuts_leave_the_example_device_on_a_good_revision() {
     assert_eq!(scenarios.len(), 1, "one entry for all the cuts");
     let s = &scenarios[0];
     assert_eq!(s["name"], "power-cut");
-    assert_eq!(s["passed"], true, "{:?}", s["reason"]);
-    assert!(run.status.success(), "{}", run.stdout);
+    // What was run and recorded first; the verdicts last, so that a failing cut still shows
+    // that the rest of the machinery works.
     let cuts = s["cuts"].as_array().unwrap();
     assert!(cuts.len() >= 12, "{cuts:?}");
     for phase in ["staging", "try-boot", "committing", "rolling-back"] {
@@ -32,7 +32,6 @@ fn power_cuts_leave_the_example_device_on_a_good_revision() {
         );
     }
     for c in cuts {
-        assert_eq!(c["passed"], true, "{c}");
         assert!(c["at"].is_f64(), "the power was cut: {c}");
         for key in ["marker", "delay", "seed", "writes_dropped", "rerun"] {
             assert!(!c[key].is_null(), "{key}: {c}");
@@ -45,10 +44,9 @@ fn power_cuts_leave_the_example_device_on_a_good_revision() {
         .filter_map(|c| c["writes_dropped"].as_u64())
         .sum();
     assert!(dropped > 0, "no cut dropped a write: {cuts:?}");
-    // Judged from the disk after every cut: six checks each, all passed.
+    // Judged from the disk after every cut: six checks each.
     let checks = s["host_checks"].as_array().unwrap();
     assert_eq!(checks.len(), 6 * cuts.len(), "{checks:?}");
-    assert!(checks.iter().all(|c| c["passed"] == true), "{checks:?}");
     let xml = std::fs::read_to_string(&run.junit).unwrap();
     roxmltree::Document::parse(&xml).expect("the JUnit report parses");
     assert!(run.artifacts.join("power-cut/cut-12.log").is_file());
@@ -60,7 +58,6 @@ fn power_cuts_leave_the_example_device_on_a_good_revision() {
         .unwrap();
     let again = rerun(&image, &dir.path().join("one"), chosen);
     let one = &again.report["scenarios"][0];
-    assert_eq!(one["passed"], true, "{:?}", one["reason"]);
     let cut = &one["cuts"].as_array().unwrap()[..];
     assert_eq!(cut.len(), 1, "{cut:?}");
     for key in ["phase", "point", "marker", "delay", "seed"] {
@@ -71,6 +68,15 @@ fn power_cuts_leave_the_example_device_on_a_good_revision() {
         before,
         "validate must not modify the image"
     );
+    assert_eq!(one["passed"], true, "re-run alone: {:?}", one["reason"]);
+
+    // Every cut passed: the device came back consistent and on a good revision each time.
+    for c in cuts {
+        assert_eq!(c["passed"], true, "{c}");
+    }
+    assert!(checks.iter().all(|c| c["passed"] == true), "{checks:?}");
+    assert_eq!(s["passed"], true, "{:?}", s["reason"]);
+    assert!(run.status.success(), "{}", run.stdout);
 }
 
 /// `snapsmith validate IMAGE <the cut's rerun arguments>`.
