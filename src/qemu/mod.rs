@@ -6,7 +6,8 @@
 //! ([`boot`]) is one first-boot scenario of it. After a VM stops, the host reads its disk
 //! itself ([`diskread`], [`hostcheck`]); [`console`] times boots and scans for errors, [`junit`]
 //! writes CI reports, [`qmp`] talks to QEMU and [`nbd`] serves a disk that loses unflushed
-//! writes at a power cut.
+//! writes at a power cut: the `power-cut` scenario's cuts ([`powercut`], pure) each run on one
+//! (`cutrun`) and are judged into one report entry (`judge_cuts`).
 
 pub mod accel;
 pub mod artifacts;
