@@ -48,7 +48,7 @@ pub struct ScenarioReport {
     /// Resets the harness made because the guest hung, each described.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resets: Vec<String>,
-    /// `power-cut`: one entry per cut (see [`super::judge_cuts`]).
+    /// `power-cut`: one entry per cut ([`CutReport`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cuts: Vec<CutReport>,
 }
