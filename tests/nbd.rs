@@ -69,6 +69,8 @@ fn unflushed_writes_are_lost_at_a_cut() {
 
     qemu_io(server.socket(), &["write -P 0xab 0 64k"]);
     qemu_io_killed(&server, &["write -P 0xcd 1M 64k", "sleep 60000"]);
+    // The harness cuts only once the server has read all the killed client sent.
+    assert!(server.wait_disconnected(Duration::from_secs(10)));
     let stats = server.stats();
     assert!(stats.pending >= 1, "{stats:?}");
     assert_eq!(

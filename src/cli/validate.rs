@@ -3,9 +3,11 @@
 //! by default) and reports per scenario pass/fail, each marker's time since QEMU started, the
 //! host checks' verdicts on the scenario's disk and the serial log. Exit 0 only when every
 //! scenario passed, 1 when one failed, 3 when the host could not run them (docs/validate.md).
-//! `snapsmith validate --list` prints the built-in scenarios.
+//! `snapsmith validate --list` prints the built-in scenarios. `--seed` and `--cut` choose the
+//! cuts of `power-cut`.
 
 use crate::qemu::junit;
+use crate::qemu::powercut;
 use crate::qemu::scenario::Scenario;
 use crate::qemu::validate::{self, Request};
 use anyhow::{Context, Result, bail};
@@ -40,6 +42,13 @@ pub struct ValidateArgs {
     /// Scenarios run at the same time
     #[arg(long, default_value_t = 2)]
     jobs: usize,
+    /// `power-cut`: choose its cuts from this seed instead of the scenario file's
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// `power-cut`: make only this cut (a point of the scenario and the seconds after its
+    /// marker, as the report's `rerun` names it); repeatable
+    #[arg(long = "cut", value_name = "POINT:DELAY")]
+    cuts: Vec<String>,
     /// Directory for serial logs and per-scenario disks (default: a new one under $TMPDIR)
     #[arg(long, value_name = "DIR")]
     work: Option<PathBuf>,
@@ -53,7 +62,8 @@ pub struct ValidateArgs {
 pub fn run(args: ValidateArgs) -> Result<()> {
     if args.list {
         for s in Scenario::builtin() {
-            println!("{}\t{}", s.name, s.description);
+            let own = if s.default_set { "" } else { NOT_DEFAULT };
+            println!("{}\t{}{own}", s.name, s.description);
         }
         return Ok(());
     }
@@ -63,14 +73,15 @@ pub fn run(args: ValidateArgs) -> Result<()> {
     if !image.is_file() {
         bail!("{}: no such image file", image.display());
     }
-    let scenarios = if args.scenarios.is_empty() {
-        Scenario::builtin()
+    let mut scenarios = if args.scenarios.is_empty() {
+        Scenario::default_set()
     } else {
         args.scenarios
             .iter()
             .map(|s| Scenario::load(s))
             .collect::<Result<Vec<_>>>()?
     };
+    choose_cuts(&mut scenarios, &args)?;
     let work = match args.work.clone() {
         Some(dir) => dir,
         None => tempfile::Builder::new()
@@ -105,6 +116,33 @@ pub fn run(args: ValidateArgs) -> Result<()> {
     }
     if !report.passed {
         bail!("{failed} of {} scenarios failed", report.scenarios.len());
+    }
+    Ok(())
+}
+
+/// What `--list` adds to a scenario outside the default set.
+pub const NOT_DEFAULT: &str = " (not in the default set: run it by name)";
+
+/// `--seed` and `--cut` applied to the power-cut scenarios among `scenarios`.
+fn choose_cuts(scenarios: &mut [Scenario], args: &ValidateArgs) -> Result<()> {
+    if args.seed.is_none() && args.cuts.is_empty() {
+        return Ok(());
+    }
+    let mut any = false;
+    for section in scenarios.iter_mut().filter_map(|s| s.power_cut.as_mut()) {
+        any = true;
+        if let Some(seed) = args.seed {
+            section.seed = seed;
+        }
+        for text in &args.cuts {
+            section
+                .only
+                .push(powercut::parse_cut(text).map_err(anyhow::Error::msg)?);
+        }
+        section.check().map_err(anyhow::Error::msg)?;
+    }
+    if !any {
+        bail!("--seed and --cut need a power-cut scenario (--scenario power-cut)");
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! `snapsmith validate --artifacts DIR`: what a CI job keeps of a run. `DIR/report.json` and
 //! `DIR/report.xml` (JUnit), and per scenario `DIR/<scenario>/serial.log` (every boot's console,
 //! timestamped) and `DIR/<scenario>/qemu.txt` (the QEMU command line of each VM it started, read
-//! from the log's `# ` header lines).
+//! from the log's `# ` header lines). For `power-cut`, `serial.log` is the first failing cut's
+//! (or the first cut's) and `DIR/power-cut/cut-NN.log` each cut's, the power cut marked in it.
 
 use super::judge::Report;
 use anyhow::{Context, Result};
@@ -18,17 +19,32 @@ pub fn write(dir: &Path, report: &Report, json: &str, junit: &str) -> Result<()>
         if s.serial_log.as_os_str().is_empty() {
             continue;
         }
-        let log = std::fs::read_to_string(&s.serial_log)
-            .with_context(|| format!("reading {}", s.serial_log.display()))?;
+        let read = |path: &Path| {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+        };
+        let log = read(&s.serial_log)?;
         put(&into.join("serial.log"), log.as_bytes())?;
-        let commands: String = log
-            .lines()
-            .filter_map(|l| l.strip_prefix("# "))
-            .map(|c| format!("{c}\n"))
-            .collect();
+        let mut commands = qemu_commands(&log);
+        // power-cut: every cut's log, and every VM's command line.
+        if !s.cuts.is_empty() {
+            commands.clear();
+        }
+        for c in &s.cuts {
+            let log = read(&c.serial_log)?;
+            put(&into.join(format!("cut-{:02}.log", c.cut)), log.as_bytes())?;
+            commands.push_str(&qemu_commands(&log));
+        }
         put(&into.join("qemu.txt"), commands.as_bytes())?;
     }
     Ok(())
+}
+
+/// The QEMU command lines a serial log's `# ` header lines name, one a line.
+fn qemu_commands(log: &str) -> String {
+    log.lines()
+        .filter_map(|l| l.strip_prefix("# qemu"))
+        .map(|c| format!("qemu{c}\n"))
+        .collect()
 }
 
 /// Writes a file through a temporary one beside it, so a reader never sees half of it.

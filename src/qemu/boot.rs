@@ -66,6 +66,8 @@ pub fn first_boot(marker: &str, timeout: Duration) -> Scenario {
             .iter()
             .map(|(_, name)| name.to_string())
             .collect(),
+        power_cut: None,
+        default_set: true,
     }
 }
 

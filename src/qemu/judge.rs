@@ -4,6 +4,7 @@
 
 use super::console::{BootTimeline, Finding};
 use super::hostcheck::HostCheck;
+pub use super::judge_cuts::{CutReport, merge};
 use super::planner::{BootPath, PlannedBoot};
 use super::queue::{NotRun, Run};
 use serde::Serialize;
@@ -47,6 +48,9 @@ pub struct ScenarioReport {
     /// Resets the harness made because the guest hung, each described.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub resets: Vec<String>,
+    /// `power-cut`: one entry per cut ([`CutReport`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cuts: Vec<CutReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,8 +75,20 @@ pub struct Report {
 }
 
 /// The report of one boot: passed when every marker came and the VM ended as expected; a
-/// boot that did not run (`Err`) fails with its reason.
+/// boot that did not run (`Err`) fails with its reason. A cut of `power-cut` also gets its
+/// [`CutReport`] (the cuts are merged into one entry by [`merge`]).
 pub fn judge(boot: &PlannedBoot, run: Result<Run, NotRun>) -> ScenarioReport {
+    let done = run.as_ref().ok().and_then(|r| r.cut.clone());
+    let mut report = judge_boot(boot, run);
+    if let Some(cut) = &boot.cut {
+        super::judge_cuts::label_markers(cut.index, &mut report.markers);
+        let entry = super::judge_cuts::cut_report(cut, &report, done.as_ref());
+        report.cuts.push(entry);
+    }
+    report
+}
+
+fn judge_boot(boot: &PlannedBoot, run: Result<Run, NotRun>) -> ScenarioReport {
     let run = match run {
         Ok(run) => run,
         Err(not_run) => return failed_early(&boot.name, not_run),
@@ -124,24 +140,37 @@ pub fn judge(boot: &PlannedBoot, run: Result<Run, NotRun>) -> ScenarioReport {
             .map(|(event, at)| QmpEvent { event, at })
             .collect(),
         resets: run.resets,
+        cuts: Vec::new(),
     }
 }
 
 fn failed_early(name: &str, not_run: NotRun) -> ScenarioReport {
     ScenarioReport {
-        name: name.to_string(),
-        passed: false,
         host_failure: not_run.host,
         reason: Some(not_run.reason),
-        markers: Vec::new(),
-        failures: Vec::new(),
-        total: 0.0,
-        serial_log: PathBuf::new(),
-        host_checks: Vec::new(),
-        timeline: Vec::new(),
-        console_errors: Vec::new(),
-        qmp_events: Vec::new(),
-        resets: Vec::new(),
+        ..ScenarioReport::new(name)
+    }
+}
+
+impl ScenarioReport {
+    /// A report of `name` that shows nothing and has not passed.
+    pub fn new(name: &str) -> ScenarioReport {
+        ScenarioReport {
+            name: name.to_string(),
+            passed: false,
+            host_failure: false,
+            reason: None,
+            markers: Vec::new(),
+            failures: Vec::new(),
+            total: 0.0,
+            serial_log: PathBuf::new(),
+            host_checks: Vec::new(),
+            timeline: Vec::new(),
+            console_errors: Vec::new(),
+            qmp_events: Vec::new(),
+            resets: Vec::new(),
+            cuts: Vec::new(),
+        }
     }
 }
 
@@ -185,6 +214,7 @@ pub fn render(report: &Report) -> String {
         for r in &s.resets {
             out.push_str(&format!("  harness reset: {r}\n"));
         }
+        super::judge_cuts::render(&mut out, &s.cuts);
         for c in &s.host_checks {
             let verdict = if c.passed { "ok  " } else { "FAIL" };
             out.push_str(&format!("  host {verdict} {}: {}\n", c.check, c.detail));
@@ -236,6 +266,7 @@ mod tests {
             host_checks: Vec::new(),
             expect: Default::default(),
             expect_console: Vec::new(),
+            cut: None,
         }
     }
 
@@ -248,14 +279,8 @@ mod tests {
             seen: (1..=seen as u64).map(Duration::from_secs).collect(),
             stopped: stopped.map(str::to_string),
             exit,
-            failures: Vec::new(),
             total: 3.0,
-            serial_log: "serial.log".into(),
-            host_checks: Vec::new(),
-            timeline: Vec::new(),
-            console: Vec::new(),
-            qmp_events: Vec::new(),
-            resets: Vec::new(),
+            ..Run::empty("serial.log".into())
         }
     }
 

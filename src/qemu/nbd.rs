@@ -107,6 +107,8 @@ pub struct NbdServer {
     socket: PathBuf,
     disk: Arc<Mutex<Disk>>,
     stop: Arc<AtomicBool>,
+    /// A client is connected (its requests may still be arriving).
+    serving: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -130,14 +132,16 @@ impl NbdServer {
             stats: Stats::default(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
+        let serving = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (disk, stop) = (disk.clone(), stop.clone());
-            std::thread::spawn(move || accept_loop(&listener, &disk, &stop))
+            let (disk, stop, serving) = (disk.clone(), stop.clone(), serving.clone());
+            std::thread::spawn(move || accept_loop(&listener, &disk, &stop, &serving))
         };
         Ok(NbdServer {
             socket: socket.to_owned(),
             disk,
             stop,
+            serving,
             thread: Some(thread),
         })
     }
@@ -147,8 +151,22 @@ impl NbdServer {
         &self.socket
     }
 
+    /// Waits until no client is connected (the server has read all a killed client sent);
+    /// `false` when one still is after `timeout`.
+    pub fn wait_disconnected(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.serving.load(Ordering::SeqCst) {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+
     /// The power goes: every write not covered by a flush is lost. Returns how many were.
-    /// Stop the client first (kill QEMU), so that nothing arrives after the cut.
+    /// Stop the client first (kill QEMU, then [`NbdServer::wait_disconnected`]), so that
+    /// nothing it sent arrives after the cut.
     pub fn cut(&self) -> usize {
         let mut disk = lock(&self.disk);
         let dropped = disk.cache.len();
@@ -186,13 +204,20 @@ fn lock(disk: &Mutex<Disk>) -> std::sync::MutexGuard<'_, Disk> {
     disk.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn accept_loop(listener: &UnixListener, disk: &Mutex<Disk>, stop: &AtomicBool) {
+fn accept_loop(
+    listener: &UnixListener,
+    disk: &Mutex<Disk>,
+    stop: &AtomicBool,
+    serving: &AtomicBool,
+) {
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((stream, _)) => {
+                serving.store(true, Ordering::SeqCst);
                 if let Err(e) = serve(stream, disk, stop) {
                     tracing::debug!("nbd connection ended: {e:#}");
                 }
+                serving.store(false, Ordering::SeqCst);
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(10));

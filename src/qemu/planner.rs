@@ -4,7 +4,8 @@
 
 use super::derive::ImageInfo;
 use super::hostcheck::{self, CheckKind};
-use super::scenario::{Damage, Outcome, Revision, Scenario, UpdateKind, Wait, expand};
+use super::powercut::{Chosen, Phase, PowerCut};
+use super::scenario::{Damage, Expect, Outcome, Revision, Scenario, UpdateKind, Wait, expand};
 use crate::boot::update;
 use crate::snap::SnapType;
 use anyhow::Result;
@@ -72,6 +73,39 @@ pub struct PlannedBoot {
     pub expect: hostcheck::Expected,
     /// Console error patterns the scenario causes on purpose.
     pub expect_console: Vec<String>,
+    /// A boot of the `power-cut` scenario: the power goes before `expected` (which then is
+    /// what must follow once it is back).
+    pub cut: Option<CutBoot>,
+}
+
+/// Where a boot of `power-cut` loses its power, and what the host may find afterwards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CutBoot {
+    /// The cut's number in the run.
+    pub index: usize,
+    /// The point's name and phase.
+    pub point: String,
+    pub phase: Phase,
+    /// The console marker the delay counts from, placeholders filled in.
+    pub after: String,
+    /// Seconds from QEMU's start to wait for `after`.
+    pub timeout: f64,
+    /// Seconds after `after` when the power goes.
+    pub delay: f64,
+    /// The seed the cuts were chosen from.
+    pub seed: u64,
+    /// The good outcomes: the host checks must pass for one of them.
+    pub good: Vec<hostcheck::Expected>,
+}
+
+impl PlannedBoot {
+    /// The boot's directory under the work directory (a cut's has its number).
+    pub fn dir_name(&self) -> String {
+        match &self.cut {
+            Some(cut) => format!("{}-{:02}", self.name, cut.index + 1),
+            None => self.name.clone(),
+        }
+    }
 }
 
 /// What a validate run does.
@@ -101,8 +135,17 @@ pub fn plan(scenarios: &[Scenario], info: &ImageInfo) -> Result<Plan> {
     };
     let mut boots: Vec<PlannedBoot> = Vec::new();
     for s in scenarios {
-        let vars = placeholders(info, s.update.revision_step())?;
-        boots.push(plan_boot(s, boot, &vars, info));
+        match &s.power_cut {
+            Some(cuts) => {
+                for chosen in cuts.choose() {
+                    boots.push(plan_cut(s, cuts, chosen, boot, info)?);
+                }
+            }
+            None => {
+                let vars = placeholders(info, s.update.revision_step())?;
+                boots.push(plan_boot(s, s.update, boot, &vars, info));
+            }
+        }
     }
     let mut derive: Vec<UpdateKind> = boots
         .iter()
@@ -119,25 +162,56 @@ pub fn plan(scenarios: &[Scenario], info: &ImageInfo) -> Result<Plan> {
     })
 }
 
+/// One cut of a `power-cut` scenario: a boot with its point's update.
+fn plan_cut(
+    s: &Scenario,
+    cuts: &PowerCut,
+    chosen: Chosen,
+    boot: BootPath,
+    info: &ImageInfo,
+) -> Result<PlannedBoot> {
+    let point = &cuts.points[chosen.point];
+    let vars = placeholders(info, point.update.revision_step())?;
+    let mut planned = plan_boot(s, point.update, boot, &vars, info);
+    let good: Vec<hostcheck::Expected> = point
+        .good
+        .iter()
+        .map(|e| disk_expectations(s, point.update, e, &vars, info))
+        .collect();
+    planned.expect = good.first().cloned().unwrap_or_default();
+    planned.cut = Some(CutBoot {
+        index: chosen.index,
+        point: point.name.clone(),
+        phase: point.phase,
+        after: expand(&point.after, &vars),
+        timeout: point.timeout,
+        delay: chosen.delay,
+        seed: cuts.seed,
+        good,
+    });
+    Ok(planned)
+}
+
 fn plan_boot(
     s: &Scenario,
+    update: UpdateKind,
     boot: BootPath,
     vars: &BTreeMap<&str, String>,
     info: &ImageInfo,
 ) -> PlannedBoot {
     // A scenario that leaves the VM running and gives the agent nothing to do boots the image
     // alone, as a PC would.
-    let needs_disk = s.update != UpdateKind::None || s.outcome == Outcome::Poweroff;
+    let needs_disk = update != UpdateKind::None || s.outcome == Outcome::Poweroff;
     // The scenario's data files are written by the harness before boot (`data`), and the
     // harness powers the VM off with its power button: nothing on the update disk but snaps.
-    let update_disk = needs_disk.then_some(UpdateDisk { update: s.update });
+    let update_disk = needs_disk.then_some(UpdateDisk { update });
     let refused = (s.needs_bootloader && boot != BootPath::Firmware).then(|| {
         "needs GRUB, but the image's ESP has no EFI/BOOT/BOOTX64.EFI (booted without a \
          bootloader, kernel updates cannot be tried)"
             .to_string()
     });
     let refused = refused.or_else(|| {
-        (s.update == UpdateKind::Forged && info.modeenv.grade == "dangerous").then(|| {
+        (update == UpdateKind::Forged && info.modeenv.grade == "dangerous").then(|| {
             "needs an image of grade signed: a dangerous model accepts unasserted updates"
                 .to_string()
         })
@@ -176,8 +250,9 @@ fn plan_boot(
         open: s.open.iter().map(|p| format!("system-data/{p}")).collect(),
         crashing_app: s.crashing_app,
         host_checks: s.host_checks.clone(),
-        expect: disk_expectations(s, vars, info),
+        expect: disk_expectations(s, update, &s.expect, vars, info),
         expect_console: s.expect_console.clone(),
+        cut: None,
     }
 }
 
@@ -193,6 +268,8 @@ fn data_files(s: &Scenario) -> BTreeMap<String, Vec<u8>> {
 /// What the host checks expect after the scenario, with its revisions resolved to files.
 fn disk_expectations(
     s: &Scenario,
+    update: UpdateKind,
+    expect: &Expect,
     vars: &BTreeMap<&str, String>,
     info: &ImageInfo,
 ) -> hostcheck::Expected {
@@ -201,17 +278,17 @@ fn disk_expectations(
         Revision::New => vars[new].clone(),
     };
     let mut snaps: std::collections::BTreeSet<String> = info.installed.iter().cloned().collect();
-    let staged = match s.update.snap_type() {
+    let staged = match update.snap_type() {
         Some(SnapType::Kernel) => Some(&vars["new_kernel"]),
         Some(_) => Some(&vars["new_base"]),
         None => None,
     };
-    if let Some(file) = staged.filter(|_| s.expect.staged) {
+    if let Some(file) = staged.filter(|_| expect.staged) {
         snaps.insert(file.clone());
     }
     hostcheck::Expected {
-        kernel: pick(s.expect.kernel, "kernel", "new_kernel"),
-        base: pick(s.expect.base, "base", "new_base"),
+        kernel: pick(expect.kernel, "kernel", "new_kernel"),
+        base: pick(expect.base, "base", "new_base"),
         snaps,
         data_files: data_files(s),
         seed_grubenv: info.seed_grubenv.clone(),
@@ -248,145 +325,5 @@ fn placeholders(info: &ImageInfo, step: u64) -> Result<BTreeMap<&'static str, St
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::boot::Modeenv;
-
-    fn info(has_bootloader: bool) -> ImageInfo {
-        ImageInfo {
-            path: "pc.img".into(),
-            data_offset: 0,
-            modeenv: Modeenv {
-                base: "core_x1.snap".into(),
-                current_kernels: vec!["pc-kernel_x1.snap".into()],
-                ..Modeenv::default()
-            },
-            installed: vec!["core_x1.snap".into(), "pc-kernel_x1.snap".into()],
-            has_bootloader,
-            seed: None,
-            seed_grubenv: BTreeMap::new(),
-        }
-    }
-
-    #[test]
-    fn forged_updates_need_a_signed_image_and_asserted_names_follow_the_revision() {
-        let forged = [Scenario::load("forged-update").unwrap()];
-        let mut dangerous = info(true);
-        dangerous.modeenv.grade = "dangerous".into();
-        let plan = plan(&forged, &dangerous).unwrap();
-        let reason = plan.boots[0].refused.as_deref().unwrap();
-        assert!(reason.contains("grade signed"), "{reason}");
-        let mut signed = info(true);
-        signed.modeenv.grade = "signed".into();
-        signed.modeenv.current_kernels = vec!["pc-kernel_7.snap".into()];
-        let plan = super::plan(&forged, &signed).unwrap();
-        assert_eq!(plan.boots[0].refused, None);
-        assert_eq!(plan.derive, [UpdateKind::Forged]);
-        assert!(!plan.boots[0].expect.snaps.contains("pc-kernel_8.snap"));
-        let vars = placeholders(&signed, 1).unwrap();
-        assert_eq!(vars["new_kernel"], "pc-kernel_8.snap");
-    }
-
-    #[test]
-    fn markers_are_expanded_and_updates_derived_once() {
-        let scenarios: Vec<Scenario> = ["bad-kernel-rollback", "good-kernel-update", "first-boot"]
-            .iter()
-            .map(|n| Scenario::load(n).unwrap())
-            .collect();
-        let mut twice = scenarios.clone();
-        twice.extend(scenarios);
-        let plan = plan(&twice, &info(true)).unwrap();
-        assert_eq!(plan.boot, BootPath::Firmware);
-        assert_eq!(plan.direct_append, None);
-        assert_eq!(plan.derive, [UpdateKind::GoodKernel, UpdateKind::BadKernel]);
-        assert_eq!(plan.boots.len(), 6);
-        let first = &plan.boots[2];
-        assert_eq!(
-            first.expected[0].marker,
-            "snapsmith: run kernel=pc-kernel_x1.snap base=core_x1.snap"
-        );
-        let disk = first.update_disk.as_ref().unwrap();
-        assert_eq!(disk.update, UpdateKind::None);
-        assert!(plan.boots.iter().all(|b| b.refused.is_none()));
-        assert!(
-            plan.boots[1]
-                .expected
-                .iter()
-                .any(|e| e.marker.contains("pc-kernel_x2.snap")),
-            "{:?}",
-            plan.boots[1].expected
-        );
-    }
-
-    #[test]
-    fn host_checks_expect_the_revisions_the_scenario_names() {
-        let good = Scenario::load("good-kernel-update").unwrap();
-        let bad = Scenario::load("bad-base-rollback").unwrap();
-        let plan = plan(&[good, bad], &info(true)).unwrap();
-        let (good, bad) = (&plan.boots[0].expect, &plan.boots[1].expect);
-        assert_eq!(
-            (good.kernel.as_str(), good.base.as_str()),
-            ("pc-kernel_x2.snap", "core_x1.snap")
-        );
-        assert!(
-            good.snaps.contains("pc-kernel_x2.snap") && good.snaps.contains("pc-kernel_x1.snap")
-        );
-        assert_eq!(
-            (bad.kernel.as_str(), bad.base.as_str()),
-            ("pc-kernel_x1.snap", "core_x1.snap")
-        );
-        assert!(bad.snaps.contains("core_x2.snap"));
-        assert_eq!(
-            plan.boots[1].data,
-            BTreeMap::from([(
-                "system-data/home/validate.txt".to_string(),
-                b"before-update".to_vec()
-            )])
-        );
-        assert_eq!(plan.boots[1].host_checks, CheckKind::ALL);
-    }
-
-    #[test]
-    fn opened_paths_and_expectations_after_are_on_ubuntu_data() {
-        let s = Scenario::load("app-confinement").unwrap();
-        let plan = plan(&[s], &info(true)).unwrap();
-        let boot = &plan.boots[0];
-        assert!(boot.open.contains(&"system-data/probe-target".to_string()));
-        let after = &boot.expect.after;
-        assert_eq!(after.files["system-data/var/snap/hello/1/starts"], "42\n");
-        assert!(
-            after
-                .absent
-                .contains(&"system-data/probe-target/canary-neighbour".to_string())
-        );
-        assert!(boot.host_checks.contains(&CheckKind::DataAfter));
-    }
-
-    #[test]
-    fn without_a_bootloader_grub_scenarios_are_refused() {
-        let s = Scenario::load("bad-kernel-rollback").unwrap();
-        let plan = plan(&[s], &info(false)).unwrap();
-        assert_eq!(plan.boot, BootPath::DirectKernel);
-        assert!(
-            plan.direct_append
-                .unwrap()
-                .ends_with("snapsmith.kernel=pc-kernel_x1.snap")
-        );
-        assert!(
-            plan.boots[0]
-                .refused
-                .as_ref()
-                .unwrap()
-                .starts_with("needs GRUB")
-        );
-    }
-
-    #[test]
-    fn a_running_boot_with_nothing_to_do_has_no_update_disk() {
-        let s = crate::qemu::boot::first_boot("snapsmith: run ", std::time::Duration::from_secs(9));
-        let plan = plan(&[s], &info(true)).unwrap();
-        assert_eq!(plan.boots[0].update_disk, None);
-        assert!(plan.derive.is_empty());
-        assert_eq!(plan.boots[0].expected[0].timeout, 9.0);
-    }
-}
+#[path = "planner_tests.rs"]
+mod tests;

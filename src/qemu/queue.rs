@@ -6,12 +6,13 @@
 //! what the host checks read on the disk afterwards are recorded as a [`Run`] for the judge.
 
 use super::console::{self, BootTimeline, Finding};
+use super::cutrun::{self, CutOutcome};
 use super::disks;
 use super::hostcheck::{self, HostCheck};
 use super::planner::{PlannedBoot, UpdateDisk};
 use super::runner::Vm;
 use super::scenario::{Outcome, UpdateKind, Wait};
-use super::spec::{Accel, DirectKernel, Disk, DiskFormat, Firmware, VmSpec};
+use super::spec::{Accel, DirectKernel, Disk, Firmware, VmSpec};
 use super::watch::Watch;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
@@ -84,6 +85,28 @@ pub struct Run {
     pub qmp_events: Vec<(String, f64)>,
     /// Resets the harness made because the guest hung, each described.
     pub resets: Vec<String>,
+    /// A boot of `power-cut`: what its cut did.
+    pub cut: Option<CutOutcome>,
+}
+
+impl Run {
+    /// A run that showed nothing yet, logging to `serial_log`.
+    pub fn empty(serial_log: PathBuf) -> Run {
+        Run {
+            seen: Vec::new(),
+            stopped: None,
+            exit: None,
+            failures: Vec::new(),
+            total: 0.0,
+            serial_log,
+            host_checks: Vec::new(),
+            timeline: Vec::new(),
+            console: Vec::new(),
+            qmp_events: Vec::new(),
+            resets: Vec::new(),
+            cut: None,
+        }
+    }
 }
 
 /// Why a boot did not run.
@@ -149,7 +172,7 @@ fn run_queue<T: Sync, R: Send>(
 }
 
 fn run_one(bench: &Bench, boot: &PlannedBoot) -> Result<Run> {
-    let dir = bench.work.join(&boot.name);
+    let dir = bench.work.join(boot.dir_name());
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
     }
@@ -170,31 +193,56 @@ fn run_one(bench: &Bench, boot: &PlannedBoot) -> Result<Run> {
         rogue: rogue.clone(),
         ..boot.expect.clone()
     };
-    let mut spec = vm_spec(bench, &disk, update_disk.as_deref())?;
-    if let Some(r) = &rogue {
-        // Enumerated first: the firmware, GRUB and Linux all meet it before the boot disk.
-        spec.disks.insert(0, Disk::raw(&r.path));
-    }
-    let log = bench
-        .serial_log
-        .clone()
-        .unwrap_or_else(|| dir.join("serial.log"));
-    let checks = Checks {
-        disk: &disk,
-        image: &bench.image,
-        expect: &expect,
+    let rogue_path = rogue.as_ref().map(|r| r.path.as_path());
+    let run = match &boot.cut {
+        Some(cut) => cutrun::run(bench, boot, cut, &disk, update_disk.as_deref(), &dir),
+        None => run_plain(
+            bench,
+            boot,
+            &disk,
+            (update_disk.as_deref(), rogue_path),
+            &dir,
+            &expect,
+        ),
     };
-    let mut run = drive(&spec, boot, &log, bench.on_line, &checks);
-    if let Ok(run) = &mut run {
-        let after = hostcheck::run(&boot.host_checks, &disk, &bench.image, &expect);
-        run.host_checks.extend(after);
-    }
     let _ = std::fs::remove_file(&disk);
     if let Some(r) = rogue {
         let _ = std::fs::remove_file(r.path);
     }
     if let Some(disk) = update_disk {
         let _ = std::fs::remove_file(disk);
+    }
+    run
+}
+
+/// A boot that keeps its power: the VM on a raw copy (with the update disk and, in front, a
+/// rogue disk when there are), then the host checks.
+fn run_plain(
+    bench: &Bench,
+    boot: &PlannedBoot,
+    disk: &Path,
+    (update_disk, rogue): (Option<&Path>, Option<&Path>),
+    dir: &Path,
+    expect: &hostcheck::Expected,
+) -> Result<Run> {
+    let mut spec = vm_spec(bench, Disk::raw(disk), update_disk)?;
+    if let Some(r) = rogue {
+        // Enumerated first: the firmware, GRUB and Linux all meet it before the boot disk.
+        spec.disks.insert(0, Disk::raw(r));
+    }
+    let log = bench
+        .serial_log
+        .clone()
+        .unwrap_or_else(|| dir.join("serial.log"));
+    let checks = Checks {
+        disk,
+        image: &bench.image,
+        expect,
+    };
+    let mut run = drive(&spec, boot, &log, bench.on_line, &checks);
+    if let Ok(run) = &mut run {
+        let after = hostcheck::run(&boot.host_checks, disk, &bench.image, expect);
+        run.host_checks.extend(after);
     }
     run
 }
@@ -213,7 +261,9 @@ fn write_update_disk(bench: &Bench, disk: &UpdateDisk, dir: &Path) -> Result<Pat
     disks::write_update_disk_with(dir, "update", &snaps, &extra)
 }
 
-fn vm_spec(bench: &Bench, disk: &Path, update: Option<&Path>) -> Result<VmSpec> {
+/// The VM of a boot: its boot source, QMP beside the update disk's directory, the watchdog,
+/// the scenario's `disk` and the update disk.
+pub(super) fn vm_spec(bench: &Bench, disk: Disk, update: Option<&Path>) -> Result<VmSpec> {
     let mut spec = VmSpec::new(bench.accel);
     if let Some(memory) = bench.memory_mib {
         spec.memory_mib = memory;
@@ -236,20 +286,16 @@ fn vm_spec(bench: &Bench, disk: &Path, update: Option<&Path>) -> Result<VmSpec> 
             });
         }
     }
-    spec.qmp = Some(disk.with_extension("qmp"));
+    spec.qmp = Some(disk.path.with_extension("qmp"));
     spec.watchdog = true;
-    spec.disks.push(Disk {
-        path: disk.to_path_buf(),
-        format: DiskFormat::Raw,
-        readonly: false,
-    });
+    spec.disks.push(disk);
     spec.disks.extend(update.map(Disk::raw));
     Ok(spec)
 }
 
 /// Boots and waits for each step in order, then for the outcome: with `poweroff`, the harness
 /// presses the power button and QEMU must exit cleanly.
-fn drive(
+pub(super) fn drive(
     spec: &VmSpec,
     boot: &PlannedBoot,
     log: &Path,
@@ -300,14 +346,15 @@ fn drive(
             .collect(),
         failures: watch.failures,
         resets: watch.resets,
+        cut: None,
     })
 }
 
 /// What a host check reads: the boot's disk, the built image, what is expected.
-struct Checks<'a> {
-    disk: &'a Path,
-    image: &'a Path,
-    expect: &'a hostcheck::Expected,
+pub(super) struct Checks<'a> {
+    pub disk: &'a Path,
+    pub image: &'a Path,
+    pub expect: &'a hostcheck::Expected,
 }
 
 /// A host check in the middle of a scenario: the VM is paused (QMP `stop` drains its I/O, so

@@ -242,6 +242,19 @@ impl Vm {
         }
     }
 
+    /// Reads the console for `time`, passing over panics and error markers (as a guest that
+    /// reboots on them goes on); ends early when QEMU exits.
+    pub fn follow(&mut self, time: Duration) {
+        let deadline = Instant::now() + time;
+        while Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.wait_for(NO_LINE, left) {
+                Err(VmError::Panic { .. } | VmError::GuestError { .. }) | Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    }
+
     /// Waits for QEMU to exit (for example after a guest reboot with `-no-reboot`), reading
     /// the rest of the serial output; returns the exit status and time since start.
     pub fn wait_exit(&mut self, timeout: Duration) -> Result<(ExitStatus, Duration), VmError> {

@@ -7,6 +7,8 @@
 //! `{new_kernel}`, `{new_base}` (the file names the agent gives the staged update).
 
 use super::hostcheck::CheckKind;
+use super::powercut::PowerCut;
+pub use super::update_kind::UpdateKind;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -14,71 +16,6 @@ use std::path::Path;
 
 /// Default wait for one marker: TCG boots take 10-30 s, several VMs may share the host.
 pub const DEFAULT_STEP_TIMEOUT: f64 = 120.0;
-
-/// The update a scenario installs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum UpdateKind {
-    None,
-    /// The installed kernel snap with another version in meta/snap.yaml (another digest).
-    GoodKernel,
-    /// The installed kernel snap whose initrd.img has no /init.
-    BadKernel,
-    /// The installed base snap with another version.
-    GoodBase,
-    /// The installed base snap whose /snapsmith/health exits 1.
-    BadBase,
-    /// The installed kernel snap whose vmlinuz is zeros: GRUB's `linux` refuses it.
-    UnloadableKernel,
-    /// The installed kernel snap whose initramfs /init never returns (it pauses forever).
-    HangingKernel,
-    /// The installed base snap whose /snapsmith/health never returns.
-    HangingBase,
-    /// Five forged updates the device must refuse (see [`super::derive_forged`]).
-    Forged,
-}
-
-impl UpdateKind {
-    /// The snap type the update replaces, `None` for no update.
-    pub fn snap_type(self) -> Option<crate::snap::SnapType> {
-        use crate::snap::SnapType;
-        match self {
-            UpdateKind::None | UpdateKind::Forged => None,
-            UpdateKind::GoodKernel
-            | UpdateKind::BadKernel
-            | UpdateKind::UnloadableKernel
-            | UpdateKind::HangingKernel => Some(SnapType::Kernel),
-            UpdateKind::GoodBase | UpdateKind::BadBase | UpdateKind::HangingBase => {
-                Some(SnapType::Base)
-            }
-        }
-    }
-
-    /// A word for the derived snap's file name and version.
-    pub fn tag(self) -> &'static str {
-        match self {
-            UpdateKind::None => "none",
-            UpdateKind::Forged => "forged",
-            UpdateKind::GoodKernel | UpdateKind::GoodBase => "update",
-            UpdateKind::BadKernel | UpdateKind::BadBase => "broken",
-            UpdateKind::UnloadableKernel => "unloadable",
-            UpdateKind::HangingKernel | UpdateKind::HangingBase => "hanging",
-        }
-    }
-
-    /// How many revisions the derived snap is ahead of the image's: each kind its own.
-    pub fn revision_step(self) -> u64 {
-        match self {
-            UpdateKind::None
-            | UpdateKind::GoodKernel
-            | UpdateKind::GoodBase
-            | UpdateKind::Forged => 1,
-            UpdateKind::BadKernel | UpdateKind::BadBase => 2,
-            UpdateKind::UnloadableKernel => 3,
-            UpdateKind::HangingKernel | UpdateKind::HangingBase => 4,
-        }
-    }
-}
 
 /// Damage the harness does to the scenario's disk before boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,6 +229,17 @@ pub struct Scenario {
     /// [`super::console::ERROR_PATTERNS`]); any other one fails it.
     #[serde(default)]
     pub expect_console: Vec<String>,
+    /// Cuts the power at points of an update (see [`super::powercut`]); each cut is a boot of
+    /// its own, and `steps` are what the device must show once the power is back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_cut: Option<PowerCut>,
+    /// Runs when no scenario is named (`false`: only by name, as `power-cut`).
+    #[serde(default = "yes")]
+    pub default_set: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A built-in scenario: its name and `qemu/scenarios/<name>.yaml`.
@@ -323,6 +271,7 @@ const BUILTIN: &[(&str, &str)] = &[
     builtin!("recover-refuses-bad-seed"),
     builtin!("rogue-disk"),
     builtin!("grubenv-corrupt"),
+    builtin!("power-cut"),
 ];
 
 impl Scenario {
@@ -347,6 +296,9 @@ impl Scenario {
                 known.join(", ")
             );
         }
+        if let Some(Err(why)) = s.power_cut.as_ref().map(PowerCut::check) {
+            bail!("scenario {origin}: {why}");
+        }
         for (i, step) in s.steps.iter().enumerate() {
             if let Err(why) = step.wait() {
                 bail!("scenario {origin}: steps[{i}]: {why}");
@@ -368,6 +320,14 @@ impl Scenario {
             .iter()
             // Built-in files are checked by the unit test below.
             .filter_map(|(name, text)| Scenario::parse(text, name).ok())
+            .collect()
+    }
+
+    /// The scenarios run when none is named: the built-in ones of the default set.
+    pub fn default_set() -> Vec<Scenario> {
+        Scenario::builtin()
+            .into_iter()
+            .filter(|s| s.default_set)
             .collect()
     }
 

@@ -48,6 +48,8 @@ pub struct DirectKernel {
 pub enum DiskFormat {
     Raw,
     Qcow2,
+    /// `path` is the Unix socket of an NBD server serving the disk (see [`super::nbd`]).
+    Nbd,
 }
 
 /// A virtio disk.
@@ -137,6 +139,13 @@ impl VmSpec {
             let format = match disk.format {
                 DiskFormat::Raw => "raw",
                 DiskFormat::Qcow2 => "qcow2",
+                DiskFormat::Nbd => {
+                    let mut spec = OsString::from("if=virtio,driver=nbd,server.type=unix,");
+                    spec.push("server.path=");
+                    spec.push(disk.path.to_string_lossy().replace(',', ",,"));
+                    a.extend(["-drive".into(), spec]);
+                    continue;
+                }
             };
             a.push("-drive".into());
             a.push(drive("virtio", &disk.path, format, disk.readonly, None));
@@ -231,13 +240,19 @@ mod tests {
             append: "console=ttyS0 quiet".into(),
         });
         spec.disks.push(Disk::raw("/tmp/a,b.img"));
+        spec.disks.push(Disk {
+            path: "/w/nbd.sock".into(),
+            format: DiskFormat::Nbd,
+            readonly: false,
+        });
         spec.no_reboot = true;
         let argv = spec.argv();
         assert_eq!(
             text(&spec),
             "-machine q35 -accel tcg -nodefaults -smp 1 -m 512 -display none -vga none \
              -net none -serial stdio -no-reboot -kernel /k/vmlinuz -initrd /k/initrd.img \
-             -append console=ttyS0 quiet -drive if=virtio,format=raw,file=/tmp/a,,b.img"
+             -append console=ttyS0 quiet -drive if=virtio,format=raw,file=/tmp/a,,b.img \
+             -drive if=virtio,driver=nbd,server.type=unix,server.path=/w/nbd.sock"
         );
         // The kernel command line stays one argument.
         assert!(argv.contains(&OsString::from("console=ttyS0 quiet")));

@@ -93,12 +93,13 @@ pub fn validate_streaming(req: &Request, on_line: &(dyn Fn(&str) + Sync)) -> Res
         on_line,
     };
     let runs = queue::run_all(&bench, &plan.boots, req.jobs);
-    let scenarios: Vec<ScenarioReport> = plan
-        .boots
-        .iter()
-        .zip(runs)
-        .map(|(boot, run)| judge::judge(boot, run))
-        .collect();
+    let scenarios: Vec<ScenarioReport> = judge::merge(
+        plan.boots
+            .iter()
+            .zip(runs)
+            .map(|(boot, run)| judge::judge(boot, run))
+            .collect(),
+    );
     Ok(Report {
         image,
         accel: req.accel.name(),

@@ -213,6 +213,19 @@ pub fn spec(
     spec
 }
 
+/// The example device built for `snapsmith validate` in a new scratch directory: (the
+/// directory, its `pc.img`); `None` (the test skips) without the kernel package or tools.
+pub fn example_image() -> Option<(tempfile::TempDir, PathBuf)> {
+    let deb = ready()?;
+    if !super::have_tools(&["debugfs", "grub-mkimage", "grub-editenv", "mcopy"]) {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("example");
+    super::build::example(&deb, &out).assert().success();
+    Some((dir, out.join("pc.img")))
+}
+
 /// What one `snapsmith validate` run left: its exit status, stdout, and the JSON report.
 pub struct Validation {
     pub status: std::process::ExitStatus,
@@ -228,6 +241,12 @@ pub struct Validation {
 /// Runs `snapsmith validate IMAGE` with its reports, artifacts and work directory under `dir`
 /// and the given scenarios (none: the default catalogue); prints its output for the test log.
 pub fn validate(image: &Path, dir: &Path, scenarios: &[&str]) -> Validation {
+    let args: Vec<&str> = scenarios.iter().flat_map(|s| ["--scenario", s]).collect();
+    validate_with(image, dir, &args)
+}
+
+/// [`validate`] with further arguments (`--scenario`, `--cut`...).
+pub fn validate_with(image: &Path, dir: &Path, args: &[&str]) -> Validation {
     let (report, junit) = (dir.join("report.json"), dir.join("report.xml"));
     let artifacts = dir.join("artifacts");
     let out = super::snapsmith()
@@ -241,7 +260,7 @@ pub fn validate(image: &Path, dir: &Path, scenarios: &[&str]) -> Validation {
         .arg(dir.join("work"))
         .arg("--artifacts")
         .arg(&artifacts)
-        .args(scenarios.iter().flat_map(|s| ["--scenario", s]))
+        .args(args)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
