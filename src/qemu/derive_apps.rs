@@ -3,7 +3,7 @@
 //! first start, so the device's supervisor has to restart it. The daemon's `command` is
 //! prefixed by a wrapper (`bin/snapsmith-crash-once`, a busybox script: the example's bases
 //! are busybox) that exits 1 once, leaving `$SNAP_DATA/.first-start-failed`, and otherwise
-//! execs the original command. Its `restart-delay` is [`RESTART_DELAY`], so that the restart
+//! execs the original command. Its `restart-delay` is `RESTART_DELAY` (3 s), so that the restart
 //! comes after the run marker and the agent's idle marker, in an order a scenario can wait for.
 //! The harness installs the result beside the original on ubuntu-data; with no `current` link
 //! yet, the device activates the newest revision.
