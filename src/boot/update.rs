@@ -9,8 +9,12 @@ pub const PARTITION: &str = "snapsmith-update";
 /// the update disk by this type, never by a name any disk can carry.
 pub const PARTITION_TYPE: uuid::Uuid =
     uuid::Uuid::from_u128(0x5b3c_1f0e_8e52_4d5b_9f7a_2c6e_1d0a_4b71);
-/// Digests of applied update snaps, one per line, under ubuntu-data.
+/// The record of update snaps under ubuntu-data ([`Record`]): one line per digest done, and
+/// `attempt <digest> <n>` for a staging begun and not finished.
 pub const APPLIED_PATH: &str = "system-data/var/lib/snapsmith/applied";
+/// How many times a staging that never finished (a power cut, an I/O error, a full disk) is
+/// begun before the update is given up.
+pub const MAX_STAGING_ATTEMPTS: u32 = 3;
 
 /// What to do once nothing is pending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,13 +64,63 @@ pub fn idle_action(cmdline_poweroff: bool) -> Then {
     }
 }
 
-/// The applied digests recorded in `text`.
-pub fn applied(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
+/// What the device did with update snaps, by SHA3-384: done (staged completely, or given up)
+/// and the stagings begun but not finished, with how many times each was begun.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Record {
+    pub done: Vec<String>,
+    pub attempts: std::collections::BTreeMap<String, u32>,
+}
+
+impl Record {
+    /// Reads the record; lines it does not know are skipped.
+    pub fn decode(text: &str) -> Record {
+        let mut r = Record::default();
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            match line.split_whitespace().collect::<Vec<_>>()[..] {
+                ["attempt", digest, n] => {
+                    if let Ok(n) = n.parse() {
+                        r.attempts.insert(digest.to_string(), n);
+                    }
+                }
+                [digest] => r.done.push(digest.to_string()),
+                _ => {}
+            }
+        }
+        r
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out: String = self.done.iter().map(|d| format!("{d}\n")).collect();
+        for (digest, n) in &self.attempts {
+            out.push_str(&format!("attempt {digest} {n}\n"));
+        }
+        out
+    }
+
+    pub fn is_done(&self, digest: &str) -> bool {
+        self.done.iter().any(|d| d == digest)
+    }
+
+    /// Counts one more staging of `digest` begun; false when it has been begun
+    /// [`MAX_STAGING_ATTEMPTS`] times already (it is then recorded as done: given up).
+    pub fn begin(&mut self, digest: &str) -> bool {
+        let n = self.attempts.get(digest).copied().unwrap_or(0);
+        if n >= MAX_STAGING_ATTEMPTS {
+            self.finish(digest);
+            return false;
+        }
+        self.attempts.insert(digest.to_string(), n + 1);
+        true
+    }
+
+    /// Records `digest` as done.
+    pub fn finish(&mut self, digest: &str) {
+        self.attempts.remove(digest);
+        if !self.is_done(digest) {
+            self.done.push(digest.to_string());
+        }
+    }
 }
 
 /// The store revision of an installed snap file `<name>_<N>.snap`; `None` for a local
@@ -96,7 +150,7 @@ mod tests {
     fn idle_actions_and_applied_digests() {
         assert_eq!(idle_action(true), Then::Poweroff);
         assert_eq!(idle_action(false), Then::Stay);
-        assert_eq!(applied("a\n\n b \n"), vec!["a", "b"]);
+        assert_eq!(Record::decode("a\n\n b \n").done, vec!["a", "b"]);
     }
 
     #[test]
@@ -131,5 +185,19 @@ mod tests {
         let existing = vec!["core_x1.snap".to_string()];
         assert_eq!(update_file("core", Some(3), &existing), "core_3.snap");
         assert_eq!(update_file("core", None, &existing), "core_x2.snap");
+    }
+
+    #[test]
+    fn stagings_are_counted_until_done_or_given_up() {
+        let mut r = Record::decode("aaa\n\nattempt bbb 2\nnonsense line here\n");
+        assert_eq!(r.done, ["aaa"]);
+        assert_eq!(r.attempts["bbb"], 2);
+        assert!(r.begin("ccc") && r.attempts["ccc"] == 1);
+        assert!(r.begin("bbb"));
+        assert!(!r.begin("bbb"), "a fourth staging is not begun");
+        assert!(r.is_done("bbb") && !r.attempts.contains_key("bbb"));
+        r.finish("ccc");
+        assert_eq!(Record::decode(&r.encode()), r);
+        assert_eq!(r.encode(), "aaa\nbbb\nccc\n");
     }
 }

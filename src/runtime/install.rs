@@ -9,8 +9,11 @@
 //! removes the copy and changes nothing. An accepted snap becomes `<name>_<rev>.snap` (an
 //! unasserted one, on a dangerous model only, the next local revision); a kernel's `vmlinuz`
 //! and `initrd.img` go to ubuntu-boot `EFI/ubuntu/<file>/`, then modeenv and grubenv ask the
-//! next boot to try it (states from [`crate::boot::state`]). The digest is recorded in
-//! `system-data/var/lib/snapsmith/applied` at staging, so a bad update is tried once.
+//! next boot to try it (states from [`crate::boot::state`]). The record in
+//! `system-data/var/lib/snapsmith/applied` ([`update::Record`]) counts each staging begun and
+//! marks the digest done once the try state is written, so a bad update is tried once; a
+//! staging cut short (power, I/O) is begun again from scratch on the next boot, at most
+//! [`update::MAX_STAGING_ATTEMPTS`] times, and its half-staged files are removed first.
 
 use super::bootenv::{self, Order};
 use super::cmdline::Options;
@@ -52,7 +55,7 @@ impl From<Refusal> for Skip {
 struct Run<'a> {
     ctx: &'a Context<'a>,
     root: TrustRoot,
-    applied: Vec<String>,
+    record: update::Record,
     env: Modeenv,
     grub: Option<Grubenv>,
 }
@@ -83,11 +86,12 @@ pub fn stage_all(ctx: &Context, env: Modeenv, grub: Option<Grubenv>) -> Result<u
         }
     };
     let applied_path = Path::new(WRITABLE).join(update::APPLIED_PATH);
-    let applied = update::applied(&std::fs::read_to_string(&applied_path).unwrap_or_default());
+    let record =
+        update::Record::decode(&std::fs::read_to_string(&applied_path).unwrap_or_default());
     let mut run = Run {
         ctx,
         root,
-        applied,
+        record,
         env,
         grub,
     };
@@ -138,14 +142,14 @@ impl Run<'_> {
         };
         let known = |a: &crate::assertion::Assertion| {
             a.header_str("snap-sha3-384")
-                .is_some_and(|d| self.applied.iter().any(|x| x == d))
+                .is_some_and(|d| self.record.is_done(d))
         };
         if assertions.iter().any(known) {
             return Ok(Err(Skip::Done));
         }
         // Copied first and hashed while copying: the bytes checked are the bytes installed.
         let digest = trust::copy_hashed(&source, incoming)?;
-        if self.applied.contains(&digest.sha3_384) {
+        if self.record.is_done(&digest.sha3_384) {
             return Ok(Err(Skip::Done));
         }
         let copy = Copied {
@@ -188,8 +192,9 @@ impl Run<'_> {
         self.install(file, incoming, &info, &verdict, &digest)
     }
 
-    /// Installs the verified copy `incoming` of `file` under its final name and stages it;
-    /// the digest is recorded first, so an update that fails to stage is not retried.
+    /// Installs the verified copy `incoming` of `file` under its final name and stages it.
+    /// The staging is counted as begun first and recorded as done once the try state is
+    /// written; what an unfinished earlier staging left is removed before it begins again.
     fn install(
         &mut self,
         file: &str,
@@ -199,16 +204,27 @@ impl Run<'_> {
         digest: &crate::snap::SnapDigest,
     ) -> Result<Result<(SnapType, String), Skip>> {
         let snaps_dir = snaps_dir();
-        let existing = list_dir(&snaps_dir)?;
-        if installed_same(&snaps_dir, &existing, &info.name, digest)? {
-            return Ok(Err(Skip::Done));
+        let in_use = self.in_use();
+        let mut existing = list_dir(&snaps_dir)?;
+        for same in installed_same(&snaps_dir, &existing, &info.name, digest)? {
+            if in_use.contains(&same) {
+                return Ok(Err(Skip::Done));
+            }
+            // Installed but neither booted nor tried: a staging that did not finish.
+            console(&format!(
+                "{MARKER} update restaging {file}: {same} was left half-staged"
+            ));
+            self.remove_staged(&snaps_dir, &same);
         }
-        self.applied.push(digest.sha3_384.clone());
-        let applied_path = Path::new(WRITABLE).join(update::APPLIED_PATH);
-        write_synced(
-            &applied_path,
-            format!("{}\n", self.applied.join("\n")).as_bytes(),
-        )?;
+        existing = list_dir(&snaps_dir)?;
+        let begun = self.record.begin(&digest.sha3_384);
+        self.write_record()?;
+        if !begun {
+            return Ok(Err(Skip::Refused(format!(
+                "its staging did not finish in {} attempts; given up",
+                update::MAX_STAGING_ATTEMPTS
+            ))));
+        }
         let revision = match verdict {
             Verdict::Asserted { revision, .. } => Some(*revision),
             Verdict::Unasserted => None,
@@ -224,7 +240,42 @@ impl Run<'_> {
         } else {
             stage_kernel(self.ctx, &snap_path, &target, &mut self.env, &mut self.grub)?;
         }
+        self.record.finish(&digest.sha3_384);
+        self.write_record()?;
         Ok(Ok((kind, target)))
+    }
+
+    /// Snap files the boot state names: booted, committed or being tried.
+    fn in_use(&self) -> Vec<String> {
+        let env = &self.env;
+        let mut files: Vec<String> = [&env.base, &env.try_base, &env.gadget]
+            .into_iter()
+            .chain(&env.current_kernels)
+            .cloned()
+            .collect();
+        if let Some(g) = &self.grub {
+            files.extend(
+                ["snap_kernel", "snap_try_kernel"]
+                    .iter()
+                    .filter_map(|k| g.get(k))
+                    .map(str::to_string),
+            );
+        }
+        files.retain(|f| !f.is_empty());
+        files
+    }
+
+    /// Removes an installed snap file nothing boots and the kernel assets staged for it.
+    fn remove_staged(&self, snaps_dir: &Path, file: &str) {
+        let _ = std::fs::remove_file(snaps_dir.join(file));
+        if let Some(boot) = self.ctx.boot_dir {
+            let _ = std::fs::remove_dir_all(boot.join("EFI/ubuntu").join(file));
+        }
+    }
+
+    fn write_record(&self) -> Result<()> {
+        let path = Path::new(WRITABLE).join(update::APPLIED_PATH);
+        write_synced(&path, self.record.encode().as_bytes())
     }
 }
 
@@ -269,24 +320,25 @@ fn list_dir(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// True when an installed file of snap `name` has the same digest (sizes compared first).
+/// The installed files of snap `name` with the same digest (sizes compared first).
 fn installed_same(
     dir: &Path,
     existing: &[String],
     name: &str,
     digest: &crate::snap::SnapDigest,
-) -> Result<bool> {
+) -> Result<Vec<String>> {
     let prefix = format!("{name}_");
+    let mut same = Vec::new();
     for file in existing.iter().filter(|f| f.starts_with(&prefix)) {
         let path = dir.join(file);
         if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(digest.size) {
             continue;
         }
         if crate::snap::digest(&path)?.sha3_384 == digest.sha3_384 {
-            return Ok(true);
+            same.push(file.clone());
         }
     }
-    Ok(false)
+    Ok(same)
 }
 
 /// Copies the mounted kernel snap's boot assets into `dir` on ubuntu-boot.
