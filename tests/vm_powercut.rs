@@ -107,6 +107,7 @@ fn open_finding(cut: &Value) -> Option<&'static str> {
         && !reason.contains("ubuntu-data"))
     .then_some("ubuntu-boot's dirty bit")
 }
+
 /// `snapsmith validate IMAGE <the cut's rerun arguments>`.
 fn rerun(image: &std::path::Path, dir: &std::path::Path, cut: &Value) -> support::vm::Validation {
     let args: Vec<&str> = cut["rerun"].as_str().unwrap().split(' ').collect();
