@@ -66,8 +66,8 @@ fn missing_partition_gives_error_marker_and_reboot() {
     let line = vm.lines().last().unwrap().1.clone();
     assert!(line.contains("no partition named ubuntu-data"), "{line}");
     assert!(
-        line.contains("vda1"),
-        "the error lists the block devices seen: {line}"
+        line.contains("(disks: vda)"),
+        "the error lists the disks seen: {line}"
     );
     // The init reboots; with -no-reboot QEMU exits instead of hanging.
     vm.wait_exit(TIMEOUT).unwrap();

@@ -68,11 +68,13 @@ fn power_cuts_leave_the_example_device_on_a_good_revision() {
         before,
         "validate must not modify the image"
     );
+    // The device's verdict on the cut re-run alone (whether this re-run dropped a write too
+    // depends on where the delay landed, so the run's own "some cut dropped a write" rule is
+    // not asked of one cut).
     let one_cut = &cut[0];
     assert!(
-        one["passed"] == true || open_finding(one_cut).is_some(),
-        "re-run alone: {:?}",
-        one["reason"]
+        one_cut["passed"] == true || open_finding(one_cut).is_some(),
+        "re-run alone: {one_cut}"
     );
 
     // Every cut passed: the device came back consistent and on a good revision each time;

@@ -141,15 +141,12 @@ pub fn wait(opts: &Options, role: Role, timeout: Duration) -> Result<PathBuf> {
         if Instant::now() >= deadline {
             let seen = disks().join(" ");
             let seen = if seen.is_empty() { "none" } else { &seen };
-            let from = match &opts.disk {
-                Some(ids) => format!("on the boot disk {}", ids.disk),
-                None => "named so".to_string(),
+            let name = role.name(opts);
+            let what = match &opts.disk {
+                Some(ids) => format!("no partition {name} on the boot disk {}", ids.disk),
+                None => format!("no partition named {name}"),
             };
-            bail!(
-                "no partition {} {from} after {} s (disks: {seen})",
-                role.name(opts),
-                timeout.as_secs_f64()
-            );
+            bail!("{what} after {} s (disks: {seen})", timeout.as_secs_f64());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
