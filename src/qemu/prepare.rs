@@ -78,23 +78,36 @@ fn with_fat(
         .with_context(|| format!("closing {part}'s FAT filesystem"))
 }
 
-/// Rewrites `EFI/ubuntu/grubenv` on ubuntu-seed in place with `values` set.
-fn set_seed_env(disk: &DiskReader, values: &BTreeMap<String, String>) -> Result<()> {
-    with_fat(disk, SEED, |fs| {
+/// Rewrites `EFI/ubuntu/grubenv` on the FAT partition `part` in place with what `edit` makes
+/// of its bytes.
+fn rewrite_grubenv(
+    disk: &DiskReader,
+    part: &str,
+    edit: impl FnOnce(Vec<u8>) -> Result<Vec<u8>>,
+) -> Result<()> {
+    with_fat(disk, part, |fs| {
         let path = format!("{GRUB_DIR}/grubenv");
         let mut f = fs
             .root_dir()
             .open_file(&path)
-            .with_context(|| format!("{SEED} has no {path}"))?;
+            .with_context(|| format!("{part} has no {path}"))?;
         let mut bytes = Vec::new();
         f.read_to_end(&mut bytes)?;
-        let mut env = Grubenv::decode(&bytes).with_context(|| format!("{SEED} {path}"))?;
+        let bytes = edit(bytes).with_context(|| format!("{part} {path}"))?;
+        f.seek(SeekFrom::Start(0))?;
+        f.write_all(&bytes)?;
+        Ok(f.flush()?)
+    })
+}
+
+/// Rewrites `EFI/ubuntu/grubenv` on ubuntu-seed in place with `values` set.
+fn set_seed_env(disk: &DiskReader, values: &BTreeMap<String, String>) -> Result<()> {
+    rewrite_grubenv(disk, SEED, |bytes| {
+        let mut env = Grubenv::decode(&bytes)?;
         for (key, value) in values {
             env.set(key, value)?;
         }
-        f.seek(SeekFrom::Start(0))?;
-        f.write_all(&env.encode()?)?;
-        Ok(f.flush()?)
+        Ok(env.encode()?)
     })
 }
 
@@ -144,17 +157,8 @@ fn delete_boot_kernels(disk: &DiskReader) -> Result<()> {
 /// Overwrites ubuntu-boot's `EFI/ubuntu/grubenv` in place with as many bytes of garbage (no
 /// GRUB environment block signature), leaving the second copy as built.
 fn garble_boot_grubenv(disk: &DiskReader) -> Result<()> {
-    with_fat(disk, BOOT, |fs| {
-        let path = format!("{GRUB_DIR}/grubenv");
-        let mut f = fs
-            .root_dir()
-            .open_file(&path)
-            .with_context(|| format!("{BOOT} has no {path}"))?;
-        let len = f.seek(SeekFrom::End(0))?;
-        let garbage: Vec<u8> = (0..len).map(|i| (i * 131 % 251) as u8).collect();
-        f.seek(SeekFrom::Start(0))?;
-        f.write_all(&garbage)?;
-        Ok(f.flush()?)
+    rewrite_grubenv(disk, BOOT, |bytes| {
+        Ok((0..bytes.len()).map(|i| (i * 131 % 251) as u8).collect())
     })
 }
 
