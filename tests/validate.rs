@@ -186,6 +186,8 @@ fn validate_lists_its_scenarios() {
             "forged-update",
             "app-daemons",
             "app-confinement",
+            "app-update-good",
+            "app-update-revert",
             "recover-on-request",
             "recover-when-data-lost",
             "recover-when-boot-lost",

@@ -37,7 +37,7 @@ pub enum Refusal {
     Digest(String),
     #[error("its size {size} differs from the snap-revision's snap-size {asserted}")]
     Size { size: u64, asserted: u64 },
-    #[error("not the model's kernel or base: snap {0:?}")]
+    #[error("not the model's kernel, base or app: snap {0:?}")]
     NotInModel(String),
     #[error("snap-id {offered:?} differs from the model's {expected:?} for {name}")]
     SnapId {
@@ -77,11 +77,12 @@ pub enum Verdict {
     Unasserted,
 }
 
-/// The model entry that updates of `name` replace: the model's kernel, or its base.
+/// The model entry that updates of `name` replace: the model's kernel, its base, or one of its
+/// app snaps (the gadget and other bases are not updated).
 fn updatable<'m>(model: &'m Model, name: &str) -> Option<&'m ModelSnap> {
     model.snaps.iter().find(|s| {
         s.name == name
-            && (s.snap_type == SnapType::Kernel
+            && (matches!(s.snap_type, SnapType::Kernel | SnapType::App)
                 || (s.snap_type == SnapType::Base && model.base.as_deref() == Some(name)))
     })
 }
@@ -148,7 +149,7 @@ impl TrustRoot {
 
     /// Checks an update before anything of it is mounted: with no assertions, whether the grade
     /// allows that; else the signatures and chain, that a snap-revision has the copy's digest
-    /// and size, that its declaration names a kernel or base of the model with the model's
+    /// and size, that its declaration names a kernel, base or app of the model with the model's
     /// snap-id, and that the revision is newer than `installed` (the revision of the installed
     /// snap of that name; `None` for an unasserted one, which any asserted revision replaces).
     pub fn check_bytes(
@@ -202,7 +203,7 @@ impl TrustRoot {
 
 impl Verdict {
     /// Checks the mounted copy's snap.yaml (`name`, `snap_type` as spelled there, `base`)
-    /// against the model: the asserted name, or for an unasserted update a kernel or base of
+    /// against the model: the asserted name, or for an unasserted update a kernel, base or app of
     /// the model by name; the entry's type; a base, when snap.yaml names one, equal to the
     /// model's. Returns the model entry the update replaces.
     pub fn check_yaml(

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::assertion::trust_fixtures::{
-    self, BASE_ID, DIGEST, GADGET_ID, KERNEL_ID, keys, model, now, obj,
+    self, BASE_ID, DIGEST, GADGET_ID, HELLO_ID, KERNEL_ID, keys, model, now, obj,
 };
 use crate::assertion::{PrivateKey, certify_key, encode_stream, sign};
 use serde_json::{Value, json};
@@ -61,6 +61,31 @@ fn a_newer_asserted_kernel_passes_both_steps() {
 }
 
 #[test]
+fn an_app_of_the_model_is_updated_but_not_the_gadget_nor_downgraded() {
+    let s = seed("signed");
+    let a = asserted(&s.root, "root", "hello", HELLO_ID, 3);
+    let installed = |name: &str| (name == "hello").then_some(2);
+    let verdict = s.trust.check_bytes(&a, &copy(), installed, now()).unwrap();
+    assert_eq!(
+        verdict
+            .check_yaml(&s.trust.model, "hello", "app", Some("core"))
+            .unwrap()
+            .name,
+        "hello"
+    );
+    let same = |name: &str| (name == "hello").then_some(3);
+    assert_eq!(
+        s.trust.check_bytes(&a, &copy(), same, now()),
+        Err(Refusal::NotNewer {
+            offered: 3,
+            installed: 3
+        })
+    );
+    let gadget = asserted(&s.root, "root", "pc", GADGET_ID, 2);
+    assert_eq!(check(&s, &gadget), Err(Refusal::NotInModel("pc".into())));
+}
+
+#[test]
 fn unasserted_updates_only_for_dangerous_models() {
     let signed = seed("signed");
     assert_eq!(
@@ -76,8 +101,21 @@ fn unasserted_updates_only_for_dangerous_models() {
         "core"
     );
     assert_eq!(
-        verdict.check_yaml(m, "hello", "app", None),
-        Err(Refusal::NotInModel("hello".into()))
+        verdict.check_yaml(m, "hello", "app", None).unwrap().name,
+        "hello",
+        "the model's app snaps are updated like its kernel and base"
+    );
+    assert_eq!(
+        verdict.check_yaml(m, "hello", "base", None),
+        Err(Refusal::Type {
+            name: "hello".into(),
+            found: "base".into(),
+            expected: "app".into()
+        })
+    );
+    assert_eq!(
+        verdict.check_yaml(m, "pc", "gadget", None),
+        Err(Refusal::NotInModel("pc".into()))
     );
 }
 

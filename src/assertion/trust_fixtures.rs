@@ -11,6 +11,7 @@ use time::macros::datetime;
 pub const KERNEL_ID: &str = "snapsmithexamplepckernel00000000";
 pub const BASE_ID: &str = "snapsmithexamplecore000000000000";
 pub const GADGET_ID: &str = "snapsmithexamplepc00000000000000";
+pub const HELLO_ID: &str = "snapsmithexamplehello00000000000";
 /// A well-formed SHA3-384 digest (base64url), the kernel's in the seed fixtures.
 pub const DIGEST: &str = "DGOnW4ReT30BEH2FLkwkhcUaUKqqlPxhmV5xu-6YOirDcTgxJkrbR_tr0eBY1fAE";
 
@@ -23,7 +24,8 @@ pub fn obj(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap()
 }
 
-/// The example model's headers (brand `dev`, gadget pc, kernel pc-kernel, base core).
+/// The example model's headers (brand `dev`, gadget pc, kernel pc-kernel, base core, the
+/// optional app hello).
 pub fn model(grade: &str) -> Map<String, Value> {
     obj(json!({
         "type": "model", "series": "16", "authority-id": "dev", "brand-id": "dev",
@@ -33,6 +35,7 @@ pub fn model(grade: &str) -> Map<String, Value> {
             {"name": "pc", "id": GADGET_ID, "type": "gadget"},
             {"name": "pc-kernel", "id": KERNEL_ID, "type": "kernel"},
             {"name": "core", "id": BASE_ID, "type": "base"},
+            {"name": "hello", "id": HELLO_ID, "type": "app", "presence": "optional"},
         ],
     }))
 }

@@ -34,6 +34,9 @@ pub struct ImageInfo {
     pub seed: Option<(u64, u64)>,
     /// The seed's grubenv as built (filled in by validate when a scenario checks the seed).
     pub seed_grubenv: std::collections::BTreeMap<String, String>,
+    /// The installed app snap file the app updates derive from (the first with a daemon;
+    /// filled in by validate when a scenario updates an app).
+    pub daemon_app: Option<String>,
 }
 
 impl ImageInfo {
@@ -83,6 +86,7 @@ pub fn read_image(image: &Path) -> Result<ImageInfo> {
         has_bootloader,
         seed,
         seed_grubenv: Default::default(),
+        daemon_app: None,
     })
 }
 
@@ -150,13 +154,15 @@ pub fn forget_installed(work: &Path) -> Result<()> {
 }
 
 /// Writes the update snap for `kind` into `work`; `None` for no update. The forgeries of
-/// [`UpdateKind::Forged`] are a directory of snaps ([`super::derive_forged`]).
+/// [`UpdateKind::Forged`] are a directory of snaps ([`super::derive_forged`]), as are the two
+/// revisions of [`UpdateKind::BadApps`] ([`apps::derive_app_update`]).
 pub fn derive_update(kind: UpdateKind, info: &ImageInfo, work: &Path) -> Result<Option<PathBuf>> {
     let (installed, what) = match kind.snap_type() {
         None if kind == UpdateKind::Forged => {
             return super::derive_forged::derive(info, work).map(Some);
         }
         None => return Ok(None),
+        Some(SnapType::App) => return apps::derive_app_update(kind, info, work).map(Some),
         Some(SnapType::Kernel) => (info.kernel()?.to_string(), "kernel"),
         Some(_) => (info.modeenv.base.clone(), "base"),
     };
@@ -212,7 +218,12 @@ fn plant_fault(kind: UpdateKind, tree: &Path) -> Result<()> {
         }
         UpdateKind::BadBase => write_health(tree, &tiny_elf::exit_with(1))?,
         UpdateKind::HangingBase => write_health(tree, &tiny_elf::pause_forever())?,
-        UpdateKind::None | UpdateKind::GoodKernel | UpdateKind::GoodBase | UpdateKind::Forged => {}
+        UpdateKind::None
+        | UpdateKind::GoodKernel
+        | UpdateKind::GoodBase
+        | UpdateKind::Forged
+        | UpdateKind::GoodApp
+        | UpdateKind::BadApps => {}
     }
     Ok(())
 }

@@ -118,6 +118,15 @@ pub struct After {
 }
 
 impl After {
+    /// The same, with `{placeholder}`s in its paths and contents filled in.
+    pub fn expanded(&self, vars: &BTreeMap<&str, String>) -> After {
+        let fill = |t: &str| super::scenario::expand(t, vars);
+        After {
+            files: self.files.iter().map(|(p, t)| (fill(p), fill(t))).collect(),
+            absent: self.absent.iter().map(|p| fill(p)).collect(),
+        }
+    }
+
     /// The same expectations with `prefix` before every path.
     pub fn under(&self, prefix: &str) -> After {
         After {

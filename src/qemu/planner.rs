@@ -279,8 +279,11 @@ fn disk_expectations(
     };
     let mut snaps: std::collections::BTreeSet<String> = info.installed.iter().cloned().collect();
     let staged = match update.snap_type() {
-        Some(SnapType::Kernel) => Some(&vars["new_kernel"]),
-        Some(_) => Some(&vars["new_base"]),
+        Some(SnapType::Kernel) => vars.get("new_kernel"),
+        // The reverted revisions of BadApps are removed again.
+        Some(SnapType::App) if update == UpdateKind::GoodApp => vars.get("new_app"),
+        Some(SnapType::App) => None,
+        Some(_) => vars.get("new_base"),
         None => None,
     };
     if let Some(file) = staged.filter(|_| expect.staged) {
@@ -294,7 +297,7 @@ fn disk_expectations(
         seed_grubenv: info.seed_grubenv.clone(),
         data_digest: None,
         rogue: None,
-        after: s.after.under("system-data/"),
+        after: s.after.under("system-data/").expanded(vars),
     }
 }
 
@@ -318,10 +321,49 @@ fn placeholders(info: &ImageInfo, step: u64) -> Result<BTreeMap<&'static str, St
     };
     vars.insert("new_kernel", next(&kernel));
     vars.insert("new_base", next(&info.modeenv.base));
+    if let Some(app) = &info.daemon_app {
+        app_placeholders(&mut vars, info, app);
+    }
     vars.insert("kernel", kernel);
     vars.insert("base", info.modeenv.base.clone());
     vars.insert("system", info.modeenv.recovery_system.clone());
     Ok(vars)
+}
+
+/// `{app}` (the installed file), `{app_name}`, `{app_rev}`, and the revisions of the derived
+/// app updates: `{new_app}`/`{new_app_rev}` (the good one), `{sick_app_rev}` and
+/// `{crash_app_rev}` (the two of BadApps, taken in that order).
+fn app_placeholders(vars: &mut BTreeMap<&'static str, String>, info: &ImageInfo, app: &str) {
+    let Some((name, rev)) = app.strip_suffix(".snap").and_then(|s| s.rsplit_once('_')) else {
+        return;
+    };
+    let dangerous = info.modeenv.grade == "dangerous";
+    // Each scenario has one update disk: the good revision, or BadApps's two, which the
+    // device numbers one after the other when they are unasserted.
+    let next = |step: u64, installed: &mut Vec<String>| {
+        let asserted = (!dangerous)
+            .then(|| update::revision_of(app, name).map(|r| r + step))
+            .flatten();
+        let file = update::update_file(name, asserted, installed);
+        installed.push(file.clone());
+        file
+    };
+    let rev_of = |file: &str| {
+        file.strip_suffix(".snap")
+            .and_then(|s| s.rsplit_once('_'))
+            .map_or(String::new(), |(_, r)| r.to_string())
+    };
+    let good = next(1, &mut info.installed.clone());
+    let mut installed = info.installed.clone();
+    let sick = next(super::update_kind::SICK_APP_STEP, &mut installed);
+    let crash = next(super::update_kind::CRASH_APP_STEP, &mut installed);
+    vars.insert("new_app_rev", rev_of(&good));
+    vars.insert("new_app", good);
+    vars.insert("sick_app_rev", rev_of(&sick));
+    vars.insert("crash_app_rev", rev_of(&crash));
+    vars.insert("app_name", name.to_string());
+    vars.insert("app_rev", rev.to_string());
+    vars.insert("app", app.to_string());
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ fn info(has_bootloader: bool) -> ImageInfo {
         has_bootloader,
         seed: None,
         seed_grubenv: BTreeMap::new(),
+        daemon_app: None,
     }
 }
 
@@ -172,4 +173,33 @@ fn a_running_boot_with_nothing_to_do_has_no_update_disk() {
     assert_eq!(plan.boots[0].update_disk, None);
     assert!(plan.derive.is_empty());
     assert_eq!(plan.boots[0].expected[0].timeout, 9.0);
+}
+
+#[test]
+fn app_updates_are_named_after_the_image_s_daemon_app() {
+    let mut signed = info(true);
+    signed.modeenv.grade = "signed".into();
+    signed.installed.push("hello_1.snap".into());
+    signed.daemon_app = Some("hello_1.snap".into());
+    let vars = placeholders(&signed, 1).unwrap();
+    let get = |k: &str| vars[k].as_str();
+    assert_eq!(
+        [get("app"), get("app_name"), get("app_rev"), get("new_app")],
+        ["hello_1.snap", "hello", "1", "hello_2.snap"]
+    );
+    assert_eq!([get("sick_app_rev"), get("crash_app_rev")], ["3", "4"]);
+    let mut dangerous = signed.clone();
+    dangerous.modeenv.grade = "dangerous".into();
+    let vars = placeholders(&dangerous, 1).unwrap();
+    // Unasserted updates are numbered by the device one after the other.
+    assert_eq!(
+        [
+            &vars["new_app_rev"],
+            &vars["sick_app_rev"],
+            &vars["crash_app_rev"]
+        ],
+        ["x1", "x1", "x2"]
+    );
+    let none = placeholders(&info(true), 1).unwrap();
+    assert!(!none.contains_key("new_app"));
 }

@@ -265,6 +265,8 @@ const BUILTIN: &[(&str, &str)] = &[
     builtin!("forged-update"),
     builtin!("app-daemons"),
     builtin!("app-confinement"),
+    builtin!("app-update-good"),
+    builtin!("app-update-revert"),
     builtin!("recover-on-request"),
     builtin!("recover-when-data-lost"),
     builtin!("recover-when-boot-lost"),

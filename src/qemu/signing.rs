@@ -4,7 +4,9 @@
 //! that snap, found by key id in a keyring (`snapsmith key --keyring`'s format). The
 //! assertions travel on the update disk beside the snap, as `<snap file stem>.assert`.
 
+use super::derive;
 use super::scenario::UpdateKind;
+use super::update_kind::{CRASH_APP_STEP, SICK_APP_STEP};
 use crate::assertion::{self, Assertion, Keyring, SnapDeclaration, SnapRevision};
 use crate::snap::{SnapAssertRequest, SnapFile, snap_assertions};
 use crate::window::Window;
@@ -73,11 +75,38 @@ pub fn assert_update(
     if seed.grade == "dangerous" || seed.grade.is_empty() {
         return Ok(None);
     }
+    if snap.is_dir() && kind == UpdateKind::BadApps {
+        // Two revisions of one app, each asserted as its own newer revision.
+        for (file, step) in [
+            (derive::apps::SICK_FILE, SICK_APP_STEP),
+            (derive::apps::CRASH_FILE, CRASH_APP_STEP),
+        ] {
+            let path = snap.join(file);
+            sign_revision(&path, step, seed, keyring, &path.with_extension("assert"))?;
+        }
+        return Ok(Some(snap.to_path_buf()));
+    }
     if snap.is_dir() {
         // The forged-update scenario's snaps, each asserted (or not) as its forgery needs.
         super::derive_forged::sign(snap, seed, keyring)?;
         return Ok(Some(snap.to_path_buf()));
     }
+    // The derived snap is a newer revision of the image's one; a broken one newer still, so
+    // each derived file has its own revision.
+    let out = snap.with_extension("assert");
+    sign_revision(snap, kind.revision_step(), seed, keyring, &out)?;
+    Ok(Some(out))
+}
+
+/// Asserts `snap` as the revision `step` after the image's revision of the same snap, with
+/// the key that signed that one, into `out`.
+fn sign_revision(
+    snap: &Path,
+    step: u64,
+    seed: &SeedSigning,
+    keyring: Option<&Keyring>,
+    out: &Path,
+) -> Result<(), SignError> {
     let name = SnapFile::open(snap)?.info().name.clone();
     let (declaration, revision, key_id) = original(seed, &name)?;
     let key = keyring
@@ -86,9 +115,6 @@ pub fn assert_update(
         .flatten()
         .ok_or_else(|| SignError::NeedsKey(key_id.clone()))?;
     let (info, private) = key;
-    // The derived snap is a newer revision of the image's one; a broken one newer still, so
-    // each derived file has its own revision.
-    let step = kind.revision_step();
     let request = SnapAssertRequest {
         snap_id: &declaration.snap_id,
         revision: revision.snap_revision + step,
@@ -96,10 +122,9 @@ pub fn assert_update(
         timestamp: &assertion::types::format_time(revision.timestamp),
     };
     let signed = snap_assertions(snap, &request, &private, &info.account_id)?;
-    let out = snap.with_extension("assert");
-    std::fs::write(&out, assertion::encode_stream(&signed))
+    std::fs::write(out, assertion::encode_stream(&signed))
         .with_context(|| format!("writing {}", out.display()))?;
-    Ok(Some(out))
+    Ok(())
 }
 
 /// The image's snap-declaration and snap-revision for snap `name`, and the key that signed

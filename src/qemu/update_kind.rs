@@ -4,6 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How many revisions ahead of the image's app the two revisions of [`UpdateKind::BadApps`] are.
+pub const SICK_APP_STEP: u64 = 2;
+pub const CRASH_APP_STEP: u64 = 3;
+
 /// The update a scenario installs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -25,6 +29,12 @@ pub enum UpdateKind {
     HangingBase,
     /// Five forged updates the device must refuse (see [`super::derive_forged`]).
     Forged,
+    /// The image's first app snap with a daemon, a new revision with `post-refresh` and
+    /// `check-health` hooks that succeed (see [`super::derive::apps`]).
+    GoodApp,
+    /// Two new revisions of that app, one after the other on one update disk: one whose
+    /// `check-health` hook fails, then one whose daemon crash-loops.
+    BadApps,
 }
 
 impl UpdateKind {
@@ -40,6 +50,7 @@ impl UpdateKind {
             UpdateKind::GoodBase | UpdateKind::BadBase | UpdateKind::HangingBase => {
                 Some(SnapType::Base)
             }
+            UpdateKind::GoodApp | UpdateKind::BadApps => Some(SnapType::App),
         }
     }
 
@@ -48,8 +59,8 @@ impl UpdateKind {
         match self {
             UpdateKind::None => "none",
             UpdateKind::Forged => "forged",
-            UpdateKind::GoodKernel | UpdateKind::GoodBase => "update",
-            UpdateKind::BadKernel | UpdateKind::BadBase => "broken",
+            UpdateKind::GoodKernel | UpdateKind::GoodBase | UpdateKind::GoodApp => "update",
+            UpdateKind::BadKernel | UpdateKind::BadBase | UpdateKind::BadApps => "broken",
             UpdateKind::UnloadableKernel => "unloadable",
             UpdateKind::HangingKernel | UpdateKind::HangingBase => "hanging",
         }
@@ -61,8 +72,10 @@ impl UpdateKind {
             UpdateKind::None
             | UpdateKind::GoodKernel
             | UpdateKind::GoodBase
+            | UpdateKind::GoodApp
             | UpdateKind::Forged => 1,
-            UpdateKind::BadKernel | UpdateKind::BadBase => 2,
+            // BadApps: its two revisions are SICK_APP_STEP and CRASH_APP_STEP ahead.
+            UpdateKind::BadKernel | UpdateKind::BadBase | UpdateKind::BadApps => 2,
             UpdateKind::UnloadableKernel => 3,
             UpdateKind::HangingKernel | UpdateKind::HangingBase => 4,
         }

@@ -57,15 +57,7 @@ pub fn validate_streaming(req: &Request, on_line: &(dyn Fn(&str) + Sync)) -> Res
         .with_context(|| format!("resolving {}", req.image.display()))?;
     super::host::tools()?;
     derive::forget_installed(&req.work)?;
-    let mut info = derive::read_image(&image)?;
-    let checks_seed = req
-        .scenarios
-        .iter()
-        .any(|s| s.host_checks.contains(&CheckKind::SeedUnchanged));
-    if checks_seed {
-        info.seed_grubenv = hostcheck::image_seed_grubenv(&image)
-            .with_context(|| format!("{}: reading the seed's grubenv", image.display()))?;
-    }
+    let info = image_info(req, &image)?;
     let mut plan = planner::plan(&req.scenarios, &info)?;
     install_crashing_app(&mut plan.boots, &info, &req.work)?;
     let copies = req.jobs.clamp(1, plan.boots.len().max(1));
@@ -109,6 +101,33 @@ pub fn validate_streaming(req: &Request, on_line: &(dyn Fn(&str) + Sync)) -> Res
         total: started.elapsed().as_secs_f64(),
         scenarios,
     })
+}
+
+/// What the scenarios need to know of the image: [`derive::read_image`], plus the seed's
+/// grubenv when a scenario checks the seed, and the app the app updates derive from when a
+/// scenario updates an app.
+fn image_info(req: &Request, image: &Path) -> Result<ImageInfo> {
+    let mut info = derive::read_image(image)?;
+    let checks_seed = req
+        .scenarios
+        .iter()
+        .any(|s| s.host_checks.contains(&CheckKind::SeedUnchanged));
+    if checks_seed {
+        info.seed_grubenv = hostcheck::image_seed_grubenv(image)
+            .with_context(|| format!("{}: reading the seed's grubenv", image.display()))?;
+    }
+    let updates_app = req
+        .scenarios
+        .iter()
+        .any(|s| s.update.snap_type() == Some(crate::snap::SnapType::App));
+    if updates_app {
+        // An image without an app daemon is the reason of those scenarios (their update
+        // cannot be derived), not an error of the run.
+        info.daemon_app = derive::apps::daemon_app(&info, &req.work)
+            .ok()
+            .map(|(file, _, _)| file);
+    }
+    Ok(info)
 }
 
 /// Derives each update once and, for a signed grade, asserts it with the key from the keyring

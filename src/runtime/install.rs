@@ -9,7 +9,8 @@
 //! removes the copy and changes nothing. An accepted snap becomes `<name>_<rev>.snap` (an
 //! unasserted one, on a dangerous model only, the next local revision); a kernel's `vmlinuz`
 //! and `initrd.img` go to ubuntu-boot `EFI/ubuntu/<file>/`, then modeenv and grubenv ask the
-//! next boot to try it (states from [`crate::boot::state`]). The record in
+//! next boot to try it (states from [`crate::boot::state`]); an app snap is only installed
+//! and returned to the caller, which refreshes it at once (see the runtime's `apps` module). The record in
 //! `system-data/var/lib/snapsmith/applied` ([`update::Record`]) counts each staging begun and
 //! marks the digest done once the try state is written, so a bad update is tried once; a
 //! staging cut short (power, I/O) is begun again from scratch on the next boot, at most
@@ -64,17 +65,27 @@ fn snaps_dir() -> PathBuf {
     Path::new(WRITABLE).join(crate::seed::DATA_SNAPS_DIR)
 }
 
-/// Stages every pending snap of the update medium; returns how many were staged (a reboot is
-/// then due). Files that are neither snaps nor their assertions are reported and not read.
-pub fn stage_all(ctx: &Context, env: Modeenv, grub: Option<Grubenv>) -> Result<usize> {
+/// What a run of the installer staged.
+#[derive(Debug, Default)]
+pub struct Staged {
+    /// Kernels and bases staged for the next boot to try: a reboot is due when not 0.
+    pub reboot: usize,
+    /// App snaps installed on ubuntu-data (`<name>_<rev>.snap`), to be refreshed now.
+    pub apps: Vec<String>,
+}
+
+/// Stages every pending snap of the update medium. Files that are neither snaps nor their
+/// assertions are reported and not read.
+pub fn stage_all(ctx: &Context, env: Modeenv, grub: Option<Grubenv>) -> Result<Staged> {
     let listing = update::listing(&list_dir(ctx.update_dir)?);
     for file in &listing.ignored {
         console(&format!(
             "{MARKER} update ignored {file}: an update disk holds only snaps and their assertions"
         ));
     }
+    let mut staged = Staged::default();
     if listing.snaps.is_empty() {
-        return Ok(0);
+        return Ok(staged);
     }
     let root = match trust::load_root(ctx.scratch, ctx.opts, &env.recovery_system) {
         Ok(root) => root,
@@ -82,7 +93,7 @@ pub fn stage_all(ctx: &Context, env: Modeenv, grub: Option<Grubenv>) -> Result<u
             for file in &listing.snaps {
                 refused(file, &format!("no trust root: {err:#}"));
             }
-            return Ok(0);
+            return Ok(staged);
         }
     };
     let applied_path = Path::new(WRITABLE).join(update::APPLIED_PATH);
@@ -95,7 +106,6 @@ pub fn stage_all(ctx: &Context, env: Modeenv, grub: Option<Grubenv>) -> Result<u
         env,
         grub,
     };
-    let mut staged = 0;
     for file in &listing.snaps {
         let incoming = snaps_dir().join(".incoming.snap");
         let result = run.stage_one(file, &incoming);
@@ -106,7 +116,11 @@ pub fn stage_all(ctx: &Context, env: Modeenv, grub: Option<Grubenv>) -> Result<u
                     "{MARKER} update staged {}={target}",
                     kind.as_str()
                 ));
-                staged += 1;
+                if kind == SnapType::App {
+                    staged.apps.push(target);
+                } else {
+                    staged.reboot += 1;
+                }
             }
             Err(Skip::Refused(reason)) => refused(file, &reason),
             Err(Skip::Done) => {}
@@ -119,12 +133,13 @@ fn refused(file: &str, reason: &str) {
     console(&format!("{MARKER} update refused {file}: {reason}"));
 }
 
-/// The store revision of the installed snap `name`, from the boot state; `None` when it is
-/// installed with a local revision.
+/// The store revision of the installed snap `name`: a kernel's or base's from the boot state,
+/// an app's from its `current` link; `None` when it is installed with a local revision.
 fn installed_revision(env: &Modeenv, name: &str) -> Option<u64> {
     std::iter::once(&env.base)
         .chain(&env.current_kernels)
         .find_map(|f| update::revision_of(f, name))
+        .or_else(|| super::apps::active_revision(name)?.parse().ok())
 }
 
 impl Run<'_> {
@@ -234,11 +249,14 @@ impl Run<'_> {
         std::fs::rename(incoming, &snap_path)
             .with_context(|| format!("installing {file} as {target}"))?;
         let kind = info.snap_type;
-        if kind == SnapType::Base {
-            self.env = state::stage_base(&self.env, &target);
-            write_synced(self.ctx.modeenv_path, self.env.encode().as_bytes())?;
-        } else {
-            stage_kernel(self.ctx, &snap_path, &target, &mut self.env, &mut self.grub)?;
+        match kind {
+            SnapType::Base => {
+                self.env = state::stage_base(&self.env, &target);
+                write_synced(self.ctx.modeenv_path, self.env.encode().as_bytes())?;
+            }
+            // Refreshed by the caller once staged: the record makes it a one-time attempt.
+            SnapType::App => {}
+            _ => stage_kernel(self.ctx, &snap_path, &target, &mut self.env, &mut self.grub)?,
         }
         self.record.finish(&digest.sha3_384);
         self.write_record()?;

@@ -72,8 +72,8 @@ fn run(start: Instant) -> Result<()> {
     }
 }
 
-/// The agent settles the boot, the installer stages what the update medium offers, and the
-/// agent reboots into it or idles.
+/// The agent settles the boot, the installer stages what the update medium offers, app updates
+/// are refreshed, and the agent reboots into a staged kernel or base or idles.
 fn run_mode(booted: &agent::Booted) -> Result<Infallible> {
     // The daemons start before the run marker, which means the system is up, apps included.
     apps::start();
@@ -91,7 +91,9 @@ fn run_mode(booted: &agent::Booted) -> Result<Infallible> {
             // ubuntu-boot is writable only while updates are staged.
             sys::writable(ctx.boot_dir, || install::stage_all(&ctx, env, grub))?
         }
-        None => 0,
+        None => install::Staged::default(),
     };
-    agent::finish(settled, staged, booted.opts.poweroff_idle)
+    // App updates need no reboot: each is refreshed now, and reverted by itself when it fails.
+    apps::refresh(&staged.apps);
+    agent::finish(settled, staged.reboot, booted.opts.poweroff_idle)
 }

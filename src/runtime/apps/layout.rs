@@ -93,9 +93,22 @@ pub fn link_current(dir: &Path, rev: &str) -> Result<()> {
         .with_context(|| format!("replacing {}/current", dir.display()))
 }
 
+/// Set once [`prepare_mounts_once`] succeeded.
+static MOUNTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// [`prepare_mounts`], unless it succeeded before.
+pub fn prepare_mounts_once() -> Result<()> {
+    use std::sync::atomic::Ordering;
+    if !MOUNTED.load(Ordering::SeqCst) {
+        prepare_mounts()?;
+        MOUNTED.store(true, Ordering::SeqCst);
+    }
+    Ok(())
+}
+
 /// Mounts a tmpfs on /snap and binds ubuntu-data's var/snap on /var/snap; fails when the base
 /// lacks either mount point.
-pub fn prepare_mounts() -> Result<()> {
+fn prepare_mounts() -> Result<()> {
     for dir in [SNAP_MOUNTS, VAR_SNAP] {
         if !Path::new(dir).is_dir() {
             bail!("the base has no {dir} mount point");
@@ -116,14 +129,25 @@ pub fn prepare_mounts() -> Result<()> {
     Ok(())
 }
 
-/// Mounts the snap at /snap/<name>/<rev> and links `current` to it; returns the mount.
+/// Mounts the snap at /snap/<name>/<rev> (unless it is mounted there already) and links
+/// `current` to it; returns the mount.
 pub fn mount_app(snap: &Installed) -> Result<PathBuf> {
     let dir = Path::new(SNAP_MOUNTS).join(&snap.name);
     let at = dir.join(&snap.revision);
-    std::fs::create_dir_all(&at).with_context(|| format!("creating {}", at.display()))?;
-    mount_snap(&snap.file, &at)?;
+    if !at.join("meta").is_dir() {
+        std::fs::create_dir_all(&at).with_context(|| format!("creating {}", at.display()))?;
+        mount_snap(&snap.file, &at)?;
+    }
     link_current(&dir, &snap.revision)?;
     Ok(at)
+}
+
+/// Unmounts one revision of snap `name` from /snap/<name>/<rev>, if mounted, and removes its
+/// directory (the snap's other revisions and `current` stay).
+pub fn unmount_revision(name: &str, rev: &str) {
+    let at = Path::new(SNAP_MOUNTS).join(name).join(rev);
+    let _ = sys_mount::unmount(&at, sys_mount::UnmountFlags::empty());
+    let _ = std::fs::remove_dir(at);
 }
 
 /// Unmounts a snap [`mount_app`] mounted and removes its directory under /snap.

@@ -2,13 +2,16 @@
 //! fork stay its children) that runs the install hooks, starts the services in order, restarts
 //! them per `restart-condition` with back-off, and on SIGTERM stops them in reverse order, each
 //! with SIGTERM and, after its `stop-timeout`, SIGKILL. Each service runs in its own process
-//! group, which is what a `forking` daemon's lifetime is judged by. Markers: docs/apps.md.
+//! group, which is what a `forking` daemon's lifetime is judged by. A supervisor started for an
+//! app refresh also reports each failed exit (a byte on a pipe), which is how the refresh sees
+//! a crash loop. Markers: docs/apps.md.
 
 use super::policy::{self, Exit};
 use super::spawn::{self, AppContext};
 use crate::runtime::MARKER;
 use crate::snap::Daemon;
 use crate::snap::apps::Service;
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -83,14 +86,15 @@ fn group_alive(pgid: i32) -> bool {
 }
 
 /// Starts the unit; a oneshot or forking daemon is waited for, as systemd waits for them.
-fn start(unit: &mut Unit, clock: Instant) {
+/// Returns true when the start failed.
+fn start(unit: &mut Unit, clock: Instant) -> bool {
     unit.starts.push(clock.elapsed());
     let pid = match spawn::start(&unit.ctx, &unit.service.command, &unit.service.environment) {
         Ok(pid) => pid_t(pid),
         Err(err) => {
             console(&format!("exit {} failed to start: {err:#}", unit.tag()));
             schedule(unit, Exit::Code(-1));
-            return;
+            return true;
         }
     };
     console(&format!("start {}", unit.tag()));
@@ -98,17 +102,23 @@ fn start(unit: &mut Unit, clock: Instant) {
         Daemon::Oneshot => {
             let exit = wait_pid(pid);
             console(&format!("exit {} {}", unit.tag(), exit.word()));
+            exit != Exit::Code(0)
         }
         Daemon::Forking => {
             let exit = wait_pid(pid);
             if exit == Exit::Code(0) && group_alive(pid) {
                 unit.pid = Some(pid);
+                false
             } else {
                 console(&format!("exit {} {}", unit.tag(), exit.word()));
                 schedule(unit, exit);
+                true
             }
         }
-        Daemon::Simple | Daemon::Notify | Daemon::Dbus => unit.pid = Some(pid),
+        Daemon::Simple | Daemon::Notify | Daemon::Dbus => {
+            unit.pid = Some(pid);
+            false
+        }
     }
 }
 
@@ -130,12 +140,15 @@ fn schedule(unit: &mut Unit, exit: Exit) {
 }
 
 /// Starts every unit in order, then tells PID 1 through `ready` and supervises until SIGTERM;
-/// then stops them all and exits.
-pub fn run(mut units: Vec<Unit>, ready: std::os::fd::OwnedFd) -> ! {
+/// then stops them all and exits. Each failed start or exit, and each unit given up at its
+/// start limit, writes one byte to `report` when there is one.
+pub fn run(mut units: Vec<Unit>, ready: OwnedFd, report: Option<OwnedFd>) -> ! {
     let clock = Instant::now();
     let set = signal_set();
+    let mut report = report.map(std::fs::File::from);
+    let mut failures = 0;
     for unit in &mut units {
-        start(unit, clock);
+        failures += u32::from(start(unit, clock));
     }
     drop(std::fs::File::from(ready));
     loop {
@@ -148,16 +161,23 @@ pub fn run(mut units: Vec<Unit>, ready: std::os::fd::OwnedFd) -> ! {
             // SAFETY: leaving the forked process without running PID 1's destructors.
             unsafe { libc::_exit(0) };
         }
-        reap(&mut units);
+        failures += reap(&mut units);
         for unit in &mut units {
-            restart_if_due(unit, clock);
+            failures += u32::from(restart_if_due(unit, clock));
         }
+        if let Some(out) = report.as_mut().filter(|_| failures > 0) {
+            let bytes = vec![b'x'; usize::try_from(failures).unwrap_or(1)];
+            // A refresh that stopped listening has decided already.
+            let _ = std::io::Write::write_all(out, &bytes);
+        }
+        failures = 0;
     }
 }
 
-fn restart_if_due(unit: &mut Unit, clock: Instant) {
+/// Restarts the unit when its restart is due; true when that failed or hit the start limit.
+fn restart_if_due(unit: &mut Unit, clock: Instant) -> bool {
     if unit.restart_at.is_none_or(|t| t > Instant::now()) {
-        return;
+        return false;
     }
     unit.restart_at = None;
     if policy::start_limit_hit(&unit.starts, clock.elapsed()) {
@@ -167,19 +187,21 @@ fn restart_if_due(unit: &mut Unit, clock: Instant) {
             policy::START_LIMIT_BURST,
             policy::START_LIMIT_INTERVAL.as_secs()
         ));
-        return;
+        return true;
     }
-    start(unit, clock);
+    start(unit, clock)
 }
 
-/// Reaps every exited child and handles the units whose process or group is gone.
-fn reap(units: &mut [Unit]) {
+/// Reaps every exited child and handles the units whose process or group is gone; returns how
+/// many of them exited with a failure.
+fn reap(units: &mut [Unit]) -> u32 {
+    let mut failures = 0;
     loop {
         let mut status = 0;
         // SAFETY: waitpid writes the status into a local.
         let pid = unsafe { libc::waitpid(-1, &raw mut status, libc::WNOHANG) };
         if pid <= 0 {
-            return;
+            return failures;
         }
         let exit = Exit::from_wait_status(status);
         for unit in units.iter_mut() {
@@ -190,6 +212,7 @@ fn reap(units: &mut [Unit]) {
             };
             if gone {
                 console(&format!("exit {} {}", unit.tag(), exit.word()));
+                failures += u32::from(exit != Exit::Code(0));
                 schedule(unit, exit);
             }
         }
