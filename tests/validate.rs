@@ -187,6 +187,7 @@ fn validate_lists_its_scenarios() {
             "app-daemons",
             "app-confinement",
             "recover-on-request",
+            "recover-by-command",
             "recover-when-data-lost",
             "recover-when-boot-lost",
             "recover-refuses-bad-seed",

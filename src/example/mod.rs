@@ -255,7 +255,7 @@ fn make_snaps(opts: &ExampleOptions, dir: &Path, reporter: &Reporter) -> Result<
         .prefix(".trees-")
         .tempdir_in(dir)
         .context("creating a directory for the snap trees")?;
-    snaps::base_snap(&opts.busybox, work.path(), &snaps[1], &pack)?;
+    snaps::base_snap((&opts.busybox, &opts.init), work.path(), &snaps[1], &pack)?;
     snaps::source_snap(&sources::HELLO, work.path(), &snaps[2], &pack)?;
     snaps::source_snap(&sources::GADGET, work.path(), &snaps[3], &pack)?;
     snaps::source_snap(&snapd_snap::SNAPD, work.path(), &snaps[4], &pack)?;

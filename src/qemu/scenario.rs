@@ -266,6 +266,7 @@ const BUILTIN: &[(&str, &str)] = &[
     builtin!("app-daemons"),
     builtin!("app-confinement"),
     builtin!("recover-on-request"),
+    builtin!("recover-by-command"),
     builtin!("recover-when-data-lost"),
     builtin!("recover-when-boot-lost"),
     builtin!("recover-refuses-bad-seed"),
