@@ -188,6 +188,7 @@ fn validate_lists_its_scenarios() {
             "app-confinement",
             "recover-on-request",
             "recover-by-command",
+            "recover-unknown-system",
             "recover-when-data-lost",
             "recover-when-boot-lost",
             "recover-refuses-bad-seed",

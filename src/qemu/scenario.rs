@@ -267,6 +267,7 @@ const BUILTIN: &[(&str, &str)] = &[
     builtin!("app-confinement"),
     builtin!("recover-on-request"),
     builtin!("recover-by-command"),
+    builtin!("recover-unknown-system"),
     builtin!("recover-when-data-lost"),
     builtin!("recover-when-boot-lost"),
     builtin!("recover-refuses-bad-seed"),
