@@ -73,6 +73,8 @@ pub struct Assembled {
     pub plan: ImagePlan,
     pub snaps: Vec<SeedSnap>,
     pub label: String,
+    /// Every recovery system on the seed, the current one (`label`) first.
+    pub systems: Vec<String>,
     pub manifest: Manifest,
 }
 
@@ -121,6 +123,20 @@ pub fn choose_label(label: Option<&str>, build_time: i64) -> Result<String> {
     Ok(label)
 }
 
+/// The seed's recovery systems: the current `label` first, then `extra` (each a valid label,
+/// none named twice).
+pub fn choose_systems(label: &str, extra: &[String]) -> Result<Vec<String>> {
+    let mut systems = vec![label.to_string()];
+    for system in extra {
+        seed::validate_label(system).context("--extra-recovery-system")?;
+        if systems.contains(system) {
+            anyhow::bail!("recovery system {system} is named twice");
+        }
+        systems.push(system.clone());
+    }
+    Ok(systems)
+}
+
 /// The gadget snap of a resolved set.
 pub fn gadget_of(snaps: &[SeedSnap]) -> Result<&SeedSnap> {
     snaps
@@ -146,11 +162,12 @@ pub fn assemble(
     model: &LoadedModel,
     snaps: Vec<SeedSnap>,
     mut plan: ImagePlan,
-    label: &str,
+    systems: &[String],
     boot_assets: &BootAssets,
 ) -> Result<Assembled> {
-    let mut seed_tree = seed::seed_tree(
-        label,
+    let label = systems.first().context("no recovery system label")?;
+    let mut seed_tree = seed::seed_systems_tree(
+        systems,
         model.spec.grade,
         &snaps,
         &seed_assertions(model, &snaps),
@@ -168,6 +185,7 @@ pub fn assemble(
         plan,
         snaps,
         label: label.to_string(),
+        systems: systems.to_vec(),
         manifest,
     })
 }

@@ -212,7 +212,7 @@ fn grub_parses_both_configs() {
         .unwrap();
         let seed = seed_config(&SeedConfig {
             label: "dev".into(),
-            recovery_kernel: "snaps/pc-kernel_1.snap".into(),
+            systems: vec!["dev".into(), "spare".into()],
             extra_args: vec![],
             disk,
         })

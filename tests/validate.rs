@@ -189,6 +189,8 @@ fn validate_lists_its_scenarios() {
             "app-update-good",
             "app-update-revert",
             "recover-on-request",
+            "recover-by-command",
+            "recover-unknown-system",
             "recover-when-data-lost",
             "recover-when-boot-lost",
             "recover-refuses-bad-seed",

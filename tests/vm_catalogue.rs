@@ -86,6 +86,12 @@ fn the_default_catalogue_passes_on_the_example_device() {
     let on_request = by_name("recover-on-request");
     assert!(checked(on_request), "{on_request}");
     assert_eq!(on_request["resets"].as_array().map(Vec::len), Some(1));
+    // Asked for by root on the device: the device rebooted itself, with no harness reset.
+    let by_command = by_name("recover-by-command");
+    assert!(
+        by_command["resets"].as_array().is_none_or(|r| r.is_empty()),
+        "{by_command}"
+    );
     let data_lost = by_name("recover-when-data-lost");
     assert!(checked(data_lost), "{data_lost}");
     assert!(data_lost["resets"].as_array().is_none_or(|r| r.is_empty()));

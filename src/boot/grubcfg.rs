@@ -1,7 +1,8 @@
-//! The GRUB configuration files snapsmith writes, as pure text generation: the seed
-//! ("recovery") `grub.cfg` on ubuntu-seed that hands run mode over to ubuntu-boot, the run-mode
-//! `grub.cfg` on ubuntu-boot with the kernel try/trying/rollback state machine, and the initial
-//! environment blocks of both. docs/boot-protocol.md describes the protocol they implement.
+//! The GRUB configuration files snapsmith writes, as pure text generation: the run-mode
+//! `grub.cfg` on ubuntu-boot with the kernel try/trying/rollback state machine and its initial
+//! environment block, and the parts the seed's files ([`super::seedcfg`]: the seed `grub.cfg`
+//! that hands run mode over to ubuntu-boot, its grubenv) share with it.
+//! docs/boot-protocol.md describes the protocol they implement.
 //!
 //! With the boot disk's identity ([`BootDisk`], GPT images) GRUB takes ubuntu-boot only from the
 //! disk it was loaded from: the disk named in `$cmdpath`, partition number as built, confirmed
@@ -10,8 +11,10 @@
 //! which compares exactly: snapsmith's FAT writer stores the label in the same case.
 
 use super::diskid::BootDisk;
-use super::grubenv::{Grubenv, GrubenvError};
+use super::grubenv::Grubenv;
 use anyhow::{Result, bail};
+
+pub use super::seedcfg::{SeedConfig, seed_config, seed_env, system_env};
 
 /// Directory of the GRUB files on both ESP-like partitions.
 pub const GRUB_DIR: &str = "EFI/ubuntu";
@@ -43,18 +46,6 @@ pub struct RunConfig {
     pub default_kernel: Option<String>,
 }
 
-/// What the seed config needs to know at build time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeedConfig {
-    /// The recovery system label.
-    pub label: String,
-    /// Path of the recovery system's kernel snap on ubuntu-seed (`snaps/pc-kernel_1.snap`).
-    pub recovery_kernel: String,
-    pub extra_args: Vec<String>,
-    /// As [`RunConfig::disk`].
-    pub disk: Option<BootDisk>,
-}
-
 /// Checks that kernel arguments can be placed in a GRUB script single-quoted: one word each,
 /// printable ASCII, no quote.
 pub fn check_args(args: &[String]) -> Result<()> {
@@ -68,13 +59,13 @@ pub fn check_args(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn quoted(args: &[String]) -> String {
+pub(super) fn quoted(args: &[String]) -> String {
     args.iter().map(|a| format!(" '{a}'")).collect()
 }
 
 /// The GRUB lines that set `$boot` to ubuntu-boot (`hdN,gptM`), or leave it empty with an
 /// error line when the disk GRUB was loaded from has no such partition.
-fn find_boot(disk: Option<&BootDisk>) -> String {
+pub(super) fn find_boot(disk: Option<&BootDisk>) -> String {
     let Some(d) = disk else {
         return format!("search --no-floppy --label {BOOT_LABEL} --set=boot");
     };
@@ -84,7 +75,7 @@ fn find_boot(disk: Option<&BootDisk>) -> String {
 }
 
 /// The identity's kernel arguments, with a leading space (empty without one).
-fn disk_args(disk: Option<&BootDisk>) -> String {
+pub(super) fn disk_args(disk: Option<&BootDisk>) -> String {
     disk.map(|d| format!(" {}", d.ids.kernel_args()))
         .unwrap_or_default()
 }
@@ -105,7 +96,7 @@ else
 fi"#;
 
 /// File names (`<name>_<rev>.snap`) go into GRUB commands and kernel arguments unquoted.
-fn check_file_name(what: &str, name: &str) -> Result<()> {
+pub(super) fn check_file_name(what: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name
             .bytes()
@@ -143,43 +134,6 @@ pub fn run_config(cfg: &RunConfig) -> Result<String> {
         .replace("@ROLLBACK@", GRUB_ROLLBACK_MARKER)
         .replace("@BACKUP@", GRUBENV_BACKUP)
         .replace("@ENV@", GRUB_ENV_MARKER))
-}
-
-/// The seed's `EFI/ubuntu/grub.cfg` (read by the GRUB image from its own partition).
-pub fn seed_config(cfg: &SeedConfig) -> Result<String> {
-    check_args(&cfg.extra_args)?;
-    super::label::validate_label(&cfg.label)?;
-    if cfg
-        .recovery_kernel
-        .split('/')
-        .any(|part| check_file_name("recovery kernel path", part).is_err())
-    {
-        bail!(
-            "recovery kernel path {:?} is not a plain relative path",
-            cfg.recovery_kernel
-        );
-    }
-    let disk = cfg.disk.as_ref();
-    Ok(SEED_TEMPLATE
-        .replace("@FIND_BOOT@", &find_boot(disk).replace('\n', "\n  "))
-        .replace("@STATIC@", STATIC_ARGS)
-        .replace(
-            "@EXTRA@",
-            &format!("{}{}", disk_args(disk), quoted(&cfg.extra_args)),
-        )
-        .replace("@DIR@", GRUB_DIR)
-        .replace("@LABEL@", BOOT_LABEL)
-        .replace("@SYSTEM@", &cfg.label)
-        .replace("@RECOVER@", GRUB_RECOVER_MARKER)
-        .replace("@KERNEL@", &cfg.recovery_kernel))
-}
-
-/// The seed's initial environment: run mode, this recovery system.
-pub fn seed_env(label: &str) -> Result<Vec<u8>, GrubenvError> {
-    let mut env = Grubenv::new();
-    env.set("snapd_recovery_mode", "run")?;
-    env.set("snapd_recovery_system", label)?;
-    env.encode()
 }
 
 /// ubuntu-boot's initial environment: `kernel` current, nothing being tried. All three keys
@@ -276,42 +230,6 @@ fi
 echo "snapsmith: error grub could not load kernel $snap_kernel from ($boot)/@DIR@"
 "#;
 
-/// The seed: run mode (or an empty mode: preinstalled images start in run mode) hands over to
-/// ubuntu-boot's config; recover mode boots the recovery system's kernel snap from the seed,
-/// after setting the mode back to run (one shot: leaving recover mode is a reboot). When
-/// ubuntu-boot's config returns without booting (no kernel it can load), GRUB falls back to
-/// recover mode in the same boot.
-const SEED_TEMPLATE: &str = r#"# snapsmith seed boot configuration (generated; see docs/boot-protocol.md)
-set timeout=0
-set snapd_recovery_mode=""
-set snapd_recovery_system="@SYSTEM@"
-load_env -f $prefix/grubenv snapd_recovery_mode snapd_recovery_system
-
-function snapsmith_recover {
-  set snapd_recovery_mode=run
-  save_env -f $prefix/grubenv snapd_recovery_mode
-  echo "@RECOVER@ system=$snapd_recovery_system reason=$1"
-  loopback loop ($root)/@KERNEL@
-  linux (loop)/vmlinuz @STATIC@ snapsmith.mode=recover snapsmith.system=$snapd_recovery_system@EXTRA@
-  initrd (loop)/initrd.img
-  boot
-  echo "snapsmith: error grub could not load the recovery kernel @KERNEL@"
-}
-
-if [ -z "$snapd_recovery_mode" -o "$snapd_recovery_mode" = "run" ]; then
-  @FIND_BOOT@
-  if [ -n "$boot" -a -f ($boot)/@DIR@/grub.cfg ]; then
-    configfile ($boot)/@DIR@/grub.cfg
-  fi
-  echo "snapsmith: grub found no bootable kernel on @LABEL@"
-  snapsmith_recover no-run-kernel
-elif [ "$snapd_recovery_mode" = "recover" ]; then
-  snapsmith_recover requested
-else
-  echo "snapsmith: error grub does not know recovery mode $snapd_recovery_mode"
-fi
-"#;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,38 +285,6 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("base snap"), "{err}");
         assert!(run_env("../x.snap").is_err());
-        assert!(
-            seed_config(&SeedConfig {
-                label: "dev".into(),
-                recovery_kernel: "../k.snap".into(),
-                extra_args: vec![],
-                disk: None,
-            })
-            .is_err()
-        );
-    }
-
-    #[test]
-    fn seed_config_hands_over_to_ubuntu_boot() {
-        let cfg = seed_config(&SeedConfig {
-            label: "20260101".into(),
-            recovery_kernel: "systems/20260101/snaps/pc-kernel_6.1.snap".into(),
-            extra_args: vec![],
-            disk: None,
-        })
-        .unwrap();
-        assert!(cfg.contains("configfile ($boot)/EFI/ubuntu/grub.cfg"));
-        assert!(cfg.contains("loopback loop ($root)/systems/20260101/snaps/pc-kernel_6.1.snap"));
-        assert!(cfg.contains("set snapd_recovery_system=\"20260101\""));
-        // One shot: the mode is back to run before the recovery kernel boots.
-        let recover = cfg.find("function snapsmith_recover").unwrap();
-        let reset = cfg
-            .find("save_env -f $prefix/grubenv snapd_recovery_mode")
-            .unwrap();
-        assert!(recover < reset && reset < cfg.find("loopback loop").unwrap());
-        assert!(cfg.contains("snapsmith_recover no-run-kernel\nelif"));
-        assert!(cfg.contains("snapsmith.mode=recover snapsmith.system=$snapd_recovery_system"));
-        assert!(!cfg.contains('@'));
     }
 
     fn boot_disk() -> BootDisk {
@@ -442,7 +328,7 @@ mod tests {
         ));
         let seed = seed_config(&SeedConfig {
             label: "dev".into(),
-            recovery_kernel: "snaps/k_1.snap".into(),
+            systems: vec!["dev".into()],
             extra_args: vec![],
             disk: Some(boot_disk()),
         })
@@ -451,7 +337,7 @@ mod tests {
         assert!(seed.contains("  probe --set=snapsmith_uuid --part-uuid"));
         assert!(seed.contains("if [ -n \"$boot\" -a -f ($boot)/EFI/ubuntu/grub.cfg ]"));
         assert!(seed.contains(
-            "snapsmith.system=$snapd_recovery_system snapsmith.disk=d0000000-0000-4000-8000-000000000000 "
+            "\"snapsmith.system=$snapsmith_system\" snapsmith.disk=d0000000-0000-4000-8000-000000000000 "
         ));
         assert!(!seed.contains('@') && !cfg.contains('@'));
     }
@@ -468,8 +354,5 @@ mod tests {
                 ("snap_try_kernel", "")
             ]
         );
-        let env = Grubenv::decode(&seed_env("dev").unwrap()).unwrap();
-        assert_eq!(env.get("snapd_recovery_mode"), Some("run"));
-        assert_eq!(env.get("snapd_recovery_system"), Some("dev"));
     }
 }

@@ -73,6 +73,19 @@ fn labels_default_to_the_build_date() {
     );
 }
 
+#[test]
+fn extra_systems_follow_the_current_one() {
+    let two = super::choose_systems("dev", &["spare".into()]).unwrap();
+    assert_eq!(two, ["dev", "spare"]);
+    let err = super::choose_systems("dev", &["dev".into()]).unwrap_err();
+    assert!(err.to_string().contains("dev is named twice"), "{err}");
+    let err = super::choose_systems("dev", &["Spare".into()]).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("--extra-recovery-system"),
+        "{err:#}"
+    );
+}
+
 fn empty_build() -> Assembled {
     build_of(ImagePlan { volumes: vec![] })
 }
@@ -84,6 +97,7 @@ fn build_of(plan: ImagePlan) -> Assembled {
         plan,
         snaps: vec![],
         label: "dev".into(),
+        systems: vec!["dev".into()],
     }
 }
 

@@ -11,6 +11,7 @@ use super::BootAssets;
 use super::grub_efi::{self, BOOT_EFI_PATH};
 use crate::boot::diskid::{BootDisk, DiskIds, guid};
 use crate::boot::grubcfg::{self, GRUB_DIR, RunConfig, SeedConfig};
+use crate::boot::seedcfg;
 use crate::gadget::Gadget;
 use crate::gadget::extras::CmdlineFile;
 use crate::gadget::schema::Bootloader;
@@ -33,6 +34,8 @@ pub struct BootInputs<'a> {
     pub plan: &'a ImagePlan,
     pub snaps: &'a [SeedSnap],
     pub label: &'a str,
+    /// Every recovery system on the seed, `label` among them.
+    pub systems: &'a [String],
     pub model: &'a ModelId,
     /// The unpacked gadget snap, for its `cmdline.extra`.
     pub gadget_dir: Option<&'a std::path::Path>,
@@ -62,10 +65,16 @@ pub fn for_build(inputs: &BootInputs) -> Result<BootAssets> {
     }
     let seed_cfg = grubcfg::seed_config(&SeedConfig {
         label: inputs.label.to_string(),
-        recovery_kernel: seed::seed_path(inputs.label, kernel),
+        systems: inputs.systems.to_vec(),
         extra_args: extra_args.clone(),
         disk: boot_disk(inputs.plan)?,
     })?;
+    for system in inputs.systems {
+        seed_files.push(bytes(
+            &format!("systems/{system}/{}", seedcfg::SYSTEM_GRUBENV),
+            grubcfg::system_env(&seed::seed_path(system, kernel))?,
+        ));
+    }
     seed_files.push(bytes(
         &format!("{GRUB_DIR}/grub.cfg"),
         seed_cfg.into_bytes(),

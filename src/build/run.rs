@@ -27,6 +27,9 @@ pub struct BuildRequest {
     pub image_size: Option<u64>,
     pub sector_size: SectorSize,
     pub label: Option<String>,
+    /// More recovery systems on the seed besides the current one (`label`), same model and
+    /// snaps.
+    pub extra_systems: Vec<String>,
     pub dry_run: bool,
     pub keep_failed: bool,
     /// The images' output format.
@@ -64,6 +67,7 @@ pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
         )
     })?;
     let label = choose_label(req.label.as_deref(), build_time)?;
+    let systems = super::choose_systems(&label, &req.extra_systems)?;
     reporter.timed("plan");
     reporter.stage("laying out the gadget");
     let unpacked = Unpacked::new(&snaps)?;
@@ -75,10 +79,11 @@ pub fn run(req: &BuildRequest, reporter: &Reporter) -> Result<Outcome> {
         plan: &plan,
         snaps: &snaps,
         label: &label,
+        systems: &systems,
         model: &model.id,
         gadget_dir: Some(&unpacked.gadget),
     })?;
-    let mut assembled = assemble(&model, snaps, plan, &label, &boot_assets)?;
+    let mut assembled = assemble(&model, snaps, plan, &systems, &boot_assets)?;
     gadget::bridge::check_plan_fit(&assembled.plan)
         .context("the seed and the run system do not fit the gadget's partitions")?;
     let checked = disk::check(&assembled.plan).context("the image plan is not valid")?;

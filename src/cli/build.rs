@@ -41,6 +41,10 @@ pub struct BuildArgs {
     /// Recovery system label (default: the build date, YYYYMMDD)
     #[arg(long)]
     label: Option<String>,
+    /// One more recovery system on the seed, same model and snaps (repeatable); GRUB's menu
+    /// offers each, and the seed's grubenv names --label's
+    #[arg(long = "extra-recovery-system", value_name = "LABEL")]
+    extra_systems: Vec<String>,
     /// Print the plan and write nothing
     #[arg(long)]
     dry_run: bool,
@@ -111,6 +115,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         image_size: args.image_size,
         sector_size: args.sector_size,
         label: args.label,
+        extra_systems: args.extra_systems,
         dry_run: args.dry_run,
         keep_failed: args.keep_failed,
         format: args.output_format,

@@ -4,7 +4,9 @@
 //! From this repository's sources ([`sources`]) and two Debian packages (the kernel image
 //! package, and `busybox-static` for the base) it makes the seven snaps ([`snaps`], and the
 //! placeholder snapd snap of [`snapd_snap`]), asserts them with the TEST-ONLY store key
-//! ([`signing`]) and builds the grade `signed` model with [`crate::build::run`]. Output, committed all at once through [`Staging`] (nothing at `DIR`
+//! ([`signing`]) and builds the grade `signed` model with [`crate::build::run`], with a second
+//! recovery system ([`EXTRA_SYSTEM`]) on the seed. Output, committed all at once through
+//! [`Staging`] (nothing at `DIR`
 //! when it fails):
 //!
 //! ```text
@@ -38,6 +40,8 @@ pub const DEFAULT_SOURCE_DATE_EPOCH: i64 = 1_767_225_600;
 
 /// Names of the outputs in `DIR`.
 pub const IMAGE: &str = "pc.img";
+/// The example seed's second recovery system, beside the one labelled with the build date.
+pub const EXTRA_SYSTEM: &str = "spare";
 pub const SNAPS_DIR: &str = "snaps";
 pub const ASSERTIONS_DIR: &str = "assertions";
 pub const KEYRING_DIR: &str = "keyring";
@@ -214,6 +218,7 @@ fn stage(opts: &ExampleOptions, dir: &Path, reporter: &Reporter) -> Result<()> {
         image_size: None,
         sector_size: crate::units::SectorSize::B512,
         label: Some(build::choose_label(None, opts.source_date_epoch)?),
+        extra_systems: vec![EXTRA_SYSTEM.to_string()],
         dry_run: false,
         keep_failed: false,
         format: Default::default(),
@@ -250,7 +255,7 @@ fn make_snaps(opts: &ExampleOptions, dir: &Path, reporter: &Reporter) -> Result<
         .prefix(".trees-")
         .tempdir_in(dir)
         .context("creating a directory for the snap trees")?;
-    snaps::base_snap(&opts.busybox, work.path(), &snaps[1], &pack)?;
+    snaps::base_snap((&opts.busybox, &opts.init), work.path(), &snaps[1], &pack)?;
     snaps::source_snap(&sources::HELLO, work.path(), &snaps[2], &pack)?;
     snaps::source_snap(&sources::GADGET, work.path(), &snaps[3], &pack)?;
     snaps::source_snap(&snapd_snap::SNAPD, work.path(), &snaps[4], &pack)?;

@@ -74,11 +74,29 @@ pub fn source_snap(tree: &SourceTree, work: &Path, out: &Path, pack: &PackOption
     Ok(())
 }
 
-/// Packs the busybox base: [`super::sources::CORE`] plus [`busybox_root`].
-pub fn base_snap(busybox: &Path, work: &Path, out: &Path, pack: &PackOptions) -> Result<()> {
+/// Where the base offers root the device command: snapsmith's runtime executable, which
+/// answers to that name ([`crate::runtime::device`]).
+pub const DEVICE_COMMAND: &str = "usr/bin/snapsmith-device";
+
+/// Packs the busybox base: [`super::sources::CORE`] plus [`busybox_root`], and the runtime
+/// executable `init` as [`DEVICE_COMMAND`] with the shared libraries it needs (the
+/// initramfs's copy is gone once the base runs).
+pub fn base_snap(
+    (busybox, init): (&Path, &Path),
+    work: &Path,
+    out: &Path,
+    pack: &PackOptions,
+) -> Result<()> {
     let root = work.join("core");
     write_tree(&root, &super::sources::CORE)?;
     busybox_root(&root, busybox)?;
+    let exe = std::fs::read(init).with_context(|| format!("reading {}", init.display()))?;
+    for (dest, source) in crate::kernel::initramfs::library_closure(&exe)? {
+        let bytes =
+            std::fs::read(&source).with_context(|| format!("reading {}", source.display()))?;
+        write_file(&root, dest.trim_start_matches('/'), &bytes, true)?;
+    }
+    write_file(&root, DEVICE_COMMAND, &exe, true)?;
     snap::pack_dir(&root, out, pack).context("packing the busybox base")?;
     Ok(())
 }

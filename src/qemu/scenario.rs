@@ -268,6 +268,8 @@ const BUILTIN: &[(&str, &str)] = &[
     builtin!("app-update-good"),
     builtin!("app-update-revert"),
     builtin!("recover-on-request"),
+    builtin!("recover-by-command"),
+    builtin!("recover-unknown-system"),
     builtin!("recover-when-data-lost"),
     builtin!("recover-when-boot-lost"),
     builtin!("recover-refuses-bad-seed"),

@@ -119,14 +119,19 @@ pub fn finish(mut s: Settled, staged: usize, poweroff_idle: bool) -> Result<Infa
     }
     let then = update::idle_action(poweroff_idle);
     // Listening before the marker: a press right after it is not missed.
-    let (presses, buttons) = power::listen();
+    let (presses, _) = power::listen();
     console(&format!("{MARKER} idle"));
     match then {
-        Then::Stay if buttons > 0 => {
-            power::wait_for_press(&presses);
-            console(&format!("{MARKER} power button pressed: powering off"));
-            shutdown(&mut s.mounts, Then::Poweroff);
-        }
+        Then::Stay => match power::wait(&presses) {
+            power::Wake::Button => {
+                console(&format!("{MARKER} power button pressed: powering off"));
+                shutdown(&mut s.mounts, Then::Poweroff);
+            }
+            power::Wake::Reboot => {
+                console(&format!("{MARKER} reboot requested: rebooting"));
+                shutdown(&mut s.mounts, Then::Reboot);
+            }
+        },
         then => shutdown(&mut s.mounts, then),
     }
     bail!("the kernel refused to {then:?}")

@@ -5,6 +5,9 @@
 //! mode it boots the recovery system on ubuntu-seed instead. Markers are documented in
 //! docs/boot.md, docs/agent.md and docs/recovery.md.
 //!
+//! Called `snapsmith-device`, the same binary is root's command on a running device
+//! ([`device`]: reboot into recover mode).
+//!
 //! [`pid1`] runs the parts in turn: [`init`], then [`agent`] and the installer. They share the
 //! helpers of `shared` (console, synced writes, loop mounts), `bootdisk` (partitions of the
 //! boot disk, the update disk) and `sys` (system calls), and import neither each other nor anything of the builder's CLI or QEMU side.
@@ -15,6 +18,7 @@ mod bootdisk;
 mod bootenv;
 mod cleanup;
 pub mod cmdline;
+pub mod device;
 pub mod health;
 pub mod init;
 mod install;

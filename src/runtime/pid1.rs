@@ -28,6 +28,8 @@ pub fn main() -> std::process::ExitCode {
     std::panic::set_hook(Box::new(|info| {
         console(&format!("{MARKER_ERROR} init panicked: {info}"));
     }));
+    // Before any app can run: `snapsmith-device reboot` may ask at any time.
+    super::power::catch_reboot_requests();
     match std::panic::catch_unwind(|| run(start)) {
         Ok(Err(err)) => console(&format!("{MARKER_ERROR} {err:#}")),
         Ok(Ok(())) => console(&format!("{MARKER_ERROR} the base's init returned")),

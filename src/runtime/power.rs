@@ -2,9 +2,14 @@
 //! named "Power Button" (`/dev/input/eventN`, through evdev). [`listen`] opens every such device
 //! and reports presses on a channel, so an idle device shuts down cleanly when its button is
 //! pressed (QEMU's `system_powerdown` presses it), as a PC does.
+//!
+//! Root asks PID 1 for a clean reboot with [`REBOOT_SIGNAL`] (`snapsmith-device reboot`, or
+//! busybox's `reboot`, which sends the same): [`catch_reboot_requests`] remembers one, and
+//! [`wait`] ends the idle with it.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::Duration;
 
@@ -59,13 +64,46 @@ pub fn listen() -> (Receiver<()>, usize) {
     (rx, count)
 }
 
-/// Reaps exited children until the power button is pressed.
-pub fn wait_for_press(presses: &Receiver<()>) {
+/// The signal that asks PID 1 for a clean reboot (as busybox's init takes it).
+pub const REBOOT_SIGNAL: libc::c_int = libc::SIGTERM;
+
+/// Set by the handler of [`REBOOT_SIGNAL`]; read by [`wait`].
+static REBOOT_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_reboot_signal(_: libc::c_int) {
+    REBOOT_REQUESTED.store(true, Ordering::SeqCst);
+}
+
+/// Catches [`REBOOT_SIGNAL`] from now on (the kernel drops signals PID 1 has no handler for);
+/// a request that comes before the idle is remembered until then.
+pub fn catch_reboot_requests() {
+    let handler = on_reboot_signal as extern "C" fn(libc::c_int);
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe { libc::signal(REBOOT_SIGNAL, handler as libc::sighandler_t) };
+}
+
+/// What ended an idle [`wait`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// The power button was pressed: power off.
+    Button,
+    /// Root asked for a reboot.
+    Reboot,
+}
+
+/// Reaps exited children until the power button is pressed or a reboot is requested (with no
+/// power button, only the request ends it).
+pub fn wait(presses: &Receiver<()>) -> Wake {
     loop {
-        match presses.recv_timeout(Duration::from_secs(1)) {
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-            Err(RecvTimeoutError::Timeout) => super::sys::reap_exited(),
+        if REBOOT_REQUESTED.load(Ordering::SeqCst) {
+            return Wake::Reboot;
         }
+        match presses.recv_timeout(Duration::from_secs(1)) {
+            Ok(()) => return Wake::Button,
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_secs(1)),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        super::sys::reap_exited();
     }
 }
 

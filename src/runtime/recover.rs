@@ -13,6 +13,7 @@
 
 use super::bootdisk::{self, Role};
 use super::cmdline::Options;
+use super::power::Wake;
 use super::shared::{GRUBENV, MARKER, WRITABLE, console, mount_snap, read_grubenv, write_grubenv};
 use super::sys;
 use super::trust::SEED_PARTITION;
@@ -168,25 +169,43 @@ pub fn data_mounted(p: &Prepared) -> bool {
 /// Run mode cannot boot (`why`): sets the seed's grubenv to recover mode so the next boot is
 /// the recovery system. Fails when the seed has no grubenv to set.
 pub fn request(opts: &Options, why: &str) -> Result<()> {
-    let at = Path::new("/seed-request");
-    let mounted = bootdisk::mount_role(opts, Role::Seed, at, false)?
-        .with_context(|| format!("no {SEED_PARTITION} partition to recover from"))?;
-    let path = mounted.join(GRUBENV);
-    let result = read_grubenv(&path).and_then(|mut env| {
-        if env
-            .get("snapd_recovery_system")
-            .unwrap_or_default()
-            .is_empty()
-        {
-            bail!("{SEED_PARTITION} {GRUBENV} names no recovery system");
-        }
-        env.set("snapd_recovery_mode", "recover")?;
-        write_grubenv(&path, &env)
-    });
-    let _ = sys_mount::unmount(&mounted, UnmountFlags::empty());
-    result?;
+    request_at(opts, Path::new("/seed-request"), None)?;
     console(&format!("{MARKER} recover requested: {why}"));
     Ok(())
+}
+
+/// Mounts the seed on `at` and asks for recover mode in its grubenv, of recovery system
+/// `system` when given (else of the system the grubenv names); unmounts again.
+pub fn request_at(opts: &Options, at: &Path, system: Option<&str>) -> Result<()> {
+    let mounted = bootdisk::mount_role(opts, Role::Seed, at, false)?
+        .with_context(|| format!("no {SEED_PARTITION} partition to recover from"))?;
+    let result = set_request(&mounted, system);
+    let _ = sys_mount::unmount(&mounted, UnmountFlags::empty());
+    result
+}
+
+/// Sets `snapd_recovery_mode=recover` (and `snapd_recovery_system`) in the grubenv of the
+/// seed mounted at `seed`, rewritten in place. A system the seed does not hold is refused, and
+/// the grubenv is left as it was.
+fn set_request(seed: &Path, system: Option<&str>) -> Result<()> {
+    let path = seed.join(GRUBENV);
+    let mut env = read_grubenv(&path)?;
+    if let Some(label) = system {
+        crate::boot::label::validate_label(label)?;
+        if !seed.join("systems").join(label).join("model").is_file() {
+            bail!("{SEED_PARTITION} has no recovery system {label} (no systems/{label}/model)");
+        }
+        env.set("snapd_recovery_system", label)?;
+    }
+    if env
+        .get("snapd_recovery_system")
+        .unwrap_or_default()
+        .is_empty()
+    {
+        bail!("{SEED_PARTITION} {GRUBENV} names no recovery system");
+    }
+    env.set("snapd_recovery_mode", "recover")?;
+    write_grubenv(&path, &env)
 }
 
 /// PID 1 in the recovery system's base: reports the mode and idles; the power button (or
@@ -198,18 +217,76 @@ pub fn idle(r: &Recovered) -> Result<Infallible> {
         p.label, p.data, p.kernel, p.base
     ));
     r.watchdog.feed_forever();
-    let (presses, buttons) = super::power::listen();
+    let (presses, _) = super::power::listen();
     console(&format!("{MARKER} idle"));
-    if !r.poweroff_idle {
-        if buttons == 0 {
-            sys::reap_forever();
+    let wake = match r.poweroff_idle {
+        true => Wake::Button,
+        false => super::power::wait(&presses),
+    };
+    match wake {
+        Wake::Button if !r.poweroff_idle => {
+            console(&format!("{MARKER} power button pressed: powering off"));
         }
-        super::power::wait_for_press(&presses);
-        console(&format!("{MARKER} power button pressed: powering off"));
+        Wake::Button => {}
+        Wake::Reboot => console(&format!("{MARKER} reboot requested: rebooting")),
     }
     if data_mounted(p) {
         let _ = sys_mount::unmount(WRITABLE, UnmountFlags::empty());
     }
-    sys::poweroff();
-    bail!("the kernel refused to power off")
+    match wake {
+        Wake::Button => sys::poweroff(),
+        Wake::Reboot => sys::reboot(),
+    }
+    bail!("the kernel refused to {wake:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boot::Grubenv;
+
+    fn seed_with(systems: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("EFI/ubuntu")).unwrap();
+        let env = crate::boot::grubcfg::seed_env("20260101").unwrap();
+        std::fs::write(dir.path().join(GRUBENV), env).unwrap();
+        for s in systems {
+            std::fs::create_dir_all(dir.path().join("systems").join(s)).unwrap();
+            std::fs::write(dir.path().join("systems").join(s).join("model"), "m").unwrap();
+        }
+        dir
+    }
+
+    fn env_of(seed: &Path) -> Grubenv {
+        read_grubenv(&seed.join(GRUBENV)).unwrap()
+    }
+
+    #[test]
+    fn a_request_names_the_mode_and_the_system() {
+        let seed = seed_with(&["20260101", "spare"]);
+        set_request(seed.path(), Some("spare")).unwrap();
+        let env = env_of(seed.path());
+        assert_eq!(env.get("snapd_recovery_mode"), Some("recover"));
+        assert_eq!(env.get("snapd_recovery_system"), Some("spare"));
+        let seed = seed_with(&["20260101"]);
+        set_request(seed.path(), None).unwrap();
+        assert_eq!(
+            env_of(seed.path()).get("snapd_recovery_system"),
+            Some("20260101")
+        );
+    }
+
+    #[test]
+    fn a_system_the_seed_lacks_is_refused_and_nothing_changes() {
+        let seed = seed_with(&["20260101"]);
+        let before = std::fs::read(seed.path().join(GRUBENV)).unwrap();
+        let err = set_request(seed.path(), Some("spare")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("ubuntu-seed has no recovery system spare"),
+            "{err}"
+        );
+        assert!(set_request(seed.path(), Some("../x")).is_err());
+        assert_eq!(std::fs::read(seed.path().join(GRUBENV)).unwrap(), before);
+    }
 }

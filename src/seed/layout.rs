@@ -86,10 +86,39 @@ pub fn seed_tree(
     snaps: &[SeedSnap],
     assertions: &SeedAssertions,
 ) -> Result<Tree> {
-    validate_label(label)?;
-    let system = format!("systems/{label}");
+    seed_systems_tree(&[label.to_string()], grade, snaps, assertions)
+}
+
+/// Recovery systems on ubuntu-seed, one `systems/<label>/` for each label, all with the same
+/// model, assertions and snaps; the asserted model snaps are shared in `snaps/`.
+pub fn seed_systems_tree(
+    labels: &[String],
+    grade: Grade,
+    snaps: &[SeedSnap],
+    assertions: &SeedAssertions,
+) -> Result<Tree> {
     let mut tree = Tree::new();
     tree.dir("snaps")?;
+    for (i, label) in labels.iter().enumerate() {
+        if labels[..i].contains(label) {
+            bail!("recovery system {label} is named twice");
+        }
+        system_tree(&mut tree, label, i == 0, (grade, snaps), assertions)?;
+    }
+    Ok(tree)
+}
+
+/// `systems/<label>/`: the model, the assertion streams, the snaps not shared in `snaps/`,
+/// and options.yaml when there are such snaps. The first system also places the shared snaps.
+fn system_tree(
+    tree: &mut Tree,
+    label: &str,
+    first: bool,
+    (grade, snaps): (Grade, &[SeedSnap]),
+    assertions: &SeedAssertions,
+) -> Result<()> {
+    validate_label(label)?;
+    let system = format!("systems/{label}");
     tree.file(
         &format!("{system}/model"),
         FileSource::Bytes(assertions.model.clone()),
@@ -107,7 +136,10 @@ pub fn seed_tree(
             )?;
         }
     }
-    for snap in snaps {
+    for snap in snaps
+        .iter()
+        .filter(|s| first || !s.asserted() || !s.in_model)
+    {
         tree.file(&seed_path(label, snap), FileSource::File(snap.path.clone()))?;
     }
     // snapd's seed loader walks options.yaml alongside the model in its own order (snapd,
@@ -135,7 +167,7 @@ pub fn seed_tree(
             FileSource::Bytes(yaml.into_bytes()),
         )?;
     }
-    Ok(tree)
+    Ok(())
 }
 
 /// Where snapd's model puts a snap of type `t` among the essential ones.

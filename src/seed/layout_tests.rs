@@ -93,6 +93,39 @@ fn unasserted_snaps_go_under_the_system_with_options() {
 }
 
 #[test]
+fn extra_systems_share_the_model_snaps() {
+    let snaps = vec![
+        snap("pc", "gadget", Revision::Asserted(3), true),
+        snap("extra", "app", Revision::Asserted(5), false),
+    ];
+    let labels = ["dev".to_string(), "spare".to_string()];
+    let tree = seed_systems_tree(
+        &labels,
+        Grade::Dangerous,
+        &snaps,
+        &SeedAssertions::default(),
+    )
+    .unwrap();
+    let p = paths(&tree);
+    for want in [
+        "snaps/pc_3.snap",
+        "systems/dev/model",
+        "systems/dev/snaps/extra_5.snap",
+        "systems/spare/model",
+        "systems/spare/assertions/snaps",
+        "systems/spare/snaps/extra_5.snap",
+        "systems/spare/options.yaml",
+    ] {
+        assert!(p.contains(&want), "{want} missing: {p:?}");
+    }
+    assert_eq!(p.iter().filter(|p| p.ends_with("pc_3.snap")).count(), 1);
+    let twice = ["dev".to_string(), "dev".to_string()];
+    let err = seed_systems_tree(&twice, Grade::Dangerous, &snaps, &SeedAssertions::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("named twice"), "{err}");
+}
+
+#[test]
 fn run_system_on_data_with_modeenv() {
     let snaps = vec![
         snap("core22", "base", Revision::Local(1), true),

@@ -13,7 +13,7 @@ pub use crate::boot::modeenv::Modeenv;
 pub use inspect::{NextBoot, SeedReport, SystemReport, read_seed};
 pub use layout::{
     DATA_SNAPS_DIR, MODEENV_PATH, ModelId, SeedAssertions, boot_tree, data_tree, initial_modeenv,
-    save_tree, seed_file_name, seed_path, seed_tree,
+    save_tree, seed_file_name, seed_path, seed_systems_tree, seed_tree,
 };
 pub use place::{ROLE_BOOT, ROLE_DATA, ROLE_SAVE, ROLE_SEED, RoleTrees, place};
 pub use resolve::{
